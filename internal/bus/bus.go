@@ -1,0 +1,287 @@
+// Package bus owns rootwarden's NATS set-up: it starts an embedded nats-server with
+// JetStream or connects to an existing cluster, and creates every stream and KV bucket
+// idempotently. The names live in names.go. It knows nothing of AWS, Slack or cases.
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config says where the bus is.
+type Config struct {
+	URL       string // ROOTWARDEN_NATS_URL; empty → embedded server
+	DataDir   string // ROOTWARDEN_DATA_DIR; the embedded server stores JetStream under DataDir/nats
+	Listen    string // embedded server's address, "127.0.0.1:0" (any free port) by default
+	CredsFile string // ROOTWARDEN_NATS_CREDS: a NATS credentials file
+	CAFile    string // ROOTWARDEN_NATS_CA: root CAs for TLS
+	CertFile  string // ROOTWARDEN_NATS_CERT: client certificate for TLS
+	KeyFile   string // ROOTWARDEN_NATS_KEY
+	Replicas  int    // 0 → 1 embedded or single server, 3 on a cluster
+	Name      string // connection name shown by the server
+}
+
+// Bus is a connection to NATS with JetStream and the buckets rootwarden uses.
+type Bus struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Server   *server.Server // nil when connected to an external server
+	Replicas int
+
+	Cases   jetstream.KeyValue
+	Slack   jetstream.KeyValue
+	Tickets jetstream.KeyValue
+	Sched   jetstream.KeyValue
+
+	log *slog.Logger
+}
+
+// Open starts or connects to NATS and creates every stream and bucket.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Bus{log: log}
+	url := cfg.URL
+	var opts []nats.Option
+	opts = append(opts, nats.Name(orDefault(cfg.Name, "rootwarden")), nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond))
+	if url == "" {
+		s, err := StartEmbedded(cfg.DataDir, cfg.Listen)
+		if err != nil {
+			return nil, err
+		}
+		b.Server = s
+		url = s.ClientURL()
+	} else {
+		if cfg.CredsFile != "" {
+			opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+		}
+		if cfg.CAFile != "" {
+			opts = append(opts, nats.RootCAs(cfg.CAFile))
+		}
+		if cfg.CertFile != "" || cfg.KeyFile != "" {
+			opts = append(opts, nats.ClientCert(cfg.CertFile, cfg.KeyFile))
+		}
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.shutdownServer()
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(url), err)
+	}
+	b.NC = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	b.JS = js
+	b.Replicas = cfg.Replicas
+	if b.Replicas <= 0 {
+		b.Replicas = 1
+		if b.Server == nil && nc.ConnectedClusterName() != "" {
+			b.Replicas = 3
+		}
+	}
+	if err := b.setup(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// StartEmbedded starts an in-process nats-server with JetStream stored under
+// dataDir/nats (a temporary directory when dataDir is empty), listening on loopback.
+func StartEmbedded(dataDir, listen string) (*server.Server, error) {
+	host, port := "127.0.0.1", -1
+	if listen != "" {
+		h, p, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS listen address %q: %w", listen, err)
+		}
+		if h != "" {
+			host = h
+		}
+		if n, err := strconv.Atoi(p); err == nil && n > 0 {
+			port = n
+		}
+	}
+	var storeDir string
+	if dataDir == "" {
+		d, err := os.MkdirTemp("", "rootwarden-nats-")
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS store: %w", err)
+		}
+		storeDir = d
+	} else {
+		storeDir = filepath.Join(dataDir, "nats")
+		if err := os.MkdirAll(storeDir, 0o700); err != nil {
+			return nil, fmt.Errorf("embedded NATS store %s: %w", storeDir, err)
+		}
+	}
+	s, err := server.NewServer(&server.Options{
+		ServerName: "rootwarden-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, errors.New("embedded NATS did not become ready within 10s")
+	}
+	return s, nil
+}
+
+// Close drains the connection and stops the embedded server, if any.
+func (b *Bus) Close() {
+	if b.NC != nil {
+		_ = b.NC.Drain()
+		for i := 0; i < 50 && !b.NC.IsClosed(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		b.NC.Close()
+	}
+	b.shutdownServer()
+}
+
+func (b *Bus) shutdownServer() {
+	if b.Server != nil {
+		b.Server.Shutdown()
+		b.Server.WaitForShutdown()
+	}
+}
+
+const day = 24 * time.Hour
+
+// Streams returns the configuration of every stream.
+func (b *Bus) Streams() []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
+		{Name: StreamFindings, Subjects: []string{SubjectFindings + ">"}, Retention: jetstream.LimitsPolicy,
+			MaxAge: 14 * day, Duplicates: 10 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+		{Name: StreamActions, Subjects: []string{SubjectActions + ">"}, Retention: jetstream.WorkQueuePolicy,
+			MaxAge: 7 * day, Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+		{Name: StreamCases, Subjects: []string{SubjectCases + ">"}, Retention: jetstream.LimitsPolicy,
+			MaxAge: 3 * 365 * day, Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+		{Name: StreamScan, Subjects: []string{SubjectScan + ">"}, Retention: jetstream.WorkQueuePolicy,
+			MaxAge: day, Duplicates: 10 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+	}
+}
+
+func (b *Bus) setup(ctx context.Context) error {
+	for _, sc := range b.Streams() {
+		if err := retryJS(ctx, func(ctx context.Context) error {
+			_, err := b.JS.CreateOrUpdateStream(ctx, sc)
+			return err
+		}); err != nil {
+			return fmt.Errorf("create stream %s (replicas %d): %w", sc.Name, sc.Replicas, err)
+		}
+	}
+	buckets := []struct {
+		kv  *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&b.Cases, jetstream.KeyValueConfig{Bucket: BucketCases, History: 16, Description: "current case per account"}},
+		{&b.Slack, jetstream.KeyValueConfig{Bucket: BucketSlack, History: 4, Description: "Slack message of each case"}},
+		{&b.Tickets, jetstream.KeyValueConfig{Bucket: BucketTickets, History: 8, Description: "built-in tickets"}},
+		{&b.Sched, jetstream.KeyValueConfig{Bucket: BucketSched, History: 2, Description: "timers and leases"}},
+	}
+	for _, bk := range buckets {
+		bk.cfg.Replicas = b.Replicas
+		bk.cfg.Storage = jetstream.FileStorage
+		var kv jetstream.KeyValue
+		if err := retryJS(ctx, func(ctx context.Context) error {
+			var err error
+			kv, err = b.JS.CreateOrUpdateKeyValue(ctx, bk.cfg)
+			return err
+		}); err != nil {
+			return fmt.Errorf("create bucket %s (replicas %d): %w", bk.cfg.Bucket, b.Replicas, err)
+		}
+		*bk.kv = kv
+	}
+	return nil
+}
+
+// retryJS retries a JetStream API call with short per-attempt timeouts: on a fresh
+// cluster calls made before the meta leader is elected hang until their context ends.
+func retryJS(ctx context.Context, f func(context.Context) error) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = f(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || attempt >= 5 || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+}
+
+func retryable(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// PublishJSON publishes v as JSON on subject with msgID as the Nats-Msg-Id, and reports
+// whether the server had already seen that id.
+func (b *Bus) PublishJSON(ctx context.Context, subject, msgID string, v any) (duplicate bool, err error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("encode %s: %w", subject, err)
+	}
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	ack, err := b.JS.Publish(ctx, subject, data, opts...)
+	if err != nil {
+		return false, fmt.Errorf("publish %s: %w", subject, err)
+	}
+	return ack.Duplicate, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// redactURL hides any user:password in a NATS URL.
+func redactURL(u string) string {
+	at := strings.LastIndexByte(u, '@')
+	if at < 0 {
+		return u
+	}
+	if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+		return u[:scheme+3] + "REDACTED@" + u[at+1:]
+	}
+	return "REDACTED@" + u[at+1:]
+}
