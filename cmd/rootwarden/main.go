@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/rootwarden/rootwarden/internal/config"
 )
 
 const usage = `usage: rootwarden <command> [flags]
@@ -37,8 +39,16 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "run":
+		return runServe(ctx, []config.Role{config.RoleDetector, config.RoleRemediator, config.RoleNotifier}, stderr, serveOptions{})
+	case "detector", "remediator", "notifier":
+		return runServe(ctx, []config.Role{config.Role(cmd)}, stderr, serveOptions{})
+	case "demo":
+		return runDemo(ctx, rest, stdout, stderr)
 	case "scan":
 		return runScan(ctx, rest, stdout, stderr)
+	case "cases":
+		return runCases(ctx, rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

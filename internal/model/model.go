@@ -227,6 +227,12 @@ type Case struct {
 	UpdatedAt     time.Time       `json:"updated_at"`
 	ResolvedAt    *time.Time      `json:"resolved_at,omitempty"`
 	Seq           int             `json:"seq"` // number of the last case event
+	// Pending lists side effects the remediator still owes the case (open_ticket,
+	// delete_keys, recheck). They are recorded before they run, so a crash resumes them.
+	Pending []string `json:"pending,omitempty"`
+	// ActionIDs are the ids of the most recent actions applied (bounded), so an action
+	// delivered twice causes one transition.
+	ActionIDs []string `json:"action_ids,omitempty"`
 }
 
 // CaseEventType names what happened to a case.

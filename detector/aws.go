@@ -1,0 +1,538 @@
+package detector
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// accountInfo is one account to check and how.
+type accountInfo struct {
+	ID         string `json:"account_id"`
+	Name       string `json:"account_name,omitempty"`
+	Management bool   `json:"management,omitempty"`
+	OrgMember  bool   `json:"org_member,omitempty"`
+}
+
+// engine is the AWS side shared by Detector and Scanner: account enumeration and the
+// check of one account. It holds no bus.
+type engine struct {
+	cfg  Config
+	log  *slog.Logger
+	met  *metrics
+	iam  *iam.Client
+	sts  *sts.Client
+	org  *organizations.Client
+	sqs  *sqs.Client
+	root string // role session name
+
+	callerMu sync.Mutex
+	caller   string // account id of the base credentials, once known
+
+	dirMu sync.Mutex
+	dir   map[string]accountInfo // the last listing
+	mgmt  string                 // the organization's management account, once known
+}
+
+func newEngine(cfg Config, log *slog.Logger, awsCfg aws.Config) (*engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults(awsCfg)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "detector")
+	met, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg = tuneAWS(awsCfg, cfg)
+	return &engine{
+		cfg:  cfg,
+		log:  log,
+		met:  met,
+		iam:  iam.NewFromConfig(awsCfg),
+		sts:  sts.NewFromConfig(awsCfg),
+		org:  organizations.NewFromConfig(awsCfg),
+		sqs:  sqs.NewFromConfig(awsCfg),
+		root: "rootwarden-detector",
+	}, nil
+}
+
+// tuneAWS sets the standard retryer (MaxAttempts, MaxBackoff) and lets the SDK's own
+// HTTP client keep as many idle connections per host as checks run at once.
+func tuneAWS(awsCfg aws.Config, cfg Config) aws.Config {
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1" // IAM, STS and Organizations are global
+	}
+	attempts, backoff := cfg.MaxAttempts, cfg.MaxBackoff
+	awsCfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = attempts
+			if backoff > 0 {
+				o.MaxBackoff = backoff
+			}
+			// One client serves every account; AWS throttles per account, so a shared
+			// retry quota would let one throttled account starve the others. The
+			// per-account timeout bounds the retries instead.
+			o.RateLimiter = ratelimit.None
+		})
+	}
+	conns := max(cfg.Concurrency+8, awshttp.DefaultHTTPTransportMaxIdleConnsPerHost)
+	switch c := awsCfg.HTTPClient.(type) {
+	case *awshttp.BuildableClient:
+		awsCfg.HTTPClient = c.WithTransportOptions(func(t *http.Transport) { t.MaxIdleConnsPerHost = conns })
+	case nil:
+		awsCfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) { t.MaxIdleConnsPerHost = conns })
+	}
+	return awsCfg
+}
+
+// callerAccount is the account of the base credentials (sts GetCallerIdentity).
+func (e *engine) callerAccount(ctx context.Context) (string, error) {
+	e.callerMu.Lock()
+	defer e.callerMu.Unlock()
+	if e.caller != "" {
+		return e.caller, nil
+	}
+	out, err := e.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", fmt.Errorf("sts GetCallerIdentity: %w", err)
+	}
+	e.caller = aws.ToString(out.Account)
+	return e.caller, nil
+}
+
+// listAccounts enumerates the accounts to check and refreshes the directory.
+func (e *engine) listAccounts(ctx context.Context) ([]accountInfo, error) {
+	var all []accountInfo
+	err := e.eachAccount(ctx, func(page []accountInfo) error {
+		all = append(all, page...)
+		return nil
+	})
+	return all, err
+}
+
+// eachAccount enumerates the accounts to check, handing them to fn a page at a time
+// as Organizations returns them (so checks start while the listing goes on), and
+// refreshes the directory when the listing is complete.
+func (e *engine) eachAccount(ctx context.Context, fn func([]accountInfo) error) error {
+	caller, err := e.callerAccount(ctx)
+	if err != nil {
+		return err
+	}
+	var accounts []accountInfo
+	if e.cfg.OrgRoleName == "" {
+		a := accountInfo{ID: caller, Management: true}
+		out, err := e.iam.ListAccountAliases(ctx, &iam.ListAccountAliasesInput{})
+		if err != nil {
+			e.log.Debug("no account alias", "account", caller, "error", safeError(err))
+		} else if len(out.AccountAliases) > 0 {
+			a.Name = out.AccountAliases[0]
+		}
+		accounts = []accountInfo{a}
+		if err := fn(accounts); err != nil {
+			return err
+		}
+	} else {
+		org, err := e.org.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+		if err != nil {
+			var nf *orgtypes.AWSOrganizationsNotInUseException
+			if errors.As(err, &nf) {
+				return fmt.Errorf("ROOTWARDEN_ORG_ROLE_NAME is set but account %s is not in an AWS Organization: %w", caller, err)
+			}
+			return fmt.Errorf("organizations DescribeOrganization: %w", err)
+		}
+		mgmt := ""
+		if org.Organization != nil {
+			mgmt = aws.ToString(org.Organization.MasterAccountId)
+		}
+		e.dirMu.Lock()
+		e.mgmt = mgmt
+		e.dirMu.Unlock()
+		p := organizations.NewListAccountsPaginator(e.org, &organizations.ListAccountsInput{},
+			func(o *organizations.ListAccountsPaginatorOptions) { o.StopOnDuplicateToken = true })
+		seen := map[string]bool{}
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("organizations ListAccounts: %w", err)
+			}
+			var batch []accountInfo
+			for _, a := range page.Accounts {
+				id := aws.ToString(a.Id)
+				if id == "" || seen[id] || !accountActive(a) {
+					continue
+				}
+				seen[id] = true
+				batch = append(batch, accountInfo{ID: id, Name: aws.ToString(a.Name),
+					Management: id == mgmt, OrgMember: id != mgmt})
+			}
+			accounts = append(accounts, batch...)
+			if len(batch) > 0 {
+				if err := fn(batch); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	dir := make(map[string]accountInfo, len(accounts))
+	for _, a := range accounts {
+		dir[a.ID] = a
+	}
+	e.dirMu.Lock()
+	e.dir = dir
+	e.dirMu.Unlock()
+	return nil
+}
+
+// accountActive prefers State (Status is being retired).
+func accountActive(a orgtypes.Account) bool {
+	if a.State != "" {
+		return a.State == orgtypes.AccountStateActive
+	}
+	return a.Status == orgtypes.AccountStatusActive
+}
+
+var (
+	errUnknownAccount = errors.New("unknown account")
+	errNotActive      = errors.New("account is not ACTIVE")
+)
+
+// lookup finds one account for an event or an on-demand check: the caller's own
+// account, or (with an organization role) the organization's answer for that id
+// (organizations DescribeAccount: one call, current, whatever the organization's
+// size). Accounts that are not ACTIVE cannot be checked.
+func (e *engine) lookup(ctx context.Context, id string) (accountInfo, error) {
+	caller, err := e.callerAccount(ctx)
+	if err != nil {
+		return accountInfo{}, err
+	}
+	if e.cfg.OrgRoleName == "" {
+		if id != caller {
+			return accountInfo{}, errUnknownAccount
+		}
+		e.dirMu.Lock()
+		a, ok := e.dir[id]
+		e.dirMu.Unlock()
+		if ok {
+			return a, nil
+		}
+		accounts, err := e.listAccounts(ctx)
+		if err != nil || len(accounts) == 0 {
+			return accountInfo{ID: id, Management: true}, nil // the alias is a nicety
+		}
+		return accounts[0], nil
+	}
+	mgmt, err := e.managementAccount(ctx)
+	if err != nil {
+		return accountInfo{}, err
+	}
+	out, err := e.org.DescribeAccount(ctx, &organizations.DescribeAccountInput{AccountId: aws.String(id)})
+	if err != nil {
+		var nf *orgtypes.AccountNotFoundException
+		if errors.As(err, &nf) {
+			return accountInfo{}, errUnknownAccount
+		}
+		return accountInfo{}, fmt.Errorf("organizations DescribeAccount %s: %w", id, err)
+	}
+	if out.Account == nil {
+		return accountInfo{}, errUnknownAccount
+	}
+	if !accountActive(*out.Account) {
+		state := string(out.Account.State)
+		if state == "" {
+			state = string(out.Account.Status)
+		}
+		return accountInfo{}, fmt.Errorf("account %s is %s: %w", id, state, errNotActive)
+	}
+	return accountInfo{ID: id, Name: aws.ToString(out.Account.Name), Management: id == mgmt, OrgMember: id != mgmt}, nil
+}
+
+// managementAccount is the organization's management account id, asked once.
+func (e *engine) managementAccount(ctx context.Context) (string, error) {
+	e.dirMu.Lock()
+	mgmt := e.mgmt
+	e.dirMu.Unlock()
+	if mgmt != "" {
+		return mgmt, nil
+	}
+	org, err := e.org.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		return "", fmt.Errorf("organizations DescribeOrganization: %w", err)
+	}
+	if org.Organization != nil {
+		mgmt = aws.ToString(org.Organization.MasterAccountId)
+	}
+	e.dirMu.Lock()
+	e.mgmt = mgmt
+	e.dirMu.Unlock()
+	return mgmt, nil
+}
+
+// check checks one account within the account timeout. It never fails: errors are in
+// the observation (Error, ErrorCode). ID, SweepID, RequestID and Event are the
+// caller's to set.
+func (e *engine) check(ctx context.Context, a accountInfo, src model.Source) model.Observation {
+	start := time.Now()
+	obs := model.Observation{
+		SchemaVersion: model.SchemaVersion,
+		AccountID:     a.ID,
+		AccountName:   a.Name,
+		Management:    a.Management,
+		OrgMember:     a.OrgMember,
+		Source:        src,
+		Keys:          []model.KeyDetail{},
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.AccountTimeout)
+	err := e.inspect(ctx, a, &obs)
+	cancel()
+	obs.ObservedAt = e.cfg.Now().UTC()
+	if err != nil {
+		obs.Error, obs.ErrorCode = describe(err)
+		obs.RootKeysPresent, obs.Keys = false, []model.KeyDetail{}
+		e.met.errors.WithLabelValues(string(src)).Inc()
+		e.log.Warn("account check failed", "account", a.ID, "source", src, "code", obs.ErrorCode, "error", obs.Error)
+	} else {
+		e.log.Debug("account checked", "account", a.ID, "source", src, "root_keys", obs.RootKeysPresent, "keys", len(obs.Keys))
+	}
+	e.met.checked.WithLabelValues(string(src)).Inc()
+	e.met.duration.WithLabelValues(string(src)).Observe(time.Since(start).Seconds())
+	return obs
+}
+
+// inspect fills presence (account summary: the truth) and key details (credential
+// report, only when the summary says keys exist).
+func (e *engine) inspect(ctx context.Context, a accountInfo, obs *model.Observation) error {
+	creds, err := e.credentialsFor(ctx, a)
+	if err != nil {
+		return err
+	}
+	opt := func(o *iam.Options) {
+		if creds != nil {
+			o.Credentials = creds
+		}
+	}
+	sum, err := e.iam.GetAccountSummary(ctx, &iam.GetAccountSummaryInput{}, opt)
+	if err != nil {
+		return fmt.Errorf("iam GetAccountSummary in %s: %w", a.ID, err)
+	}
+	n, ok := sum.SummaryMap[string(iamtypes.SummaryKeyTypeAccountAccessKeysPresent)]
+	if !ok {
+		return model.Errorf(model.CodeInternal, "iam GetAccountSummary in %s: no AccountAccessKeysPresent in the summary", a.ID)
+	}
+	if n == 0 {
+		return nil // the summary is current; a stale report must never say otherwise
+	}
+	obs.RootKeysPresent = true
+	keys, at, err := e.reportKeys(ctx, opt)
+	if at != nil {
+		t := at.UTC()
+		obs.ReportAt = &t
+	}
+	if err != nil {
+		// Presence is decided; details are best effort.
+		msg, code := describe(err)
+		e.log.Warn("credential report unavailable; keys present per account summary",
+			"account", a.ID, "code", code, "error", msg)
+		return nil
+	}
+	obs.Keys = keys
+	return nil
+}
+
+// credentialsFor returns nil (the base credentials) for the caller's own account,
+// otherwise session credentials of the organization role in that account.
+func (e *engine) credentialsFor(ctx context.Context, a accountInfo) (aws.CredentialsProvider, error) {
+	caller, err := e.callerAccount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a.ID == caller || e.cfg.OrgRoleName == "" {
+		if a.ID != caller {
+			return nil, model.Errorf(model.CodeNotFound, "account %s is not the caller's account %s and no organization role is configured", a.ID, caller)
+		}
+		return nil, nil
+	}
+	in := &sts.AssumeRoleInput{
+		RoleArn:         aws.String(roleARN(a.ID, e.cfg.OrgRoleName)),
+		RoleSessionName: aws.String(e.root),
+		DurationSeconds: aws.Int32(900),
+	}
+	if e.cfg.ExternalID != "" {
+		in.ExternalId = aws.String(e.cfg.ExternalID)
+	}
+	out, err := e.sts.AssumeRole(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("sts AssumeRole %s: %w", aws.ToString(in.RoleArn), err)
+	}
+	c := out.Credentials
+	if c == nil {
+		return nil, model.Errorf(model.CodeInternal, "sts AssumeRole %s: no credentials in the answer", aws.ToString(in.RoleArn))
+	}
+	return credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken)), nil
+}
+
+func roleARN(account, role string) string {
+	role = strings.Trim(role, "/")
+	return "arn:aws:iam::" + account + ":role/" + role
+}
+
+// reportKeys reads the root row of a credential report no older than 4 hours,
+// generating one when needed and polling while AWS builds it (bounded by ctx).
+func (e *engine) reportKeys(ctx context.Context, opt func(*iam.Options)) ([]model.KeyDetail, *time.Time, error) {
+	wait := 100 * time.Millisecond
+	pause := func() error {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		wait = min(2*wait, time.Second)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for credential report: %w", ctx.Err())
+		case <-t.C:
+			return nil
+		}
+	}
+	generated := false
+	generate := func() error {
+		generated = true
+		for range 60 {
+			out, err := e.iam.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{}, opt)
+			if err != nil {
+				return fmt.Errorf("iam GenerateCredentialReport: %w", err)
+			}
+			if out.State == iamtypes.ReportStateTypeComplete {
+				return nil
+			}
+			if err := pause(); err != nil {
+				return err
+			}
+		}
+		return errors.New("iam GenerateCredentialReport: report not complete after 60 polls")
+	}
+	for range 60 {
+		out, err := e.iam.GetCredentialReport(ctx, &iam.GetCredentialReportInput{}, opt)
+		if err == nil {
+			if out.GeneratedTime != nil && e.cfg.Now().Sub(*out.GeneratedTime) >= reportMaxAge && !generated {
+				if err := generate(); err != nil {
+					return nil, out.GeneratedTime, err
+				}
+				continue
+			}
+			keys, err := parseRootKeys(out.Content)
+			if err != nil {
+				return nil, out.GeneratedTime, err
+			}
+			return keys, out.GeneratedTime, nil
+		}
+		switch apiCode(err) {
+		case "ReportNotPresent", "ReportExpired":
+			if err := generate(); err != nil {
+				return nil, nil, err
+			}
+		case "ReportInProgress":
+			if err := pause(); err != nil {
+				return nil, nil, err
+			}
+		default:
+			return nil, nil, fmt.Errorf("iam GetCredentialReport: %w", err)
+		}
+	}
+	return nil, nil, errors.New("iam GetCredentialReport: no report after 60 attempts")
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// describe turns an error into a message fit for an observation and a short code:
+// the AWS error code when there is one. Secrets never survive (see redact).
+func describe(err error) (msg, code string) {
+	var ae smithy.APIError
+	switch {
+	case errors.As(err, &ae):
+		code = ae.ErrorCode()
+	case errors.Is(err, context.DeadlineExceeded):
+		code = "Timeout"
+	case errors.Is(err, context.Canceled):
+		code = "Canceled"
+	case errors.Is(err, errUnknownAccount):
+		code = "UnknownAccount"
+	case errors.Is(err, errNotActive):
+		code = "AccountNotActive"
+	default:
+		var me *model.Error
+		if errors.As(err, &me) {
+			code = string(me.Code)
+		} else {
+			code = "Error"
+		}
+	}
+	return safeError(err), code
+}
+
+var secretPatterns = []*regexp.Regexp{
+	// key=value forms of secrets, tokens and signatures
+	regexp.MustCompile(`(?i)((?:secret[_ ]?access[_ ]?key|secretaccesskey|session[_ ]?token|security[_ ]?token|x-amz-security-token|signature|password|token)["']?\s*[=:]\s*["']?)[^\s"',&;]+`),
+	// a bare 40-character AWS secret access key
+	regexp.MustCompile(`(^|[^A-Za-z0-9/+])[A-Za-z0-9/+]{40}([^A-Za-z0-9/+=]|$)`),
+}
+
+// redact removes anything shaped like a secret from s.
+func redact(s string) string {
+	s = secretPatterns[0].ReplaceAllString(s, "${1}REDACTED")
+	s = secretPatterns[1].ReplaceAllString(s, "${1}REDACTED${2}")
+	return s
+}
+
+// safeError is err's text, redacted, on one line.
+func safeError(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.ReplaceAll(redact(err.Error()), "\n", " ")
+}
+
+// newID is a random identifier (16 hex characters).
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func instanceName() string {
+	h, _ := os.Hostname()
+	if h == "" {
+		h = "detector"
+	}
+	return fmt.Sprintf("%s-%d-%s", h, os.Getpid(), newID()[:6])
+}

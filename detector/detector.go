@@ -1,0 +1,268 @@
+// Package detector owns everything rootwarden knows about AWS root access keys: it
+// finds the accounts (the caller's own, or every ACTIVE account of an Organization
+// through a role it assumes), checks each one (IAM account summary for presence, the
+// credential report for details), sweeps them on an interval as jobs on the RW_SCAN
+// work queue shared by every detector process, turns CloudTrail events from SQS into
+// immediate checks, answers on-demand checks over request/reply, and publishes one
+// model.Observation per check on rootwarden.findings.<account>.
+//
+// It never decides a case (opening, resolving or accepting is the remediator's job),
+// never deletes or changes a key, never talks to Slack, and never puts a secret in an
+// error, a log line or a message.
+package detector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// Defaults applied by Config.withDefaults.
+const (
+	DefaultScanInterval   = 15 * time.Minute
+	DefaultConcurrency    = 16
+	DefaultAccountTimeout = 60 * time.Second
+	DefaultMaxAttempts    = 3
+
+	// reportMaxAge is how long AWS reuses a credential report; an older one is
+	// regenerated before its details are used.
+	reportMaxAge = 4 * time.Hour
+)
+
+// Config configures a Detector or a Scanner. The environment variable named in each
+// comment is the one the operator sets (internal/config maps them).
+type Config struct {
+	// OrgRoleName (ROOTWARDEN_ORG_ROLE_NAME): when set, every ACTIVE account of the
+	// Organization is checked through arn:aws:iam::ACCOUNT:role/<OrgRoleName>; the
+	// account of the base credentials is checked with those credentials. Empty → only
+	// the caller's own account.
+	OrgRoleName string
+	// ExternalID (ROOTWARDEN_ORG_EXTERNAL_ID) is passed to AssumeRole; needs OrgRoleName.
+	ExternalID string
+	// ScanInterval (ROOTWARDEN_SCAN_INTERVAL) between sweeps; 0 → 15m.
+	ScanInterval time.Duration
+	// Concurrency (ROOTWARDEN_SCAN_CONCURRENCY): accounts checked at once per process; 0 → 16.
+	Concurrency int
+	// AccountTimeout (ROOTWARDEN_ACCOUNT_TIMEOUT) bounds one account's check, retries
+	// and credential-report polling included; 0 → 60s.
+	AccountTimeout time.Duration
+	// SQSQueueURL (ROOTWARDEN_SQS_QUEUE_URL) receives EventBridge events of CloudTrail;
+	// empty → no event ingestion.
+	SQSQueueURL string
+	// MaxAttempts of the SDK's standard retryer (AWS_MAX_ATTEMPTS through the SDK's
+	// config); 0 → the aws.Config's RetryMaxAttempts, else 3.
+	MaxAttempts int
+	// MaxBackoff caps the retryer's delay between attempts; 0 → the SDK's 20s. Tests
+	// lower it.
+	MaxBackoff time.Duration
+	// Now is the clock (credential-report age, observation times, sweep schedule).
+	Now func() time.Time
+	// Metrics registers the detector's metrics when not nil.
+	Metrics prometheus.Registerer
+	// Instance names this process in the sweep schedule (default host-pid-random).
+	Instance string
+}
+
+var roleNameRE = regexp.MustCompile(`^[\w+=,.@/-]+$`)
+var externalIDRE = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+
+// Validate reports the first bad value, naming the variable the operator sets.
+func (c Config) Validate() error {
+	var errs []error
+	if c.OrgRoleName != "" {
+		name := c.OrgRoleName
+		if i := strings.LastIndexByte(name, '/'); i >= 0 {
+			name = name[i+1:]
+		}
+		if !roleNameRE.MatchString(c.OrgRoleName) || name == "" || len(name) > 64 || len(c.OrgRoleName) > 512 {
+			errs = append(errs, fmt.Errorf("ROOTWARDEN_ORG_ROLE_NAME: %q is not an IAM role name", c.OrgRoleName))
+		}
+	}
+	if c.ExternalID != "" {
+		if c.OrgRoleName == "" {
+			errs = append(errs, errors.New("ROOTWARDEN_ORG_EXTERNAL_ID: set, but ROOTWARDEN_ORG_ROLE_NAME is empty (no role to assume)"))
+		} else if !externalIDRE.MatchString(c.ExternalID) || len(c.ExternalID) < 2 || len(c.ExternalID) > 1224 {
+			errs = append(errs, errors.New("ROOTWARDEN_ORG_EXTERNAL_ID: must be 2 to 1224 characters of letters, digits and +=,.@:/-"))
+		}
+	}
+	if c.ScanInterval < 0 || (c.ScanInterval > 0 && c.ScanInterval < time.Second) {
+		errs = append(errs, fmt.Errorf("ROOTWARDEN_SCAN_INTERVAL: %s is too short (at least 1s)", c.ScanInterval))
+	}
+	if c.Concurrency < 0 || c.Concurrency > 4096 {
+		errs = append(errs, fmt.Errorf("ROOTWARDEN_SCAN_CONCURRENCY: %d is out of range 1..4096", c.Concurrency))
+	}
+	if c.AccountTimeout < 0 || (c.AccountTimeout > 0 && c.AccountTimeout < 100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("ROOTWARDEN_ACCOUNT_TIMEOUT: %s is too short (at least 100ms)", c.AccountTimeout))
+	}
+	if c.MaxAttempts < 0 || c.MaxAttempts > 20 {
+		errs = append(errs, fmt.Errorf("AWS_MAX_ATTEMPTS: %d is out of range 1..20", c.MaxAttempts))
+	}
+	if c.MaxBackoff < 0 {
+		errs = append(errs, fmt.Errorf("detector max backoff: %s is negative", c.MaxBackoff))
+	}
+	if c.SQSQueueURL != "" {
+		if err := validateQueueURL(c.SQSQueueURL); err != nil {
+			errs = append(errs, fmt.Errorf("ROOTWARDEN_SQS_QUEUE_URL: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateQueueURL accepts https://sqs.REGION.amazonaws.com/ACCOUNT/NAME and any
+// http(s) endpoint with a path (simulators, VPC endpoints).
+func validateQueueURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.User != nil {
+		return errors.New("must not carry user information")
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("scheme %q: want https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("no host: want https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE")
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		return errors.New("no queue path: want https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("must not have a query or fragment")
+	}
+	return nil
+}
+
+func (c Config) withDefaults(awsCfg aws.Config) Config {
+	if c.ScanInterval == 0 {
+		c.ScanInterval = DefaultScanInterval
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.AccountTimeout == 0 {
+		c.AccountTimeout = DefaultAccountTimeout
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = awsCfg.RetryMaxAttempts
+		if c.MaxAttempts == 0 {
+			c.MaxAttempts = DefaultMaxAttempts
+		}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Instance == "" {
+		c.Instance = instanceName()
+	}
+	return c
+}
+
+// Detector runs the sweeps, the SQS event loop and the check responder of one
+// process. Several Detectors (processes) share the sweeps through the bus.
+type Detector struct {
+	e   *engine
+	b   *bus.Bus
+	log *slog.Logger
+
+	// ackWait of the shared scan consumer: longer than a check may take while a job
+	// waits in this process's small buffer and then runs.
+	ackWait    time.Duration
+	maxDeliver int
+
+	checkSem chan struct{} // bounds concurrent on-demand checks
+	wg       sync.WaitGroup
+}
+
+var _ model.Checker = (*Detector)(nil)
+
+// New builds a Detector. It validates cfg (errors name the variable) and creates no
+// connection until Run.
+func New(cfg Config, log *slog.Logger, b *bus.Bus, awsCfg aws.Config) (*Detector, error) {
+	if b == nil {
+		return nil, errors.New("detector: no bus")
+	}
+	e, err := newEngine(cfg, log, awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Detector{
+		e:          e,
+		b:          b,
+		log:        e.log,
+		ackWait:    2*e.cfg.AccountTimeout + 30*time.Second,
+		maxDeliver: 5,
+		checkSem:   make(chan struct{}, max(8, e.cfg.Concurrency)),
+	}, nil
+}
+
+// Config returns the configuration in effect (defaults applied).
+func (d *Detector) Config() Config { return d.e.cfg }
+
+// Run starts the check responder, the sweep-job consumer, the sweep scheduler and,
+// when a queue is configured, the SQS event loop. It returns nil when ctx ends, or
+// the first set-up error.
+func (d *Detector) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	sub, err := d.b.NC.QueueSubscribe(bus.SubjectCheck, bus.QueueCheck, func(m *nats.Msg) { d.onCheck(ctx, m) })
+	if err != nil {
+		return fmt.Errorf("detector: subscribe %s: %w", bus.SubjectCheck, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+
+	cons, err := d.scanConsumer(ctx)
+	if err != nil {
+		return err
+	}
+
+	errc := make(chan error, 3)
+	run := func(name string, f func(context.Context) error) {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("detector %s: %w", name, err)
+			}
+		}()
+	}
+	run("sweep jobs", func(ctx context.Context) error { return d.consumeJobs(ctx, cons) })
+	run("sweep schedule", d.schedule)
+	if d.e.cfg.SQSQueueURL != "" {
+		run("events", d.pollEvents)
+	}
+	d.log.Info("detector started", "instance", d.e.cfg.Instance, "org_role", d.e.cfg.OrgRoleName != "",
+		"scan_interval", d.e.cfg.ScanInterval.String(), "concurrency", d.e.cfg.Concurrency,
+		"events", d.e.cfg.SQSQueueURL != "")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	d.wg.Wait()
+	d.log.Info("detector stopped", "instance", d.e.cfg.Instance)
+	return runErr
+}
+
+// Check checks one account now, publishes the observation as a finding and returns
+// it (model.Checker for in-process wiring; the bus path is bus.Checker).
+func (d *Detector) Check(ctx context.Context, accountID, reason string) (model.Observation, error) {
+	obs := d.checkRequest(ctx, model.CheckRequest{SchemaVersion: model.SchemaVersion, RequestID: newID(), AccountID: accountID, Reason: reason})
+	return obs, nil
+}

@@ -1,0 +1,374 @@
+package detector_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rootwarden/rootwarden/detector"
+	"github.com/rootwarden/rootwarden/internal/awssim"
+	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/bus/bustest"
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+func newDetector(t *testing.T, w *world, cfg detector.Config, b *bus.Bus) *detector.Detector {
+	t.Helper()
+	d, err := detector.New(cfg, w.logger(), b, w.awsConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// perAccount counts findings per account and fails on a second one for an account.
+func perAccount(t *testing.T, obs []model.Observation) map[string]model.Observation {
+	t.Helper()
+	out := map[string]model.Observation{}
+	for _, o := range obs {
+		if prev, dup := out[o.AccountID]; dup {
+			t.Errorf("account %s has two findings: %s and %s", o.AccountID, prev.ID, o.ID)
+		}
+		out[o.AccountID] = o
+	}
+	return out
+}
+
+func TestSweepOnStartAndEveryInterval(t *testing.T) {
+	w := newWorld(t, 0, false, awssim.Options{})
+	w.sim.CreateRootKey(mgmtID, w.clock.Now().Add(-time.Hour))
+	b := bustest.New(t)
+	cfg := w.config("")
+	cfg.ScanInterval = time.Hour
+	d := newDetector(t, w, cfg, b)
+	runDetector(t, d)
+
+	first := waitFindings(t, b, 1, bySource(model.SourceSweep))[0]
+	if first.AccountID != mgmtID || !first.RootKeysPresent || len(first.Keys) != 1 || first.SweepID == "" ||
+		first.AccountName != "acme-mgmt" || !first.Management || first.Failed() {
+		t.Fatalf("first sweep finding = %+v", first)
+	}
+	if !strings.HasPrefix(first.ID, "sweep-") || !strings.Contains(first.ID, mgmtID) {
+		t.Errorf("finding id = %q", first.ID)
+	}
+
+	// Not due yet: no new sweep, whoever asks.
+	w.clock.Add(59 * time.Minute)
+	if id, started, err := d.MaybeSweep(context.Background()); err != nil || started {
+		t.Fatalf("MaybeSweep before the interval = %q %v %v", id, started, err)
+	}
+	// Due: the next sweep starts (the running scheduler or this call wins it).
+	w.clock.Add(2 * time.Minute)
+	_, _, _ = d.MaybeSweep(context.Background())
+	all := waitFindings(t, b, 2, bySource(model.SourceSweep))
+	if all[1].SweepID == first.SweepID || all[1].ID == first.ID {
+		t.Errorf("second sweep reused the first one's ids: %+v", all[1])
+	}
+	time.Sleep(300 * time.Millisecond) // the scheduler polls; it must not start a third sweep
+	if n := len(waitFindings(t, b, 2, bySource(model.SourceSweep))); n != 2 {
+		t.Errorf("%d sweep findings, want 2", n)
+	}
+}
+
+func TestTwoDetectorsShareOneSweep(t *testing.T) {
+	const members = 40
+	w := newWorld(t, members, true, awssim.Options{})
+	w.sim.SetLatency(5 * time.Millisecond)
+	w.sim.CreateRootKey(member(3), w.clock.Now())
+	w.sim.SetAccessDenied(member(5), true)
+	b1 := bustest.New(t)
+	b2 := bustest.Connect(t, b1)
+	cfg := w.config("OrganizationAccountAccessRole")
+	cfg.Concurrency = 3
+	cfg1, cfg2 := cfg, cfg
+	cfg1.Instance, cfg2.Instance = "detector-a", "detector-b"
+	reg1, reg2 := prometheus.NewRegistry(), prometheus.NewRegistry()
+	cfg1.Metrics, cfg2.Metrics = reg1, reg2
+	d1 := newDetector(t, w, cfg1, b1)
+	d2 := newDetector(t, w, cfg2, b2)
+	runDetector(t, d1)
+	runDetector(t, d2)
+
+	got := perAccount(t, waitFindings(t, b1, members+1, bySource(model.SourceSweep)))
+	if len(got) != members+1 {
+		t.Fatalf("%d accounts have findings, want %d", len(got), members+1)
+	}
+	sweeps := map[string]bool{}
+	for _, o := range got {
+		sweeps[o.SweepID] = true
+	}
+	if len(sweeps) != 1 {
+		t.Errorf("findings of %d sweeps, want 1: %v", len(sweeps), sweeps)
+	}
+	if !got[member(3)].RootKeysPresent || got[member(5)].ErrorCode != "AccessDenied" || got[member(1)].Failed() {
+		t.Errorf("findings: member-3 %+v, member-5 %+v", got[member(3)], got[member(5)])
+	}
+	// Let any stray redelivery or second enumeration show up before counting calls.
+	time.Sleep(500 * time.Millisecond)
+	if n := len(findings(t, b1)); n != members+1 {
+		t.Errorf("%d findings on the stream, want %d", n, members+1)
+	}
+	n1, n2 := counter(t, reg1, "rootwarden_detector_accounts_checked_total"), counter(t, reg2, "rootwarden_detector_accounts_checked_total")
+	t.Logf("accounts checked: detector-a %v, detector-b %v", n1, n2)
+	if n1+n2 != members+1 {
+		t.Errorf("the detectors checked %v accounts together, want %d", n1+n2, members+1)
+	}
+	if n1 == 0 || n2 == 0 {
+		t.Errorf("one detector did all the work (a %v, b %v): the sweep was not shared", n1, n2)
+	}
+	calls := w.sim.Calls()
+	// AccessDenied is the answer of member-5's summary call: it counts too.
+	if n := calls["IAM.GetAccountSummary"]; n != members+1 {
+		t.Errorf("GetAccountSummary called %d times, want %d (each account once)", n, members+1)
+	}
+	if n := calls["STS.AssumeRole"]; n != members {
+		t.Errorf("AssumeRole called %d times, want %d", n, members)
+	}
+	if n := calls["Organizations.DescribeOrganization"]; n != 1 {
+		t.Errorf("DescribeOrganization called %d times: more than one detector enumerated", n)
+	}
+}
+
+func TestSQSEventTriggersImmediateCheck(t *testing.T) {
+	w := newWorld(t, 2, true, awssim.Options{})
+	b := bustest.New(t)
+	queue := w.sim.CreateQueue(mgmtID, "rootwarden-events")
+	cfg := w.config("OrganizationAccountAccessRole")
+	cfg.SQSQueueURL = queue
+	d := newDetector(t, w, cfg, b)
+	runDetector(t, d)
+	waitFindings(t, b, 3, bySource(model.SourceSweep)) // the start-up sweep; the next is a day away
+
+	key := w.sim.CreateRootKey(member(2), w.clock.Now())
+	w.sim.UseRootKey(member(2), key, w.clock.Now(), "us-east-1", "s3")
+	body := awssim.RootKeyUsedEvent(member(2), key, "ListBuckets", w.clock.Now())
+	var ev struct {
+		Detail struct {
+			EventID string `json:"eventID"`
+		} `json:"detail"`
+	}
+	if err := json.Unmarshal([]byte(body), &ev); err != nil {
+		t.Fatal(err)
+	}
+	w.sim.SendMessage(queue, body)
+
+	o := waitFindings(t, b, 1, bySource(model.SourceEvent))[0]
+	if o.AccountID != member(2) || !o.RootKeysPresent || o.Event == nil || o.ID != "event-"+ev.Detail.EventID {
+		t.Fatalf("event finding = %+v", o)
+	}
+	e := o.Event
+	if !e.KeyInUse || e.AccessKeyID != key || e.EventName != "ListBuckets" || e.EventSource != "s3.amazonaws.com" ||
+		e.EventID != ev.Detail.EventID || e.SourceIP == "" || e.UserAgent == "" || e.Region != "us-east-1" || !e.EventTime.Equal(w.clock.Now()) {
+		t.Errorf("event = %+v", e)
+	}
+	if model.SeverityOf(o, w.clock.Now()) != model.SeverityCritical {
+		t.Error("a root key in use must rate critical")
+	}
+	eventually(t, "the message to be deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 1 })
+	assertQueueEmpty(t, w, queue)
+}
+
+func TestDuplicateSQSDeliveryIsOneFinding(t *testing.T) {
+	w := newWorld(t, 1, true, awssim.Options{})
+	b := bustest.New(t)
+	queue := w.sim.CreateQueue(mgmtID, "rootwarden-events")
+	cfg := w.config("OrganizationAccountAccessRole")
+	cfg.SQSQueueURL = queue
+	key := w.sim.CreateRootKey(member(1), w.clock.Now())
+	body := awssim.RootKeyCreatedEvent(member(1), key, w.clock.Now())
+	w.sim.SendMessage(queue, body)
+	w.sim.SendMessage(queue, body) // SQS delivers at least once; EventBridge may too
+	d := newDetector(t, w, cfg, b)
+	runDetector(t, d)
+
+	eventually(t, "both messages deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 2 })
+	got := waitFindings(t, b, 1, bySource(model.SourceEvent))
+	time.Sleep(100 * time.Millisecond)
+	got = waitFindings(t, b, 1, bySource(model.SourceEvent))
+	if len(got) != 1 {
+		t.Fatalf("%d event findings, want 1: %+v", len(got), got)
+	}
+	if e := got[0].Event; e == nil || e.EventName != "CreateAccessKey" || e.KeyInUse || e.AccessKeyID != key {
+		t.Errorf("event = %+v", e)
+	}
+	assertQueueEmpty(t, w, queue)
+}
+
+func TestMalformedMessagesAreDeletedAndLogged(t *testing.T) {
+	w := newWorld(t, 1, true, awssim.Options{})
+	b := bustest.New(t)
+	queue := w.sim.CreateQueue(mgmtID, "rootwarden-events")
+	cfg := w.config("OrganizationAccountAccessRole")
+	cfg.SQSQueueURL = queue
+	used := awssim.RootKeyUsedEvent(member(1), "AKIAEXAMPLEEXAMPLE01", "ListBuckets", w.clock.Now())
+	var noAccount map[string]any
+	_ = json.Unmarshal([]byte(used), &noAccount)
+	delete(noAccount, "account")
+	delete(noAccount["detail"].(map[string]any), "recipientAccountId")
+	delete(noAccount["detail"].(map[string]any)["userIdentity"].(map[string]any), "accountId")
+	missing, _ := json.Marshal(noAccount)
+	bodies := []string{
+		"this is not JSON",
+		`{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}`,
+		`{"hello":"world"}`,
+		string(missing),
+	}
+	for _, body := range bodies {
+		w.sim.SendMessage(queue, body)
+	}
+	d := newDetector(t, w, cfg, b)
+	runDetector(t, d)
+
+	eventually(t, "every message deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == len(bodies) })
+	assertQueueEmpty(t, w, queue)
+	waitFindings(t, b, 2, bySource(model.SourceSweep)) // the detector is alive and sweeping
+	if got := waitFindings(t, b, 0, bySource(model.SourceEvent)); len(got) != 0 {
+		t.Errorf("malformed messages produced findings: %+v", got)
+	}
+	logs := w.logs.String()
+	for _, reason := range []string{"body is not a JSON object", "not a CloudTrail event", "no 12-digit account id"} {
+		if !strings.Contains(logs, reason) {
+			t.Errorf("logs lack the reason %q", reason)
+		}
+	}
+	if strings.Contains(logs, "this is not JSON") {
+		t.Error("logs quote a message body")
+	}
+}
+
+func TestCheckRequestReply(t *testing.T) {
+	w := newWorld(t, 2, true, awssim.Options{})
+	w.sim.CreateRootKey(member(1), w.clock.Now())
+	b := bustest.New(t)
+	d := newDetector(t, w, w.config("OrganizationAccountAccessRole"), b)
+	runDetector(t, d)
+	caller := bustest.Connect(t, b)
+	checker := bus.Checker{NC: caller.NC}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	t.Run("known account answers and is published", func(t *testing.T) {
+		o, err := checker.Check(ctx, member(1), "verify after deletion")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Source != model.SourceCheck || o.RequestID == "" || !o.RootKeysPresent || o.AccountName != "member-1" || !o.OrgMember {
+			t.Errorf("answer = %+v", o)
+		}
+		pub := waitFindings(t, b, 1, func(f model.Observation) bool { return f.ID == o.ID })
+		if pub[0].RequestID != o.RequestID || pub[0].Source != model.SourceCheck {
+			t.Errorf("published = %+v", pub[0])
+		}
+	})
+	t.Run("unknown account is an UnknownAccount answer, not published", func(t *testing.T) {
+		o, err := checker.Check(ctx, "999999999999", "verify")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.ErrorCode != "UnknownAccount" || o.Error == "" || o.AccountID != "999999999999" || o.RootKeysPresent {
+			t.Errorf("answer = %+v", o)
+		}
+		for _, f := range findings(t, b) {
+			if f.AccountID == "999999999999" {
+				t.Errorf("an unknown account was published: %+v", f)
+			}
+		}
+	})
+	t.Run("AccessDenied is an answer with the code", func(t *testing.T) {
+		w.sim.SetAccessDenied(member(2), true)
+		o, err := checker.Check(ctx, member(2), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.ErrorCode != "AccessDenied" || !o.Failed() {
+			t.Errorf("answer = %+v", o)
+		}
+		w.assertNoSecrets(t, "answer", o.Error, member(2))
+	})
+	t.Run("garbage request gets an error answer", func(t *testing.T) {
+		msg, err := caller.NC.RequestWithContext(ctx, bus.SubjectCheck, []byte("{nope"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o model.Observation
+		if err := json.Unmarshal(msg.Data, &o); err != nil || o.ErrorCode != "InvalidRequest" {
+			t.Errorf("answer = %s (%v)", msg.Data, err)
+		}
+	})
+	t.Run("in-process Check publishes too", func(t *testing.T) {
+		o, err := d.Check(ctx, mgmtID, "recheck")
+		if err != nil || o.Failed() || !o.Management {
+			t.Fatalf("Check = %+v, %v", o, err)
+		}
+		waitFindings(t, b, 1, func(f model.Observation) bool { return f.ID == o.ID })
+	})
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	w := newWorld(t, 0, false, awssim.Options{})
+	b := bustest.New(t)
+	cfg := w.config("")
+	cfg.SQSQueueURL = "sqs://nope"
+	if _, err := detector.New(cfg, nil, b, w.awsConfig()); err == nil || !strings.HasPrefix(err.Error(), "ROOTWARDEN_SQS_QUEUE_URL:") {
+		t.Errorf("New = %v, want an error naming ROOTWARDEN_SQS_QUEUE_URL", err)
+	}
+	if _, err := detector.New(w.config(""), nil, nil, w.awsConfig()); err == nil {
+		t.Error("New without a bus must fail")
+	}
+}
+
+func TestScanConsumerConfig(t *testing.T) {
+	w := newWorld(t, 0, false, awssim.Options{})
+	b := bustest.New(t)
+	cfg := w.config("")
+	cfg.AccountTimeout = 20 * time.Second
+	runDetector(t, newDetector(t, w, cfg, b))
+	waitFindings(t, b, 1, nil)
+	ctx := context.Background()
+	c, err := b.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := c.CachedInfo().Config
+	if ci.AckPolicy != jetstream.AckExplicitPolicy || ci.AckWait <= cfg.AccountTimeout || ci.MaxDeliver <= 0 || ci.MaxDeliver > 10 {
+		t.Errorf("consumer config = ack %v wait %s maxdeliver %d", ci.AckPolicy, ci.AckWait, ci.MaxDeliver)
+	}
+}
+
+// counter sums a counter family of a registry.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func assertQueueEmpty(t *testing.T, w *world, queue string) {
+	t.Helper()
+	w.clock.Add(time.Hour) // past any visibility timeout
+	c := sqs.NewFromConfig(w.awsConfig())
+	out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), WaitTimeSeconds: 0, MaxNumberOfMessages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 0 {
+		t.Errorf("%d messages left in the queue", len(out.Messages))
+	}
+}

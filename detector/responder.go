@@ -1,0 +1,75 @@
+package detector
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// onCheck answers one request on bus.SubjectCheck (queue group bus.QueueCheck): a
+// model.CheckRequest in, a model.Observation out. The check runs in its own goroutine
+// so a slow account does not hold up the next request.
+func (d *Detector) onCheck(ctx context.Context, m *nats.Msg) {
+	select {
+	case d.checkSem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() { <-d.checkSem }()
+		var req model.CheckRequest
+		var obs model.Observation
+		if err := json.Unmarshal(m.Data, &req); err != nil {
+			obs = model.Observation{SchemaVersion: model.SchemaVersion, Source: model.SourceCheck,
+				ObservedAt: d.e.cfg.Now().UTC(), Keys: []model.KeyDetail{},
+				Error: "check request is not a JSON CheckRequest", ErrorCode: "InvalidRequest"}
+			d.log.Warn("invalid check request", "reason", "not JSON")
+		} else {
+			obs = d.checkRequest(ctx, req)
+		}
+		data, err := json.Marshal(obs)
+		if err != nil {
+			d.log.Error("encode check answer", "error", err)
+			return
+		}
+		if m.Reply == "" {
+			return
+		}
+		if err := m.Respond(data); err != nil {
+			d.log.Warn("reply to check request", "account", obs.AccountID, "error", safeError(err))
+		}
+	}()
+}
+
+// checkRequest checks the requested account and publishes the observation as a
+// finding (not for an unknown or invalid account: there is nothing to find there).
+func (d *Detector) checkRequest(ctx context.Context, req model.CheckRequest) model.Observation {
+	log := d.log.With("account", req.AccountID, "request_id", req.RequestID)
+	if !accountIDRE.MatchString(req.AccountID) {
+		log.Warn("invalid check request", "reason", "account id is not 12 digits")
+		return model.Observation{SchemaVersion: model.SchemaVersion, AccountID: req.AccountID, Source: model.SourceCheck,
+			RequestID: req.RequestID, ObservedAt: d.e.cfg.Now().UTC(), Keys: []model.KeyDetail{},
+			Error: "account id must be 12 digits", ErrorCode: "UnknownAccount"}
+	}
+	log.Info("check requested", "reason", req.Reason)
+	obs := d.checkByID(ctx, req.AccountID, model.SourceCheck)
+	obs.RequestID = req.RequestID
+	if req.RequestID != "" {
+		obs.ID = "check-" + req.RequestID
+	} else {
+		obs.ID = "check-" + newID()
+	}
+	if obs.ErrorCode == "UnknownAccount" {
+		log.Warn("check of an unknown account")
+		return obs
+	}
+	if err := d.publish(ctx, obs); err != nil {
+		log.Error("publish check finding failed", "error", safeError(err))
+	}
+	return obs
+}

@@ -1,0 +1,156 @@
+package detector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// maxReceives is how often a message whose finding could not be published comes
+// back before it is deleted anyway (the next sweep still sees the account).
+const maxReceives = 10
+
+// pollEvents long-polls the SQS queue until ctx ends. Every message ends deleted:
+// after its observation is published, or at once when it is malformed or irrelevant.
+func (d *Detector) pollEvents(ctx context.Context) error {
+	log := d.log.With("queue", d.e.cfg.SQSQueueURL)
+	backoff := time.Second
+	lastErr := ""
+	for ctx.Err() == nil {
+		out, err := d.e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(d.e.cfg.SQSQueueURL),
+			MaxNumberOfMessages:         10,
+			WaitTimeSeconds:             20,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			msg, code := describe(err)
+			if msg != lastErr {
+				log.Warn("sqs ReceiveMessage failed; retrying", "code", code, "error", msg, "retry_in", backoff.String())
+				lastErr = msg
+			}
+			if !sleepCtx(ctx, backoff) {
+				return nil
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		if lastErr != "" {
+			log.Info("sqs ReceiveMessage works again")
+			lastErr = ""
+		}
+		backoff = time.Second
+		var wg sync.WaitGroup
+		for _, m := range out.Messages {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.handleMessage(ctx, m)
+			}()
+		}
+		wg.Wait()
+	}
+	return nil
+}
+
+// handleMessage checks the account an event names and publishes the observation, then
+// deletes the message.
+func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
+	log := d.log.With("sqs_message_id", aws.ToString(m.MessageId))
+	trig, sk := parseEvent([]byte(aws.ToString(m.Body)))
+	if sk != nil {
+		if sk.Malformed {
+			d.e.met.ignored.WithLabelValues("malformed").Inc()
+			log.Warn("deleting malformed event message", "reason", sk.Reason)
+		} else {
+			d.e.met.ignored.WithLabelValues("irrelevant").Inc()
+			log.Debug("deleting irrelevant event message", "reason", sk.Reason)
+		}
+		d.deleteMessage(ctx, m, log)
+		return
+	}
+	log = log.With("account", trig.Account, "event_id", trig.Event.EventID, "event_name", trig.Event.EventName,
+		"key_in_use", trig.Event.KeyInUse)
+	log.Info("root access-key event; checking the account")
+	obs := d.checkByID(ctx, trig.Account, model.SourceEvent)
+	obs.ID = "event-" + trig.Event.EventID
+	ev := trig.Event
+	obs.Event = &ev
+	if ctx.Err() != nil {
+		return // shutting down: the message comes back after its visibility timeout
+	}
+	if err := d.publish(ctx, obs); err != nil {
+		n, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+		if n < maxReceives {
+			log.Error("publish event finding failed; the message will come back", "error", safeError(err), "receives", n)
+			return
+		}
+		log.Error("publish event finding failed too often; deleting the message", "error", safeError(err), "receives", n)
+	}
+	d.deleteMessage(ctx, m, log)
+}
+
+func (d *Detector) deleteMessage(ctx context.Context, m sqstypes.Message, log *slog.Logger) {
+	_, err := d.e.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(d.e.cfg.SQSQueueURL), ReceiptHandle: m.ReceiptHandle})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		msg, code := describe(err)
+		log.Warn("sqs DeleteMessage failed", "code", code, "error", msg)
+	}
+}
+
+// checkByID checks a known account, or answers UnknownAccount.
+func (d *Detector) checkByID(ctx context.Context, accountID string, src model.Source) model.Observation {
+	a, err := d.e.lookup(ctx, accountID)
+	if err != nil {
+		obs := model.Observation{SchemaVersion: model.SchemaVersion, AccountID: accountID, Source: src,
+			ObservedAt: d.e.cfg.Now().UTC(), Keys: []model.KeyDetail{}}
+		obs.Error, obs.ErrorCode = describe(err)
+		if errors.Is(err, errUnknownAccount) {
+			obs.Error = "account " + accountID + " is not among the accounts this detector checks"
+		}
+		return obs
+	}
+	return d.e.check(ctx, a, src)
+}
+
+// publish puts obs on the findings stream with its ID as the Nats-Msg-Id.
+func (d *Detector) publish(ctx context.Context, obs model.Observation) error {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	dup, err := d.b.PublishJSON(pctx, bus.FindingSubject(obs.AccountID), obs.ID, obs)
+	if err != nil {
+		return err
+	}
+	if dup {
+		d.log.Debug("finding already published", "account", obs.AccountID, "id", obs.ID)
+		return nil
+	}
+	d.e.met.published.WithLabelValues(string(obs.Source)).Inc()
+	d.log.Info("finding published", "account", obs.AccountID, "id", obs.ID, "source", obs.Source,
+		"root_keys", obs.RootKeysPresent, "error_code", obs.ErrorCode)
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

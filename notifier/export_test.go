@@ -1,0 +1,6 @@
+package notifier
+
+import "context"
+
+// Tick runs one pass of the reminder loop (tests move Config.Now and call it).
+func (n *Notifier) Tick(ctx context.Context) error { return n.tick(ctx) }

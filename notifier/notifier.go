@@ -1,0 +1,301 @@
+// Package notifier is a projection of cases into Slack and the gateway of Slack's
+// clicks. It consumes case events and keeps exactly one Slack message per case, edited
+// in place, with the case's history threaded under it; it reminds approvers and
+// escalates late tickets; it verifies every request from Slack (signed HTTP or Socket
+// Mode), checks that the clicking user may do what they ask, and turns clicks into
+// model.Action messages on the bus. It never calls AWS and never opens tickets: the
+// remediator owns the case, the notifier only shows it and relays requests.
+//
+// Files: blocks.go is the whole Slack layout; consume.go the case-event projection;
+// interact.go the interaction gateway; remind.go reminders and escalation.
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slack-go/slack"
+
+	"github.com/rootwarden/rootwarden/internal/bus"
+)
+
+// Defaults of Config.
+const (
+	DefaultRemindAfter       = 30 * time.Minute
+	DefaultMaxReminders      = 3
+	DefaultSLA               = 24 * time.Hour
+	DefaultMaxRiskAcceptance = 90 * 24 * time.Hour
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultGroupCacheTTL     = time.Minute
+	DefaultTickEvery         = 30 * time.Second
+	DefaultRetryBase         = time.Second
+	DefaultRetryMax          = 5 * time.Minute
+)
+
+// Config of the notifier. Secrets (SigningSecret, AppToken) never appear in logs:
+// Config redacts itself when logged or printed.
+type Config struct {
+	Channel       string   // ROOTWARDEN_SLACK_CHANNEL: channel id (C…) of the case messages
+	SigningSecret string   // SLACK_SIGNING_SECRET: verifies POST /slack/interactions
+	AppToken      string   // SLACK_APP_TOKEN (xapp-…): Socket Mode when set
+	APIURL        string   // ROOTWARDEN_SLACK_API_URL: Web API base for the Socket Mode client; "" → Slack
+	Approvers     []string // ROOTWARDEN_APPROVERS: user ids U…/W… and user-group ids S…
+
+	RemindAfter       time.Duration // open case → reminder after this, then at this interval (30m)
+	MaxReminders      int           // reminders per open period (3); negative → none
+	SLA               time.Duration // ticketed longer than this → escalation, once (24h)
+	MaxRiskAcceptance time.Duration // longest risk acceptance (90 days)
+	MaxBodyBytes      int64         // interaction request limit (1 MiB)
+	GroupCacheTTL     time.Duration // user-group membership cache (1m)
+	TickEvery         time.Duration // how often the reminder loop looks (30s, wall clock)
+	RetryBase         time.Duration // first redelivery delay after a transient Slack failure (1s)
+	RetryMax          time.Duration // longest such delay (5m)
+	HistoryPages      int           // pages of 200 messages searched before posting (5)
+
+	Now     func() time.Time      // clock for reminders, expiries and records; nil → time.Now
+	Metrics prometheus.Registerer // nil → no metrics
+}
+
+// LogValue keeps secrets out of structured logs.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("channel", c.Channel),
+		slog.Bool("signing_secret_set", c.SigningSecret != ""),
+		slog.Bool("socket_mode", c.AppToken != ""),
+		slog.Any("approvers", c.Approvers),
+		slog.Duration("remind_after", c.RemindAfter),
+		slog.Int("max_reminders", c.MaxReminders),
+		slog.Duration("sla", c.SLA),
+	)
+}
+
+// String keeps secrets out of fmt output.
+func (c Config) String() string { return c.LogValue().String() }
+
+// GoString keeps secrets out of %#v.
+func (c Config) GoString() string { return "notifier.Config" + c.String() }
+
+func (c *Config) defaults() {
+	if c.RemindAfter <= 0 {
+		c.RemindAfter = DefaultRemindAfter
+	}
+	if c.MaxReminders == 0 {
+		c.MaxReminders = DefaultMaxReminders
+	}
+	if c.SLA <= 0 {
+		c.SLA = DefaultSLA
+	}
+	if c.MaxRiskAcceptance <= 0 {
+		c.MaxRiskAcceptance = DefaultMaxRiskAcceptance
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.GroupCacheTTL <= 0 {
+		c.GroupCacheTTL = DefaultGroupCacheTTL
+	}
+	if c.TickEvery <= 0 {
+		c.TickEvery = DefaultTickEvery
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = DefaultRetryBase
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.HistoryPages <= 0 {
+		c.HistoryPages = 5
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Notifier projects cases into Slack and relays Slack's clicks to the bus.
+type Notifier struct {
+	cfg Config
+	log *slog.Logger
+	b   *bus.Bus
+	api *slack.Client
+
+	users  map[string]bool // approver user ids
+	groups []string        // approver user-group ids
+
+	gmu    sync.Mutex
+	gcache map[string]groupMembers
+
+	m *metrics
+}
+
+type groupMembers struct {
+	members map[string]bool
+	at      time.Time
+}
+
+// New checks cfg and returns a notifier. It does not call Slack: CheckSlack does.
+func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if b == nil {
+		return nil, errors.New("notifier: bus is required")
+	}
+	if api == nil {
+		return nil, errors.New("SLACK_BOT_TOKEN: a Slack client is required")
+	}
+	cfg.Channel = strings.TrimSpace(cfg.Channel)
+	if cfg.Channel == "" {
+		return nil, errors.New("ROOTWARDEN_SLACK_CHANNEL: not set (the id of the channel for case messages, C…)")
+	}
+	if cfg.SigningSecret == "" && cfg.AppToken == "" {
+		return nil, errors.New("SLACK_SIGNING_SECRET: not set (required unless SLACK_APP_TOKEN enables Socket Mode)")
+	}
+	if cfg.AppToken != "" && !strings.HasPrefix(cfg.AppToken, "xapp-") {
+		return nil, errors.New("SLACK_APP_TOKEN: not an app-level token (expected xapp-…)")
+	}
+	cfg.defaults()
+	n := &Notifier{cfg: cfg, log: log.With("component", "notifier"), b: b, api: api,
+		users: map[string]bool{}, gcache: map[string]groupMembers{}}
+	for _, a := range cfg.Approvers {
+		a = strings.TrimSpace(a)
+		switch {
+		case a == "":
+		case strings.HasPrefix(a, "U") || strings.HasPrefix(a, "W"):
+			n.users[a] = true
+		case strings.HasPrefix(a, "S"):
+			n.groups = append(n.groups, a)
+		default:
+			return nil, fmt.Errorf("ROOTWARDEN_APPROVERS: %q is neither a user id (U…, W…) nor a user-group id (S…)", a)
+		}
+	}
+	if len(n.users) == 0 && len(n.groups) == 0 {
+		n.log.Warn("no approvers configured (ROOTWARDEN_APPROVERS): every approval, risk acceptance and revocation will be refused")
+	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	n.m = m
+	return n, nil
+}
+
+// Run consumes case events, drives reminders and escalations, and runs Socket Mode
+// when an app token is configured. It returns when ctx ends, or on a fatal error.
+func (n *Notifier) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if len(n.users) == 0 && len(n.groups) == 0 {
+		n.log.Warn("no approvers configured: approvals are refused (fail closed)")
+	}
+	cons, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{
+		Durable:       bus.ConsumerNotifierCases,
+		Description:   "notifier: case events → Slack",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxDeliver:    -1, // nothing is lost: transient failures retry for ever
+		MaxAckPending: 1,  // one at a time keeps every case's events in order
+		FilterSubject: bus.SubjectCases + ">",
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer %s on %s: %w", bus.ConsumerNotifierCases, bus.StreamCases, err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) { n.handleCaseMsg(ctx, msg) },
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if ctx.Err() == nil {
+				n.log.Warn("case event consumer", "err", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", bus.StreamCases, err)
+	}
+	defer cc.Stop()
+	n.log.Info("notifier running", "config", n.cfg)
+
+	errc := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { n.remindLoop(ctx) })
+	if n.cfg.AppToken != "" {
+		wg.Go(func() {
+			if err := n.runSocketMode(ctx); err != nil {
+				errc <- err
+			}
+		})
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	cc.Stop()
+	wg.Wait()
+	return runErr
+}
+
+// CheckSlack verifies at start-up that the bot token works and that the channel
+// exists and the bot is in it, naming the problem in one line.
+func (n *Notifier) CheckSlack(ctx context.Context) error {
+	if _, err := n.api.AuthTestContext(ctx); err != nil {
+		return fmt.Errorf("SLACK_BOT_TOKEN: %s", slackErrText(err))
+	}
+	ch, err := n.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: n.cfg.Channel})
+	if err != nil {
+		return fmt.Errorf("ROOTWARDEN_SLACK_CHANNEL: %s (channel %s)", slackErrText(err), n.cfg.Channel)
+	}
+	if !ch.IsMember {
+		return fmt.Errorf("ROOTWARDEN_SLACK_CHANNEL: not_in_channel: the bot is not a member of %s; invite it there (/invite @rootwarden)", n.cfg.Channel)
+	}
+	return nil
+}
+
+func (n *Notifier) now() time.Time { return n.cfg.Now() }
+
+// slackErrText is the short reason of a Slack error: its code when Slack gave one.
+func slackErrText(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return "rate limited (retry after " + rl.RetryAfter.String() + ")"
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) {
+		return fmt.Sprintf("HTTP %d", sc.Code)
+	}
+	return err.Error()
+}
+
+type metrics struct {
+	events       *prometheus.CounterVec
+	interactions *prometheus.CounterVec
+	slackErrors  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rootwarden_notifier_case_events_total",
+			Help: "Case events handled by the notifier, by result."}, []string{"result"}),
+		interactions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rootwarden_notifier_interactions_total",
+			Help: "Slack interactions, by kind and result."}, []string{"kind", "result"}),
+		slackErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rootwarden_notifier_slack_errors_total",
+			Help: "Failed Slack Web API calls, by class."}, []string{"class"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.events, m.interactions, m.slackErrors} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register notifier metrics: %w", err)
+		}
+	}
+	return m, nil
+}

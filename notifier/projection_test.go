@@ -1,0 +1,342 @@
+package notifier_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/slackfake"
+	"github.com/rootwarden/rootwarden/notifier"
+)
+
+func TestCaseMessageFollowsTheCase(t *testing.T) {
+	e := newEnv(t, nil)
+	e.run()
+	c := baseCase(account+"-1", e.clock.Now())
+
+	e.publish(c, model.EventOpened, "", model.System, "root access key found")
+	e.rendered(c.ID, 1)
+	m := e.onlyMessage()
+	if got, want := buttonIDs(m), []string{notifier.ActionIDApprove, notifier.ActionIDAcceptRisk, notifier.ActionIDRecheck}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("open buttons = %v, want %v", got, want)
+	}
+	btns := m.Buttons()
+	if btns[0].Style != "primary" || !btns[0].Confirm || btns[0].Text != "Approve remediation" {
+		t.Errorf("approve button = %+v, want primary with confirm", btns[0])
+	}
+	if !btns[1].Confirm || btns[1].Text != "Accept risk…" {
+		t.Errorf("accept button = %+v, want a confirm dialog", btns[1])
+	}
+	for _, b := range btns {
+		if b.Value != notifier.ButtonValue(account, c.ID) {
+			t.Errorf("button %s value = %q, want account|case", b.ActionID, b.Value)
+		}
+	}
+	text := m.AllText()
+	for _, want := range []string{"Critical", account, "prod", "Key 1", "*active*", "eu-west-1", "s3", "ListBuckets",
+		"203.0.113.7", "aws-cli/2.15.0", "open: waiting for an on-call approver", notifier.RootSignInURL, notifier.DeleteKeyDocURL} {
+		if !strings.Contains(text, want) {
+			t.Errorf("message lacks %q:\n%s", want, text)
+		}
+	}
+	if m.Metadata == nil || m.Metadata.EventType != notifier.MetadataCase || m.Metadata.EventPayload["case_id"] != c.ID {
+		t.Errorf("metadata = %+v, want %s with the case id", m.Metadata, notifier.MetadataCase)
+	}
+	if ref := e.slackRef(c.ID); ref.Channel != channelID || ref.TS != m.TS || ref.CaseID != c.ID {
+		t.Errorf("SlackRef = %+v, want channel %s ts %s", ref, channelID, m.TS)
+	}
+	if len(m.Replies) != 0 {
+		t.Errorf("opening posted %d thread replies, want 0", len(m.Replies))
+	}
+
+	// ticketed: edited in place, a reply saying who/when/why, the ticket link.
+	c.State = model.StateTicketed
+	c.Ticket = &model.TicketRef{System: "builtin", ID: "RW-7", URL: "https://tickets.example/RW-7"}
+	e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved in Slack")
+	e.rendered(c.ID, 2)
+	m = e.onlyMessage()
+	if got, want := buttonIDs(m), []string{notifier.ActionIDConfirmDeleted, notifier.ActionIDRecheck}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("ticketed buttons = %v, want %v", got, want)
+	}
+	if m.Edits != 1 || !strings.Contains(m.AllText(), "https://tickets.example/RW-7") {
+		t.Errorf("edits = %d, text has ticket = %v", m.Edits, strings.Contains(m.AllText(), "RW-7"))
+	}
+	if len(m.Replies) != 1 || !strings.Contains(m.Replies[0].Text, "<@"+approverUser+">") ||
+		!strings.Contains(m.Replies[0].Text, "approved in Slack") || !strings.Contains(m.Replies[0].Text, "open → ticketed") {
+		t.Fatalf("replies after ticketed = %+v", m.Replies)
+	}
+
+	// A refused action is explained in the thread; the state does not change.
+	e.publish(c, model.EventRefused, model.StateTicketed, slackActor(outsider, "bob"), "approve does not apply to a ticketed case")
+	e.rendered(c.ID, 3)
+	m = e.onlyMessage()
+	if len(m.Replies) != 2 || !strings.Contains(m.Replies[1].Text, "refused") || !strings.Contains(m.Replies[1].Text, "does not apply") ||
+		!strings.Contains(m.Replies[1].Text, "<@"+outsider+">") {
+		t.Fatalf("refusal reply = %+v", m.Replies)
+	}
+
+	// verifying: no buttons.
+	c.State = model.StateVerifying
+	e.publish(c, model.EventVerifying, model.StateTicketed, slackActor(outsider, "bob"), "I deleted the keys")
+	e.rendered(c.ID, 4)
+	if m = e.onlyMessage(); len(m.Buttons()) != 0 || len(m.Replies) != 3 {
+		t.Fatalf("verifying: buttons %v replies %d, want none and 3", buttonIDs(m), len(m.Replies))
+	}
+
+	// resolved after a check: "Resolved — verified", no buttons.
+	c.State = model.StateResolved
+	now := e.clock.Now()
+	c.ResolvedAt = &now
+	e.publish(c, model.EventResolved, model.StateVerifying, model.System, "AWS reports no root access keys")
+	e.rendered(c.ID, 5)
+	m = e.onlyMessage()
+	if len(m.Buttons()) != 0 || !strings.Contains(m.AllText(), "Resolved — verified") || len(m.Replies) != 4 || m.Edits != 4 {
+		t.Fatalf("resolved: buttons %v, replies %d, edits %d, text:\n%s", buttonIDs(m), len(m.Replies), m.Edits, m.AllText())
+	}
+}
+
+func TestRiskAcceptedShowsRevoke(t *testing.T) {
+	e := newEnv(t, nil)
+	e.run()
+	c := baseCase(account+"-1", e.clock.Now())
+	c.Severity = model.SeverityHigh
+	e.publish(c, model.EventOpened, "", model.System, "found by sweep")
+	c.State = model.StateRiskAccepted
+	c.Risk = &model.RiskAcceptance{Reason: "break-glass account", Expires: e.clock.Now().Add(30 * 24 * time.Hour),
+		By: slackActor(approverUser, "alice"), At: e.clock.Now()}
+	e.publish(c, model.EventRiskAccepted, model.StateOpen, slackActor(approverUser, "alice"), "break-glass account")
+	e.rendered(c.ID, 2)
+	m := e.onlyMessage()
+	if got := buttonIDs(m); !reflect.DeepEqual(got, []string{notifier.ActionIDRevoke}) {
+		t.Fatalf("risk_accepted buttons = %v, want revoke only", got)
+	}
+	if !strings.Contains(m.AllText(), "High") || !strings.Contains(m.AllText(), "break-glass account") {
+		t.Errorf("text lacks severity or reason:\n%s", m.AllText())
+	}
+}
+
+func TestRedeliveryDoesNotDuplicate(t *testing.T) {
+	e := newEnv(t, nil)
+	e.run()
+	c := baseCase(account+"-1", e.clock.Now())
+	open := e.publish(c, model.EventOpened, "", model.System, "found")
+	c.State = model.StateTicketed
+	tick := e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
+	e.rendered(c.ID, 2)
+
+	// The same events again under new message ids (a republish): skipped by seq.
+	e.publishEvent(open, "again-1")
+	e.publishEvent(tick, "again-2")
+	// A marker event after them proves they were consumed.
+	c.State = model.StateVerifying
+	e.publish(c, model.EventVerifying, model.StateTicketed, slackActor(outsider, "bob"), "deleted")
+	e.rendered(c.ID, 3)
+	m := e.onlyMessage()
+	if len(m.Replies) != 2 {
+		t.Fatalf("thread replies = %d, want 2 (ticketed, verifying)", len(m.Replies))
+	}
+
+	// A thread reply whose answer is lost: Slack has it, the notifier retries; the
+	// redelivery finds it in the thread and does not post it again.
+	e.fake.FailNext("chat.postMessage", 1, slackfake.LostResponse())
+	c.State = model.StateTicketed
+	e.publish(c, model.EventStillPresent, model.StateVerifying, model.System, "AWS still reports keys")
+	e.rendered(c.ID, 4)
+	m = e.onlyMessage()
+	if len(m.Replies) != 3 {
+		t.Fatalf("thread replies = %d after a lost reply answer, want 3", len(m.Replies))
+	}
+	if e.fake.Calls("conversations.replies") == 0 {
+		t.Errorf("redelivery did not look in the thread")
+	}
+}
+
+func TestCrashBetweenPostAndSaveAdoptsTheMessage(t *testing.T) {
+	t.Run("post succeeded but its answer was lost", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.fake.FailNext("chat.postMessage", 1, slackfake.LostResponse())
+		e.run()
+		c := baseCase(account+"-1", e.clock.Now())
+		e.publish(c, model.EventOpened, "", model.System, "found")
+		e.rendered(c.ID, 1)
+		m := e.onlyMessage()
+		if ref := e.slackRef(c.ID); ref.TS != m.TS {
+			t.Errorf("SlackRef ts %s, want the adopted message %s", ref.TS, m.TS)
+		}
+		if n := e.fake.Calls("chat.postMessage"); n != 1 {
+			t.Errorf("chat.postMessage calls = %d, want 1 (the adopted one)", n)
+		}
+	})
+	t.Run("message posted by an earlier run, SlackRef never saved", func(t *testing.T) {
+		e := newEnv(t, nil)
+		c := baseCase(account+"-1", e.clock.Now())
+		// Other traffic in the channel, including another case's message.
+		e.fake.PostMessage(slackfake.Message{Channel: channelID, Text: "hello", User: "U0HUMAN"})
+		e.fake.PostMessage(slackfake.Message{Channel: channelID, Text: "other case",
+			Metadata: &slackMeta{EventType: notifier.MetadataCase, EventPayload: map[string]any{"case_id": account + "-0"}}})
+		ts := e.fake.PostMessage(slackfake.Message{Channel: channelID, Text: "stale render",
+			Metadata: &slackMeta{EventType: notifier.MetadataCase, EventPayload: map[string]any{"case_id": c.ID}}})
+		e.fake.PostMessage(slackfake.Message{Channel: channelID, Text: "later chatter", User: "U0HUMAN"})
+		e.run()
+		e.publish(c, model.EventOpened, "", model.System, "found")
+		e.rendered(c.ID, 1)
+		if ref := e.slackRef(c.ID); ref.TS != ts {
+			t.Fatalf("SlackRef ts %s, want adopted %s", ref.TS, ts)
+		}
+		if n := e.fake.Calls("chat.postMessage"); n != 0 {
+			t.Errorf("chat.postMessage calls = %d, want 0", n)
+		}
+		m, _ := e.fake.Message(channelID, ts)
+		if m.Edits != 1 || len(m.Buttons()) != 3 {
+			t.Errorf("adopted message: edits %d buttons %v, want re-rendered", m.Edits, buttonIDs(m))
+		}
+	})
+}
+
+func TestSlackFailuresAreRetried(t *testing.T) {
+	t.Run("429 honours Retry-After", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.fake.FailNext("chat.postMessage", 1, slackfake.RateLimited(time.Second))
+		e.run()
+		start := time.Now()
+		c := baseCase(account+"-1", e.clock.Now())
+		e.publish(c, model.EventOpened, "", model.System, "found")
+		e.rendered(c.ID, 1)
+		if d := time.Since(start); d < 900*time.Millisecond {
+			t.Errorf("posted after %v, before Retry-After (1s)", d)
+		}
+		e.onlyMessage()
+		if n := e.fake.Calls("chat.postMessage"); n != 2 {
+			t.Errorf("chat.postMessage calls = %d, want 2", n)
+		}
+		if !strings.Contains(e.logs.String(), "retry_after=1s") {
+			t.Errorf("rate limit not logged with its delay")
+		}
+	})
+	t.Run("5xx and lost answers are retried with backoff", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.fake.FailNext("chat.postMessage", 2, slackfake.ServerError(503))
+		e.fake.FailNext("conversations.history", 1, slackfake.ServerError(500))
+		e.fake.FailNext("chat.update", 1, slackfake.APIError("internal_error"))
+		e.run()
+		c := baseCase(account+"-1", e.clock.Now())
+		e.publish(c, model.EventOpened, "", model.System, "found")
+		c.State = model.StateTicketed
+		e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
+		e.rendered(c.ID, 2)
+		m := e.onlyMessage()
+		if len(m.Replies) != 1 || len(m.Buttons()) != 2 {
+			t.Errorf("replies %d buttons %v", len(m.Replies), buttonIDs(m))
+		}
+	})
+	t.Run("order per case is kept across retries", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.fake.FailNext("chat.update", 2, slackfake.ServerError(502))
+		e.run()
+		c := baseCase(account+"-1", e.clock.Now())
+		e.publish(c, model.EventOpened, "", model.System, "found")
+		c.State = model.StateTicketed
+		e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
+		c.State = model.StateVerifying
+		e.publish(c, model.EventVerifying, model.StateTicketed, slackActor(outsider, "bob"), "deleted")
+		e.rendered(c.ID, 3)
+		m := e.onlyMessage()
+		if len(m.Replies) != 2 || !strings.Contains(m.Replies[0].Text, "ticket") || !strings.Contains(m.Replies[1].Text, "Checking") {
+			t.Fatalf("replies out of order: %+v", m.Replies)
+		}
+		if len(m.Buttons()) != 0 {
+			t.Errorf("final render has buttons %v, want the verifying render", buttonIDs(m))
+		}
+	})
+}
+
+func TestPermanentSlackErrorStopsRetrying(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) { c.Channel = "C0MISSING" })
+	e.run()
+	c := baseCase(account+"-1", e.clock.Now())
+	e.publish(c, model.EventOpened, "", model.System, "found")
+	waitFor(t, "the failing call", func() bool { return e.fake.Calls("conversations.history") >= 1 })
+	waitFor(t, "the error log", func() bool { return strings.Contains(e.logs.String(), "level=ERROR") })
+	time.Sleep(500 * time.Millisecond) // RetryBase is 50ms: a retry would have happened
+	if n := e.fake.Calls("conversations.history") + e.fake.Calls("chat.postMessage"); n != 1 {
+		t.Errorf("Slack calls = %d, want 1 (no retry of channel_not_found)", n)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "channel_not_found") || !strings.Contains(logs, "PERMANENTLY") {
+		t.Errorf("permanent failure not logged loudly:\n%s", logs)
+	}
+	if _, err := e.b.Slack.Get(context.Background(), c.ID); err == nil {
+		t.Errorf("a SlackRef was saved for a message never posted")
+	}
+}
+
+func TestCheckSlack(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.n.CheckSlack(context.Background()); err != nil {
+		t.Fatalf("CheckSlack: %v", err)
+	}
+	ctx := context.Background()
+	cases := []struct {
+		name  string
+		setup func(*env) *notifier.Notifier
+		want  string
+	}{
+		{"bad token", func(e *env) *notifier.Notifier {
+			n, _ := notifier.New(e.cfg, nil, e.b, slackClient(e, "xoxb-wrong"))
+			return n
+		}, "SLACK_BOT_TOKEN: invalid_auth"},
+		{"missing channel", func(e *env) *notifier.Notifier {
+			cfg := e.cfg
+			cfg.Channel = "C0NOPE"
+			n, _ := notifier.New(cfg, nil, e.b, e.api)
+			return n
+		}, "ROOTWARDEN_SLACK_CHANNEL: channel_not_found"},
+		{"bot not in channel", func(e *env) *notifier.Notifier {
+			e.fake.AddChannel("C0PRIV", "private")
+			e.fake.SetMember("C0PRIV", false)
+			cfg := e.cfg
+			cfg.Channel = "C0PRIV"
+			n, _ := notifier.New(cfg, nil, e.b, e.api)
+			return n
+		}, "ROOTWARDEN_SLACK_CHANNEL: not_in_channel"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.setup(e).CheckSlack(ctx)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("CheckSlack = %v, want %q…", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "xoxb-") {
+				t.Errorf("error names the token: %v", err)
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	e := newEnv(t, nil)
+	for name, tc := range map[string]struct {
+		mutate func(*notifier.Config)
+		want   string
+	}{
+		"no channel":    {func(c *notifier.Config) { c.Channel = "" }, "ROOTWARDEN_SLACK_CHANNEL"},
+		"no secret":     {func(c *notifier.Config) { c.SigningSecret = "" }, "SLACK_SIGNING_SECRET"},
+		"bad approver":  {func(c *notifier.Config) { c.Approvers = []string{"alice"} }, "ROOTWARDEN_APPROVERS"},
+		"bad app token": {func(c *notifier.Config) { c.AppToken = "xoxb-not-an-app-token" }, "SLACK_APP_TOKEN"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := e.cfg
+			tc.mutate(&cfg)
+			_, err := notifier.New(cfg, nil, e.b, e.api)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("New = %v, want an error naming %s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "xoxb-not") {
+				t.Errorf("error repeats the token")
+			}
+		})
+	}
+}

@@ -1,0 +1,233 @@
+package remediator
+
+// The case API (read-only): GET /api/v1/cases and GET /api/v1/cases/{id}, bearer
+// ROOTWARDEN_API_TOKEN compared in constant time; without a token the API is off (404).
+//
+// The listing shows the current case of every account, read from the rw_cases bucket
+// (one per account: an account whose last case was resolved shows that resolved
+// case). Older cases are not listed; GET /api/v1/cases/{id} shows any case, past ones
+// too, rebuilt from the audit log (RW_CASES: the last event's snapshot) with its full
+// history in order.
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// CaseView is a case as the API shows it.
+type CaseView struct {
+	model.Case
+	History []HistoryEntry `json:"history,omitempty"`
+}
+
+// HistoryEntry is one case event without its snapshot.
+type HistoryEntry struct {
+	ID       string              `json:"id"`
+	Seq      int                 `json:"seq"`
+	Type     model.CaseEventType `json:"type"`
+	From     model.State         `json:"from,omitempty"`
+	To       model.State         `json:"to"`
+	Actor    model.Actor         `json:"actor"`
+	At       time.Time           `json:"at"`
+	Reason   string              `json:"reason"`
+	ActionID string              `json:"action_id,omitempty"`
+}
+
+// CaseList is the answer of GET /api/v1/cases.
+type CaseList struct {
+	Cases []CaseView `json:"cases"`
+}
+
+// APIError is every error answer of the API.
+type APIError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// APIHandler serves the case API.
+func (r *Remediator) APIHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/cases", r.auth(r.listCases))
+	mux.HandleFunc("GET /api/v1/cases/{id}", r.auth(r.showCase))
+	mux.HandleFunc("/api/v1/", r.auth(func(w http.ResponseWriter, req *http.Request) {
+		writeErr(w, http.StatusNotFound, model.CodeNotFound, "no such API endpoint: "+req.Method+" "+req.URL.Path)
+	}))
+	return mux
+}
+
+func (r *Remediator) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		if r.cfg.APIToken == "" {
+			writeErr(w, http.StatusNotFound, model.CodeNotFound, "the case API is off: set ROOTWARDEN_API_TOKEN to turn it on")
+			return
+		}
+		h := req.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(r.cfg.APIToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rootwarden"`)
+			writeErr(w, http.StatusUnauthorized, model.CodeUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		next(w, req)
+	}
+}
+
+func (r *Remediator) listCases(w http.ResponseWriter, req *http.Request) {
+	state := model.State(req.URL.Query().Get("state"))
+	account := req.URL.Query().Get("account")
+	switch state {
+	case "", model.StateOpen, model.StateTicketed, model.StateVerifying, model.StateResolved, model.StateRiskAccepted:
+	case "active":
+	default:
+		writeErr(w, http.StatusBadRequest, model.CodeInvalid, "unknown state "+string(state)+
+			" (open, ticketed, verifying, resolved, risk_accepted, active)")
+		return
+	}
+	recs, err := r.records(req.Context())
+	if err != nil {
+		writeCodeErr(w, err)
+		return
+	}
+	out := CaseList{Cases: []CaseView{}}
+	for _, rec := range recs {
+		c := rec.Case
+		if account != "" && c.AccountID != account {
+			continue
+		}
+		if state == "active" && !c.State.Active() || state != "" && state != "active" && c.State != state {
+			continue
+		}
+		out.Cases = append(out.Cases, view(c, nil))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (r *Remediator) showCase(w http.ResponseWriter, req *http.Request) {
+	id := req.PathValue("id")
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 || i == len(id)-1 {
+		writeErr(w, http.StatusBadRequest, model.CodeInvalid, "case id "+id+" is not <account>-<number>")
+		return
+	}
+	account := id[:i]
+	ctx := req.Context()
+	events, err := r.History(ctx, account, id)
+	if err != nil {
+		writeCodeErr(w, err)
+		return
+	}
+	rec, _, err := r.load(ctx, account)
+	if err != nil {
+		writeCodeErr(w, err)
+		return
+	}
+	var c model.Case
+	switch {
+	case rec != nil && rec.ID == id:
+		c = rec.Case
+	case len(events) > 0:
+		c = events[len(events)-1].Case
+	default:
+		writeErr(w, http.StatusNotFound, model.CodeNotFound, "case "+id+" not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, view(c, events))
+}
+
+func view(c model.Case, events []model.CaseEvent) CaseView {
+	c.ActionIDs = nil
+	v := CaseView{Case: c}
+	for _, e := range events {
+		v.History = append(v.History, HistoryEntry{ID: e.ID, Seq: e.Seq, Type: e.Type, From: e.From, To: e.To,
+			Actor: e.Actor, At: e.At, Reason: e.Reason, ActionID: e.ActionID})
+	}
+	return v
+}
+
+// History reads a case's events from the audit log (RW_CASES), in order, once each.
+func (r *Remediator) History(ctx context.Context, account, caseID string) ([]model.CaseEvent, error) {
+	return readEvents(ctx, r.b, account, caseID)
+}
+
+// readEvents reads an account's case events (of one case, or all when caseID is empty).
+func readEvents(ctx context.Context, b *bus.Bus, account, caseID string) ([]model.CaseEvent, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, bus.StreamCases)
+	if err != nil {
+		return nil, model.Wrap(model.CodeTransient, err, "open the audit log")
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.CaseSubject(account)}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return nil, model.Wrap(model.CodeTransient, err, "read the audit log of %s", account)
+	}
+	pending := cons.CachedInfo().NumPending
+	seen := map[string]bool{}
+	var out []model.CaseEvent
+	for got := uint64(0); got < pending; {
+		batch, err := cons.Fetch(int(min(pending-got, 256)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, model.Wrap(model.CodeTransient, err, "read the audit log of %s", account)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			var ev model.CaseEvent
+			if json.Unmarshal(m.Data(), &ev) != nil || (caseID != "" && ev.CaseID != caseID) || seen[ev.ID] {
+				continue
+			}
+			seen[ev.ID] = true
+			out = append(out, ev)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && n == 0 {
+			return nil, model.Wrap(model.CodeTransient, err, "read the audit log of %s", account)
+		}
+		if n == 0 {
+			break
+		}
+		got += uint64(n)
+	}
+	if caseID != "" {
+		slices.SortStableFunc(out, func(a, b model.CaseEvent) int { return a.Seq - b.Seq })
+	}
+	return out, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, code model.Code, msg string) {
+	writeJSON(w, status, APIError{Error: msg, Code: string(code)})
+}
+
+// writeCodeErr maps an error's code to an HTTP status: the one place for the API.
+func writeCodeErr(w http.ResponseWriter, err error) {
+	code := model.ErrorCode(err)
+	status := map[model.Code]int{
+		model.CodeInvalid: http.StatusBadRequest, model.CodeUnauthorized: http.StatusForbidden,
+		model.CodeNotFound: http.StatusNotFound, model.CodeConflict: http.StatusConflict,
+		model.CodeTransient: http.StatusServiceUnavailable,
+	}[code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	writeErr(w, status, code, err.Error())
+}

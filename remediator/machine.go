@@ -1,0 +1,602 @@
+package remediator
+
+// The case state machine: every transition of a case is decided here and nowhere
+// else. Apply is a pure function of the current case and one input; the side effects
+// it asks for (open a ticket, delete keys through AssumeRoot, check AWS, comment on or
+// close a ticket) are recorded on the case (Case.Pending) or in the decision
+// (TicketOps) and carried out by the remediator after the compare-and-set.
+//
+//	finding keys present, no active case  → open (new case <account>-<n+1>)
+//	finding keys absent, active case      → resolved "no root access keys (seen by <source>)"
+//	approve            open               → ticketed (pending open_ticket, or delete_keys for an
+//	                                         Organization member when AssumeRoot is enabled)
+//	accept_risk        open, ticketed     → risk_accepted (reason and future expiry required)
+//	revoke_acceptance  risk_accepted      → open
+//	confirm_deleted    ticketed           → verifying
+//	check result       verifying          → resolved (no keys) | ticketed (still_present)
+//	recheck            any active state   → same state; check runs; no keys → resolved
+//	expiry             risk_accepted      → open "risk acceptance expired"
+//	keys deleted       ticketed           → verifying (keys_deleted); failure → ticket path
+//
+// Anything else is refused with a refused event and changes nothing but the event
+// sequence and the remembered action ids. accept_risk is allowed from ticketed too: an
+// approver may decide after approval that the key must stay (e.g. a legacy integration);
+// the ticket gets a comment and stays as it is.
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// Pending work recorded on a case before it runs.
+const (
+	PendingOpenTicket = "open_ticket" // open (or find) the case's ticket, then save its ref
+	PendingDeleteKeys = "delete_keys" // delete the root keys through sts:AssumeRoot
+	PendingRecheck    = "recheck"     // check AWS now and refresh the case
+)
+
+// DefaultMaxActionIDs bounds the action ids remembered on a case.
+const DefaultMaxActionIDs = 64
+
+// Input is one thing that happened to an account. Exactly one of Finding, Action,
+// Check, CheckError, TicketOpened, TicketError, Deleted, Expire or Refusal is set.
+type Input struct {
+	At time.Time // the remediator's clock
+
+	// Finding is an observation from RW_FINDINGS.
+	Finding *model.Observation
+	// Action is a human request (Slack, API, or a ticket closed by its assignee).
+	Action *model.Action
+	// Check is the answer of an on-demand check the remediator asked for; Verify is
+	// true when it verifies a deletion (the case is verifying). CheckError is set
+	// instead when the check could not be made.
+	Check      *model.Observation
+	Verify     bool
+	CheckError string
+	// TicketOpened is the ticket opened for the case; TicketError says why opening failed.
+	TicketOpened *model.TicketRef
+	TicketError  string
+	// Deleted is the outcome of the AssumeRoot deletion.
+	Deleted *Deletion
+	// Expire asks whether a risk acceptance has expired at At.
+	Expire bool
+	// Refusal records on the case that a message was refused for good (Term), and why.
+	Refusal string
+
+	// Policy.
+	AssumeRoot   bool // deletion through AssumeRoot is enabled (ROOTWARDEN_ASSUME_ROOT)
+	MaxActionIDs int  // 0 → DefaultMaxActionIDs
+}
+
+// Deletion is what the AssumeRoot path did.
+type Deletion struct {
+	KeyIDs []string
+	Err    string
+}
+
+// TicketOp is a ticket side effect owed after a transition; it is stored with the
+// case (crash-safe) and removed once done.
+type TicketOp struct {
+	ID     string          `json:"id"` // the id of the event that caused it
+	Op     string          `json:"op"` // close | reopen | comment
+	Ticket model.TicketRef `json:"ticket"`
+	Text   string          `json:"text"`
+}
+
+// Ticket operations.
+const (
+	TicketClose   = "close"
+	TicketReopen  = "reopen" // reopen when the tracker says done, otherwise comment
+	TicketComment = "comment"
+)
+
+// Decision is what Apply decided.
+type Decision struct {
+	// Case is the next value of the case; nil means nothing changes (nothing to store).
+	Case      *model.Case
+	Events    []model.CaseEvent
+	TicketOps []TicketOp
+	// Refused is the reason an action was refused (a refused event is in Events).
+	Refused string
+}
+
+// Changed reports whether the decision stores anything.
+func (d Decision) Changed() bool { return d.Case != nil }
+
+// Apply decides the next state of c (nil when the account has no case yet) for one
+// input. It never mutates c. An error means the input is malformed or cannot apply to
+// any case (for example an action for an account without a case): it is permanent.
+func Apply(c *model.Case, in Input) (Decision, error) {
+	d := &decider{in: in}
+	if c != nil {
+		n := cloneCase(*c)
+		d.c = &n
+	}
+	var err error
+	switch {
+	case in.Finding != nil:
+		err = d.finding(*in.Finding, false)
+	case in.Check != nil:
+		err = d.finding(*in.Check, true)
+	case in.CheckError != "":
+		d.checkError(in.CheckError)
+	case in.Action != nil:
+		err = d.action(*in.Action)
+	case in.TicketOpened != nil:
+		d.ticketOpened(*in.TicketOpened)
+	case in.TicketError != "":
+		d.ticketError(in.TicketError)
+	case in.Deleted != nil:
+		d.deleted(*in.Deleted)
+	case in.Expire:
+		d.expire()
+	case in.Refusal != "":
+		if d.c != nil {
+			d.emit(model.EventRefused, d.c.State, model.System, in.Refusal, "")
+		}
+	default:
+		return Decision{}, model.Errorf(model.CodeInvalid, "empty input")
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	if !d.changed {
+		return Decision{}, nil
+	}
+	d.c.UpdatedAt = in.At
+	// Snapshots are taken at emit time; refresh UpdatedAt in them.
+	for i := range d.events {
+		d.events[i].Case.UpdatedAt = in.At
+	}
+	return Decision{Case: d.c, Events: d.events, TicketOps: d.ops, Refused: d.refused}, nil
+}
+
+type decider struct {
+	in      Input
+	c       *model.Case
+	changed bool
+	events  []model.CaseEvent
+	ops     []TicketOp
+	refused string
+}
+
+func (d *decider) emit(t model.CaseEventType, from model.State, actor model.Actor, reason, actionID string) string {
+	d.changed = true
+	d.c.Seq++
+	snap := cloneCase(*d.c)
+	snap.ActionIDs = nil
+	ev := model.CaseEvent{
+		SchemaVersion: model.SchemaVersion,
+		ID:            EventID(d.c.ID, d.c.Seq),
+		Type:          t,
+		CaseID:        d.c.ID,
+		AccountID:     d.c.AccountID,
+		Seq:           d.c.Seq,
+		From:          from,
+		To:            d.c.State,
+		Actor:         actor,
+		At:            d.in.At,
+		Reason:        reason,
+		ActionID:      actionID,
+		Case:          snap,
+	}
+	d.events = append(d.events, ev)
+	return ev.ID
+}
+
+func (d *decider) ticketOp(causeID, op, text string) {
+	if d.c.Ticket == nil {
+		return
+	}
+	d.ops = append(d.ops, TicketOp{ID: causeID, Op: op, Ticket: *d.c.Ticket, Text: text})
+}
+
+// EventID is the id (and Nats-Msg-Id) of a case event.
+func EventID(caseID string, seq int) string { return fmt.Sprintf("%s/%d", caseID, seq) }
+
+// CaseID is the id of an account's n-th case.
+func CaseID(account string, n int) string { return fmt.Sprintf("%s-%d", account, n) }
+
+func (d *decider) finding(o model.Observation, ownCheck bool) error {
+	if o.AccountID == "" {
+		return model.Errorf(model.CodeInvalid, "observation %q has no account id", o.ID)
+	}
+	if d.c != nil && d.c.AccountID != o.AccountID {
+		return model.Errorf(model.CodeInvalid, "observation for %s applied to case %s", o.AccountID, d.c.ID)
+	}
+	if ownCheck {
+		d.dropPending(PendingRecheck)
+	}
+	active := d.c != nil && d.c.State.Active()
+	// An observation older than what the case already knows is stale (redelivery,
+	// replay, out-of-order sweep): it must not undo newer knowledge.
+	// The answer of our own check is always current: it was asked for after the fact.
+	if !ownCheck && d.c != nil && !o.ObservedAt.IsZero() && o.ObservedAt.Before(d.c.LastCheckedAt) {
+		return nil
+	}
+	if o.Failed() {
+		if !active {
+			return nil
+		}
+		d.problem(model.EventCheckFailed, "check failed: "+o.Error)
+		return nil
+	}
+	src := o.Source
+	if src == "" {
+		src = model.SourceSweep
+	}
+	if !o.RootKeysPresent {
+		if !active {
+			return nil
+		}
+		from := d.c.State
+		d.refresh(o)
+		d.c.State = model.StateResolved
+		d.c.Pending = nil
+		d.c.Risk = nil
+		at := d.in.At
+		d.c.ResolvedAt = &at
+		reason := fmt.Sprintf("no root access keys (seen by %s)", src)
+		id := d.emit(model.EventResolved, from, model.System, reason, "")
+		d.ticketOp(id, TicketClose, fmt.Sprintf("Resolved: AWS reports no root access keys in account %s (%s, %s). Thank you.",
+			d.c.AccountID, reason, at.UTC().Format(time.RFC3339)))
+		return nil
+	}
+	if !active {
+		d.open(o, src)
+		return nil
+	}
+	from := d.c.State
+	oldSev := d.c.Severity
+	detailsChanged := d.refresh(o)
+	switch {
+	case ownCheck && d.in.Verify && d.c.State == model.StateVerifying:
+		d.c.State = model.StateTicketed
+		id := d.emit(model.EventStillPresent, from, model.System, "keys are still there", "")
+		d.ticketOp(id, TicketReopen, fmt.Sprintf("Keys are still there: AWS still reports a root access key in account %s at %s. "+
+			"Please delete it (steps in the description) and close this ticket again.", d.c.AccountID, d.in.At.UTC().Format(time.RFC3339)))
+	case sevRank(d.c.Severity) > sevRank(oldSev):
+		reason := "severity raised to " + string(d.c.Severity)
+		if o.Event != nil && o.Event.KeyInUse {
+			reason += ": a root access key is in use (" + o.Event.EventName + ")"
+		} else {
+			reason += ": a root access key was used recently"
+		}
+		d.emit(model.EventUpdated, from, model.System, reason, "")
+	case ownCheck:
+		d.emit(model.EventUpdated, from, model.System, "re-checked: root access keys are still present", "")
+	case detailsChanged:
+		d.emit(model.EventUpdated, from, model.System, fmt.Sprintf("details refreshed (seen by %s)", src), "")
+	}
+	return nil
+}
+
+// refresh copies an observation's details onto the case and reports whether anything
+// a reader cares about changed. It marks the case changed when only the check time moved.
+func (d *decider) refresh(o model.Observation) bool {
+	c := d.c
+	before, _ := json.Marshal(struct {
+		K []model.KeyDetail
+		E *model.TrailEvent
+		N string
+		L string
+	}{c.Keys, c.Event, c.AccountName, c.LastError})
+	if o.AccountName != "" {
+		c.AccountName = o.AccountName
+	}
+	c.Management = o.Management
+	c.OrgMember = o.OrgMember
+	if o.RootKeysPresent {
+		c.Keys = o.Keys
+	}
+	if o.Event != nil {
+		c.Event = o.Event
+	}
+	c.LastError = ""
+	if !o.ObservedAt.IsZero() && o.ObservedAt.After(c.LastCheckedAt) {
+		c.LastCheckedAt = o.ObservedAt
+		d.changed = true
+	}
+	if s := model.SeverityOf(o, d.in.At); o.RootKeysPresent && sevRank(s) > sevRank(c.Severity) {
+		c.Severity = s
+	}
+	after, _ := json.Marshal(struct {
+		K []model.KeyDetail
+		E *model.TrailEvent
+		N string
+		L string
+	}{c.Keys, c.Event, c.AccountName, c.LastError})
+	if string(before) != string(after) {
+		d.changed = true
+		return true
+	}
+	return false
+}
+
+func (d *decider) open(o model.Observation, src model.Source) {
+	prev := d.c
+	n := 1
+	var ids []string
+	if prev != nil {
+		n = prev.Number + 1
+		ids = prev.ActionIDs
+	}
+	d.c = &model.Case{
+		SchemaVersion: model.SchemaVersion,
+		ID:            CaseID(o.AccountID, n),
+		Number:        n,
+		AccountID:     o.AccountID,
+		AccountName:   o.AccountName,
+		State:         model.StateOpen,
+		Severity:      model.SeverityHigh,
+		FoundBy:       src,
+		OpenedAt:      d.in.At,
+		ActionIDs:     ids,
+	}
+	d.refresh(o)
+	d.c.Severity = model.SeverityOf(o, d.in.At)
+	reason := fmt.Sprintf("root access keys found (seen by %s)", src)
+	if d.c.Severity == model.SeverityCritical {
+		if o.Event != nil && o.Event.KeyInUse {
+			reason += "; a root access key is in use"
+		} else {
+			reason += "; a root access key was used recently"
+		}
+	}
+	d.emit(model.EventOpened, "", model.System, reason, "")
+}
+
+// problem records an error on the case, with an event only when its text changes.
+func (d *decider) problem(t model.CaseEventType, text string) {
+	if d.c == nil || !d.c.State.Active() || d.c.LastError == text {
+		return
+	}
+	d.c.LastError = text
+	d.emit(t, d.c.State, model.System, text, "")
+}
+
+func (d *decider) checkError(text string) {
+	if d.c == nil {
+		return
+	}
+	if d.dropPending(PendingRecheck) {
+		d.changed = true
+	}
+	d.problem(model.EventCheckFailed, "check failed: "+text)
+}
+
+func (d *decider) action(a model.Action) error {
+	if a.ID == "" || a.Kind == "" {
+		return model.Errorf(model.CodeInvalid, "action without id or kind")
+	}
+	if d.c == nil {
+		return model.Errorf(model.CodeNotFound, "action %s: account %s has no case", a.ID, a.AccountID)
+	}
+	if a.AccountID != "" && a.AccountID != d.c.AccountID {
+		return model.Errorf(model.CodeInvalid, "action %s for account %s applied to case %s", a.ID, a.AccountID, d.c.ID)
+	}
+	if slices.Contains(d.c.ActionIDs, a.ID) {
+		return nil // duplicate delivery: already applied (or refused)
+	}
+	max := d.in.MaxActionIDs
+	if max <= 0 {
+		max = DefaultMaxActionIDs
+	}
+	d.c.ActionIDs = append(d.c.ActionIDs, a.ID)
+	if len(d.c.ActionIDs) > max {
+		d.c.ActionIDs = slices.Clone(d.c.ActionIDs[len(d.c.ActionIDs)-max:])
+	}
+	from := d.c.State
+	refuse := func(reason string) {
+		d.refused = reason
+		d.emit(model.EventRefused, from, a.Actor, reason, a.ID)
+	}
+	if a.CaseID != d.c.ID {
+		refuse(fmt.Sprintf("stale action: %s is for case %s, the current case is %s", a.Kind, orDash(a.CaseID), d.c.ID))
+		return nil
+	}
+	if !d.c.State.Active() {
+		refuse(fmt.Sprintf("case %s is resolved; nothing to %s", d.c.ID, a.Kind))
+		return nil
+	}
+	who := a.Actor.String()
+	withReason := func(s string) string {
+		if a.Reason != "" {
+			return s + ": " + a.Reason
+		}
+		return s
+	}
+	switch {
+	case a.Kind == model.ActionApprove && from == model.StateOpen:
+		d.c.State = model.StateTicketed
+		reason := "remediation approved by " + who
+		if d.in.AssumeRoot && d.c.OrgMember && !d.c.Management {
+			d.addPending(PendingDeleteKeys)
+			reason += "; deleting the root keys through AssumeRoot"
+		} else {
+			d.addPending(PendingOpenTicket)
+			reason += "; opening a ticket"
+		}
+		d.emit(model.EventTicketed, from, a.Actor, withReason(reason), a.ID)
+	case a.Kind == model.ActionAcceptRisk && (from == model.StateOpen || from == model.StateTicketed):
+		if strings.TrimSpace(a.Reason) == "" || a.Expires == nil || !a.Expires.After(d.in.At) {
+			refuse("accept_risk needs a reason and an expiry in the future")
+			return nil
+		}
+		d.c.State = model.StateRiskAccepted
+		d.c.Risk = &model.RiskAcceptance{Reason: a.Reason, Expires: *a.Expires, By: a.Actor, At: d.in.At}
+		d.dropPending(PendingOpenTicket)
+		d.dropPending(PendingDeleteKeys)
+		reason := fmt.Sprintf("risk accepted by %s until %s: %s", who, a.Expires.UTC().Format(time.RFC3339), a.Reason)
+		id := d.emit(model.EventRiskAccepted, from, a.Actor, reason, a.ID)
+		d.ticketOp(id, TicketComment, reason)
+	case a.Kind == model.ActionRevokeAccept && from == model.StateRiskAccepted:
+		d.c.State = model.StateOpen
+		d.c.Risk = nil
+		d.emit(model.EventReopened, from, a.Actor, withReason("risk acceptance revoked by "+who), a.ID)
+	case a.Kind == model.ActionConfirmDeleted && from == model.StateTicketed:
+		d.c.State = model.StateVerifying
+		reason := who + " says the root keys are deleted; verifying with AWS"
+		if a.Actor.Kind == model.ActorTicket {
+			reason = "ticket closed by " + who + "; verifying with AWS"
+		}
+		d.emit(model.EventVerifying, from, a.Actor, reason, a.ID)
+	case a.Kind == model.ActionRecheck:
+		d.addPending(PendingRecheck)
+		d.emit(model.EventUpdated, from, a.Actor, "re-check requested by "+who, a.ID)
+	case !knownAction(a.Kind):
+		refuse(fmt.Sprintf("unknown action %q", a.Kind))
+	default:
+		refuse(fmt.Sprintf("cannot %s a case that is %s", a.Kind, from))
+	}
+	return nil
+}
+
+func (d *decider) ticketOpened(ref model.TicketRef) {
+	if d.c == nil {
+		return
+	}
+	had := d.dropPending(PendingOpenTicket)
+	if d.c.Ticket != nil && *d.c.Ticket == ref {
+		if had {
+			d.changed = true
+		}
+		return
+	}
+	d.c.Ticket = &ref
+	if strings.HasPrefix(d.c.LastError, "could not open ticket") {
+		d.c.LastError = ""
+	}
+	id := d.emit(model.EventUpdated, d.c.State, model.System, fmt.Sprintf("ticket %s opened %s", ref.ID, ref.URL), "")
+	if !d.c.State.Active() {
+		d.ticketOp(id, TicketClose, "The case was resolved before this ticket was linked: AWS reports no root access keys.")
+	}
+}
+
+func (d *decider) ticketError(text string) {
+	d.problem(model.EventUpdated, "could not open ticket: "+text)
+}
+
+func (d *decider) deleted(del Deletion) {
+	if d.c == nil {
+		return
+	}
+	if !d.dropPending(PendingDeleteKeys) {
+		// The case moved on while the deletion ran (e.g. risk accepted): still record
+		// what was deleted, without a transition.
+		if len(del.KeyIDs) > 0 {
+			d.c.DeletedKeyIDs = append(d.c.DeletedKeyIDs, del.KeyIDs...)
+			d.emit(model.EventKeysDeleted, d.c.State, model.System,
+				"deleted root access keys through AssumeRoot: "+strings.Join(del.KeyIDs, ", "), "")
+		}
+		return
+	}
+	d.changed = true
+	from := d.c.State
+	d.c.DeletedKeyIDs = append(d.c.DeletedKeyIDs, del.KeyIDs...)
+	if del.Err != "" {
+		if from == model.StateTicketed {
+			d.addPending(PendingOpenTicket)
+		}
+		reason := "deletion through AssumeRoot failed, falling back to a ticket: " + del.Err
+		if len(del.KeyIDs) > 0 {
+			reason += " (deleted before the failure: " + strings.Join(del.KeyIDs, ", ") + ")"
+		}
+		d.emit(model.EventUpdated, from, model.System, reason, "")
+		return
+	}
+	reason := "deleted root access keys through AssumeRoot: " + strings.Join(del.KeyIDs, ", ")
+	if len(del.KeyIDs) == 0 {
+		reason = "AssumeRoot found no root access keys to delete"
+	}
+	if from == model.StateTicketed {
+		d.c.State = model.StateVerifying
+	}
+	d.emit(model.EventKeysDeleted, from, model.System, reason, "")
+}
+
+func (d *decider) expire() {
+	if d.c == nil || d.c.State != model.StateRiskAccepted || d.c.Risk == nil || d.in.At.Before(d.c.Risk.Expires) {
+		return
+	}
+	d.c.State = model.StateOpen
+	d.c.Risk = nil
+	d.emit(model.EventReopened, model.StateRiskAccepted, model.System, "risk acceptance expired", "")
+}
+
+func (d *decider) addPending(p string) {
+	if !slices.Contains(d.c.Pending, p) {
+		d.c.Pending = append(d.c.Pending, p)
+	}
+}
+
+func (d *decider) dropPending(p string) bool {
+	if d.c == nil {
+		return false
+	}
+	i := slices.Index(d.c.Pending, p)
+	if i < 0 {
+		return false
+	}
+	d.c.Pending = slices.Delete(slices.Clone(d.c.Pending), i, i+1)
+	if len(d.c.Pending) == 0 {
+		d.c.Pending = nil
+	}
+	d.changed = true
+	return true
+}
+
+func knownAction(k model.ActionKind) bool {
+	switch k {
+	case model.ActionApprove, model.ActionAcceptRisk, model.ActionRevokeAccept, model.ActionConfirmDeleted, model.ActionRecheck:
+		return true
+	}
+	return false
+}
+
+func sevRank(s model.Severity) int {
+	switch s {
+	case model.SeverityCritical:
+		return 2
+	case model.SeverityHigh:
+		return 1
+	}
+	return 0
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// cloneCase deep-copies the slices and pointers of a case.
+func cloneCase(c model.Case) model.Case {
+	c.Keys = slices.Clone(c.Keys)
+	c.Pending = slices.Clone(c.Pending)
+	c.ActionIDs = slices.Clone(c.ActionIDs)
+	c.DeletedKeyIDs = slices.Clone(c.DeletedKeyIDs)
+	if c.Event != nil {
+		e := *c.Event
+		c.Event = &e
+	}
+	if c.Ticket != nil {
+		t := *c.Ticket
+		c.Ticket = &t
+	}
+	if c.Risk != nil {
+		r := *c.Risk
+		c.Risk = &r
+	}
+	if c.ResolvedAt != nil {
+		t := *c.ResolvedAt
+		c.ResolvedAt = &t
+	}
+	return c
+}

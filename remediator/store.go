@@ -1,0 +1,215 @@
+package remediator
+
+// Case state lives in the rw_cases bucket, one value per account. Every write is a
+// compare-and-set on the entry's revision (Create for a new key, Update with the
+// revision read); on a revision mismatch the state is read again and the input decided
+// again from the fresh state, never overwritten.
+//
+// Crash safety of the audit log: the events a transition produces are stored in the
+// same value as the new state (the outbox), in the same compare-and-set. After the
+// write they are published with Nats-Msg-Id = event id (so JetStream drops repeats)
+// and then removed from the outbox with another compare-and-set. A crash anywhere in
+// between leaves them in the outbox, and the next touch of the account (a redelivered
+// message, the scan at start-up, the periodic scan) publishes them again.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// record is the value stored under an account in rw_cases: the case (its fields at
+// the top level, so the value reads as a model.Case) plus the remediator's own
+// bookkeeping: events not yet published and ticket operations not yet done.
+type record struct {
+	model.Case
+	Outbox    []model.CaseEvent `json:"outbox,omitempty"`
+	TicketOps []TicketOp        `json:"ticket_ops,omitempty"`
+}
+
+const maxCASAttempts = 20
+
+// load reads an account's record; nil (and revision 0) when it has none.
+func (r *Remediator) load(ctx context.Context, account string) (*record, uint64, error) {
+	e, err := r.b.Cases.Get(ctx, account)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, model.Wrap(model.CodeTransient, err, "read case of %s", account)
+	}
+	var rec record
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, 0, model.Wrap(model.CodeInternal, err, "decode case of %s", account)
+	}
+	return &rec, e.Revision(), nil
+}
+
+// put writes rec with compare-and-set: Create when rev is 0, Update otherwise.
+// It reports conflict=true when someone else wrote first.
+func (r *Remediator) put(ctx context.Context, account string, rec *record, rev uint64) (conflict bool, err error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return false, model.Wrap(model.CodeInternal, err, "encode case of %s", account)
+	}
+	if rev == 0 {
+		_, err = r.b.Cases.Create(ctx, account, data)
+	} else {
+		_, err = r.b.Cases.Update(ctx, account, data, rev)
+	}
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, jetstream.ErrKeyRevisionMismatch): // first: it also matches ErrKeyExists
+		return true, nil
+	case rev == 0 && errors.Is(err, jetstream.ErrKeyExists):
+		return true, nil
+	}
+	return false, model.Wrap(model.CodeTransient, err, "save case of %s", account)
+}
+
+// apply decides input against the current state and stores the decision with
+// compare-and-set, re-deciding from fresh state on conflict. Events are published
+// right after the write (outbox). It returns the decision that was stored.
+func (r *Remediator) apply(ctx context.Context, account string, input func(now time.Time) Input) (Decision, error) {
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		rec, rev, err := r.load(ctx, account)
+		if err != nil {
+			return Decision{}, err
+		}
+		in := input(r.cfg.Now())
+		in.AssumeRoot = r.cfg.AssumeRoot
+		in.MaxActionIDs = r.cfg.MaxActionIDs
+		var cur *model.Case
+		if rec != nil {
+			cur = &rec.Case
+		}
+		d, err := Apply(cur, in)
+		if err != nil {
+			return Decision{}, err
+		}
+		if !d.Changed() {
+			// Nothing new; still make sure earlier events went out (redelivery after a crash).
+			if rec != nil && len(rec.Outbox) > 0 {
+				return d, r.flush(ctx, account)
+			}
+			return d, nil
+		}
+		next := &record{Case: *d.Case}
+		if rec != nil {
+			next.Outbox = slices.Clone(rec.Outbox)
+			next.TicketOps = slices.Clone(rec.TicketOps)
+		}
+		next.Outbox = append(next.Outbox, d.Events...)
+		next.TicketOps = append(next.TicketOps, d.TicketOps...)
+		conflict, err := r.put(ctx, account, next, rev)
+		if err != nil {
+			return Decision{}, err
+		}
+		if conflict {
+			r.log.Debug("case changed underneath; deciding again", "account", account, "attempt", attempt+1)
+			continue
+		}
+		for _, ev := range d.Events {
+			r.transitions.WithLabelValues(string(ev.Type), string(ev.To)).Inc()
+			r.log.Info("case event", "account", account, "case", ev.CaseID, "event", ev.Type, "from", ev.From,
+				"to", ev.To, "actor", ev.Actor.String(), "reason", ev.Reason)
+		}
+		if h := r.cfg.afterSave; h != nil {
+			if err := h(account); err != nil {
+				return d, model.Wrap(model.CodeTransient, err, "after saving case of %s", account)
+			}
+		}
+		return d, r.flush(ctx, account)
+	}
+	return Decision{}, model.Errorf(model.CodeConflict, "case of %s kept changing: gave up after %d attempts", account, maxCASAttempts)
+}
+
+// flush publishes the outbox of an account and removes what was published.
+func (r *Remediator) flush(ctx context.Context, account string) error {
+	rec, _, err := r.load(ctx, account)
+	if err != nil || rec == nil || len(rec.Outbox) == 0 {
+		return err
+	}
+	done := map[string]bool{}
+	for _, ev := range rec.Outbox {
+		if _, err := r.b.PublishJSON(ctx, bus.CaseSubject(ev.AccountID), ev.ID, ev); err != nil {
+			return model.Wrap(model.CodeTransient, err, "publish case event %s", ev.ID)
+		}
+		done[ev.ID] = true
+	}
+	return r.update(ctx, account, func(rec *record) bool {
+		n := len(rec.Outbox)
+		rec.Outbox = slices.DeleteFunc(rec.Outbox, func(ev model.CaseEvent) bool { return done[ev.ID] })
+		return len(rec.Outbox) != n
+	})
+}
+
+// update changes the remediator's bookkeeping in a record (never the case state) with
+// compare-and-set; f reports whether it changed anything.
+func (r *Remediator) update(ctx context.Context, account string, f func(*record) bool) error {
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		rec, rev, err := r.load(ctx, account)
+		if err != nil || rec == nil {
+			return err
+		}
+		if !f(rec) {
+			return nil
+		}
+		conflict, err := r.put(ctx, account, rec, rev)
+		if err != nil {
+			return err
+		}
+		if !conflict {
+			return nil
+		}
+	}
+	return model.Errorf(model.CodeConflict, "case of %s kept changing: gave up after %d attempts", account, maxCASAttempts)
+}
+
+// recordRefusal leaves a case event saying why a message was refused, when the
+// account has a case to attach it to.
+func (r *Remediator) recordRefusal(ctx context.Context, account, what string, cause error) {
+	reason := fmt.Sprintf("%s refused: %s", what, cause)
+	_, err := r.apply(ctx, account, func(now time.Time) Input {
+		return Input{At: now, Refusal: reason}
+	})
+	if err != nil {
+		r.log.Warn("could not record refusal", "account", account, "err", err)
+	}
+}
+
+// records lists every account's record.
+func (r *Remediator) records(ctx context.Context) ([]*record, error) {
+	lister, err := r.b.Cases.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, model.Wrap(model.CodeTransient, err, "list cases")
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []*record
+	for _, k := range keys {
+		rec, _, err := r.load(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}

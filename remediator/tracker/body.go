@@ -1,0 +1,172 @@
+// Package tracker holds the ticket systems behind model.Tracker, one file per system:
+// the built-in tracker on the bus (the default), Jira Cloud and GitHub Issues. Every
+// tracker finds a case's ticket by its label (rootwarden-case-<case id>) before it
+// creates one, so opening is idempotent per case. This package only speaks to ticket
+// systems; it never decides anything about a case and never logs a token.
+package tracker
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// AWSGuideURL is AWS's guide to deleting root user access keys.
+const AWSGuideURL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html"
+
+// ConsoleURL is where the root user signs in.
+const ConsoleURL = "https://console.aws.amazon.com/"
+
+// Label is the label that marks a case's ticket in every system.
+func Label(caseID string) string { return "rootwarden-case-" + caseID }
+
+// Title of a case's ticket.
+func Title(c model.Case) string {
+	return fmt.Sprintf("[rootwarden] Delete the root access key of AWS account %s", accountLabel(c))
+}
+
+func accountLabel(c model.Case) string {
+	if c.AccountName != "" {
+		return fmt.Sprintf("%s (%s)", c.AccountName, c.AccountID)
+	}
+	return c.AccountID
+}
+
+// segment is a run of text, a link when Href is set.
+type segment struct {
+	Text string
+	Href string
+}
+
+// block is one piece of a ticket description.
+type block struct {
+	Heading string      // a heading; or
+	Para    []segment   // a paragraph; or
+	Steps   [][]segment // an ordered list
+}
+
+// Steps are the console steps to delete a root access key.
+var Steps = []string{
+	"Sign in as the root user at " + ConsoleURL + " with the account's root email address, its password and MFA.",
+	"Open the account menu (the account name, top right) and choose Security credentials.",
+	"Under Access keys, for each root access key: Actions → Deactivate, then Actions → Delete, and confirm.",
+	"Close this ticket. rootwarden then asks AWS to verify; if a key is still there the ticket is reopened.",
+}
+
+// description is what every ticket says, as blocks.
+func description(c model.Case, slackLink string) []block {
+	found := fmt.Sprintf("AWS account %s has root user access keys (%d key(s) reported). Severity: %s. Case %s, opened %s, found by %s.",
+		accountLabel(c), max(len(c.Keys), 1), c.Severity, c.ID, c.OpenedAt.UTC().Format(time.RFC3339), c.FoundBy)
+	var keys [][]segment
+	for _, k := range c.Keys {
+		s := fmt.Sprintf("Key %d: active=%t", k.Slot, k.Active)
+		if k.LastUsedAt != nil {
+			s += fmt.Sprintf(", last used %s", k.LastUsedAt.UTC().Format(time.RFC3339))
+			if k.LastUsedService != "" {
+				s += fmt.Sprintf(" (%s in %s)", k.LastUsedService, k.LastUsedRegion)
+			}
+		} else {
+			s += ", never used"
+		}
+		keys = append(keys, []segment{{Text: s}})
+	}
+	bs := []block{
+		{Heading: "What was found"},
+		{Para: []segment{{Text: found}}},
+	}
+	if len(keys) > 0 {
+		bs = append(bs, block{Steps: keys})
+	}
+	if c.Event != nil && c.Event.KeyInUse {
+		bs = append(bs, block{Para: []segment{{Text: fmt.Sprintf("A root access key is in use: %s at %s.", c.Event.EventName,
+			c.Event.EventTime.UTC().Format(time.RFC3339))}}})
+	}
+	bs = append(bs,
+		block{Heading: "Why it matters"},
+		block{Para: []segment{{Text: "A root access key can do anything in the account, billing included, and no IAM policy can limit it. " +
+			"AWS does not let ordinary IAM credentials delete it: the root user has to."}}},
+		block{Heading: "How to delete it"},
+	)
+	var steps [][]segment
+	for _, s := range Steps {
+		steps = append(steps, []segment{{Text: s}})
+	}
+	bs = append(bs, block{Steps: steps},
+		block{Para: []segment{{Text: "AWS guide: "}, {Text: AWSGuideURL, Href: AWSGuideURL}}})
+	if slackLink != "" {
+		bs = append(bs, block{Para: []segment{{Text: "Slack discussion: "}, {Text: slackLink, Href: slackLink}}})
+	}
+	return bs
+}
+
+// Markdown renders a case's ticket description as Markdown (GitHub, built-in).
+func Markdown(c model.Case, slackLink string) string {
+	var b strings.Builder
+	for _, bl := range description(c, slackLink) {
+		switch {
+		case bl.Heading != "":
+			fmt.Fprintf(&b, "## %s\n\n", bl.Heading)
+		case bl.Para != nil:
+			b.WriteString(mdSegments(bl.Para) + "\n\n")
+		default:
+			for i, s := range bl.Steps {
+				fmt.Fprintf(&b, "%d. %s\n", i+1, mdSegments(s))
+			}
+			b.WriteString("\n")
+		}
+	}
+	return strings.TrimSpace(b.String()) + "\n"
+}
+
+func mdSegments(ss []segment) string {
+	var b strings.Builder
+	for _, s := range ss {
+		if s.Href != "" {
+			fmt.Fprintf(&b, "[%s](%s)", s.Text, s.Href)
+		} else {
+			b.WriteString(s.Text)
+		}
+	}
+	return b.String()
+}
+
+// adf renders blocks as an Atlassian Document Format document (Jira Cloud REST v3).
+func adf(bs []block) map[string]any {
+	var content []any
+	for _, bl := range bs {
+		switch {
+		case bl.Heading != "":
+			content = append(content, map[string]any{"type": "heading", "attrs": map[string]any{"level": 3},
+				"content": adfText([]segment{{Text: bl.Heading}})})
+		case bl.Para != nil:
+			content = append(content, map[string]any{"type": "paragraph", "content": adfText(bl.Para)})
+		default:
+			var items []any
+			for _, s := range bl.Steps {
+				items = append(items, map[string]any{"type": "listItem", "content": []any{
+					map[string]any{"type": "paragraph", "content": adfText(s)}}})
+			}
+			content = append(content, map[string]any{"type": "orderedList", "content": items})
+		}
+	}
+	return map[string]any{"type": "doc", "version": 1, "content": content}
+}
+
+func adfText(ss []segment) []any {
+	var out []any
+	for _, s := range ss {
+		n := map[string]any{"type": "text", "text": s.Text}
+		if s.Href != "" {
+			n["marks"] = []any{map[string]any{"type": "link", "attrs": map[string]any{"href": s.Href}}}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// adfPlain is a one-paragraph ADF document (comments).
+func adfPlain(text string) map[string]any {
+	return adf([]block{{Para: []segment{{Text: text}}}})
+}

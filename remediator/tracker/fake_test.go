@@ -1,0 +1,255 @@
+package tracker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// recorded is one request a fake ticket system received.
+type recorded struct {
+	Method, Path, Query, Auth string
+	Body                      map[string]any
+}
+
+// fakeServer is the shared part of the Jira and GitHub fakes: it records requests and
+// injects faults (HTTP statuses answered before the real handler runs).
+type fakeServer struct {
+	mu     sync.Mutex
+	reqs   []recorded
+	faults []int
+	srv    *httptest.Server
+}
+
+func newFakeServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, body map[string]any)) *fakeServer {
+	f := &fakeServer{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var body map[string]any
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &body); err != nil {
+				http.Error(w, `{"message":"bad json"}`, http.StatusBadRequest)
+				return
+			}
+		}
+		f.mu.Lock()
+		f.reqs = append(f.reqs, recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Auth: r.Header.Get("Authorization"), Body: body})
+		var fault int
+		if len(f.faults) > 0 {
+			fault, f.faults = f.faults[0], f.faults[1:]
+		}
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if fault != 0 {
+			if fault == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", "0")
+			}
+			w.WriteHeader(fault)
+			_, _ = w.Write([]byte(`{"message":"injected failure"}`))
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		h(w, r, body)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeServer) fail(statuses ...int) {
+	f.mu.Lock()
+	f.faults = append(f.faults, statuses...)
+	f.mu.Unlock()
+}
+
+func (f *fakeServer) requests() []recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]recorded(nil), f.reqs...)
+}
+
+func (f *fakeServer) count(method, pathPrefix string) int {
+	n := 0
+	for _, r := range f.requests() {
+		if r.Method == method && strings.HasPrefix(r.Path, pathPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func testCase(id string) model.Case {
+	last := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	return model.Case{ID: id, AccountID: "222222222222", AccountName: "prod", State: model.StateTicketed,
+		Severity: model.SeverityCritical, FoundBy: model.SourceSweep, OpenedAt: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC),
+		Keys: []model.KeyDetail{{Slot: 1, Active: true, LastUsedAt: &last, LastUsedService: "s3", LastUsedRegion: "eu-west-1"}}}
+}
+
+// logBuffer captures a logger's output so tests can look for leaked secrets.
+func logBuffer() (*slog.Logger, *bytes.Buffer) {
+	var buf bytes.Buffer
+	return slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
+}
+
+var fastRetry = Retry{MaxAttempts: 4, Base: time.Millisecond, MaxDelay: 10 * time.Millisecond}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// contractTest is what every REST tracker must do, run against each fake.
+type contractEnv struct {
+	tr        model.Tracker
+	srv       *fakeServer
+	secret    string
+	logs      *bytes.Buffer
+	createPfx string // method+path prefix of "create issue"
+	createMth string
+	setDone   func(ref model.TicketRef, assignee string)
+	isDone    func(ref model.TicketRef) bool
+	comments  func(ref model.TicketRef) []string
+	labels    func(ref model.TicketRef) []string
+	checkAuth func(t *testing.T, auth string)
+}
+
+func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
+	t.Run("open creates once with the case label, then finds it", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := ctxT(t)
+		c := testCase("222222222222-1")
+		ref, err := e.tr.Open(ctx, c, "https://slack.example/archives/C1/p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.ID == "" || ref.URL == "" {
+			t.Fatalf("ref %+v", ref)
+		}
+		if got := e.labels(ref); !contains(got, Label(c.ID)) {
+			t.Fatalf("labels %v lack %s", got, Label(c.ID))
+		}
+		ref2, err := e.tr.Open(ctx, c, "")
+		if err != nil || ref2 != ref {
+			t.Fatalf("second open: %+v %v, want %+v", ref2, err, ref)
+		}
+		if n := e.srv.count(e.createMth, e.createPfx); n != 1 {
+			t.Fatalf("%d creates, want 1", n)
+		}
+		other, err := e.tr.Open(ctx, testCase("222222222222-2"), "")
+		if err != nil || other.ID == ref.ID {
+			t.Fatalf("another case got %+v %v", other, err)
+		}
+		for _, r := range e.srv.requests() {
+			e.checkAuth(t, r.Auth)
+		}
+	})
+	t.Run("retries 429 and 5xx", func(t *testing.T) {
+		e := newEnv(t)
+		e.srv.fail(http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusBadGateway)
+		if _, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), ""); err != nil {
+			t.Fatalf("open after transient failures: %v", err)
+		}
+		if n := len(e.srv.requests()); n != 5 { // 3 failures, search, create
+			t.Fatalf("%d requests, want 5", n)
+		}
+	})
+	t.Run("gives up after max attempts on 5xx", func(t *testing.T) {
+		e := newEnv(t)
+		e.srv.fail(500, 500, 500, 500, 500)
+		_, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
+		if err == nil || model.ErrorCode(err) != model.CodeTransient {
+			t.Fatalf("want a transient error, got %v", err)
+		}
+		if n := len(e.srv.requests()); n != fastRetry.MaxAttempts {
+			t.Fatalf("%d requests, want %d", n, fastRetry.MaxAttempts)
+		}
+	})
+	t.Run("gives up at once on 4xx and leaks no secret", func(t *testing.T) {
+		e := newEnv(t)
+		for _, st := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound} {
+			before := len(e.srv.requests())
+			e.srv.fail(st)
+			_, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
+			if err == nil {
+				t.Fatalf("%d: want an error", st)
+			}
+			if n := len(e.srv.requests()) - before; n != 1 {
+				t.Fatalf("%d: %d requests, want 1", st, n)
+			}
+			if model.ErrorCode(err) == model.CodeTransient {
+				t.Fatalf("%d classified transient", st)
+			}
+			if strings.Contains(err.Error(), e.secret) {
+				t.Fatalf("error leaks the secret: %v", err)
+			}
+		}
+		e.srv.fail(503, 503)
+		_, _ = e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
+		if e.logs.Len() == 0 {
+			t.Fatal("retries were not logged")
+		}
+		if strings.Contains(e.logs.String(), e.secret) {
+			t.Fatalf("logs leak the secret: %s", e.logs.String())
+		}
+	})
+	t.Run("close, reopen, comment and status", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := ctxT(t)
+		ref, err := e.tr.Open(ctx, testCase("222222222222-1"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := e.tr.Status(ctx, ref); err != nil || st.Done {
+			t.Fatalf("new ticket status %+v %v", st, err)
+		}
+		e.setDone(ref, "bob")
+		st, err := e.tr.Status(ctx, ref)
+		if err != nil || !st.Done || st.Assignee != "bob" {
+			t.Fatalf("done ticket status %+v %v", st, err)
+		}
+		if err := e.tr.Reopen(ctx, ref, "Keys are still there"); err != nil {
+			t.Fatal(err)
+		}
+		if e.isDone(ref) {
+			t.Fatal("reopen left the ticket done")
+		}
+		if err := e.tr.Comment(ctx, ref, "a note"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.tr.Close(ctx, ref, "Resolved: no root keys"); err != nil {
+			t.Fatal(err)
+		}
+		if !e.isDone(ref) {
+			t.Fatal("close left the ticket open")
+		}
+		got := strings.Join(e.comments(ref), "|")
+		if got != "Keys are still there|a note|Resolved: no root keys" {
+			t.Fatalf("comments %q", got)
+		}
+	})
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
