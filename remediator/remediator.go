@@ -200,8 +200,8 @@ func (r *Remediator) consumer(ctx context.Context, stream, durable string) (jets
 // NakWithDelay or Term.
 func (r *Remediator) onFinding(ctx context.Context, m jetstream.Msg) {
 	var o model.Observation
-	if err := json.Unmarshal(m.Data(), &o); err != nil || o.AccountID == "" {
-		r.log.Warn("malformed finding dropped", "subject", m.Subject(), "err", errOr(err, "no account id"))
+	if err := json.Unmarshal(m.Data(), &o); err != nil || o.AccountID == "" || m.Subject() != bus.FindingSubject(o.AccountID) {
+		r.log.Warn("malformed finding dropped", "subject", m.Subject(), "err", errOr(err, "no account id, or not the subject's account"))
 		_ = m.TermWithReason("malformed finding")
 		return
 	}
@@ -215,8 +215,8 @@ func (r *Remediator) onFinding(ctx context.Context, m jetstream.Msg) {
 // onAction handles one message of RW_ACTIONS.
 func (r *Remediator) onAction(ctx context.Context, m jetstream.Msg) {
 	var a model.Action
-	if err := json.Unmarshal(m.Data(), &a); err != nil || a.AccountID == "" || a.ID == "" {
-		r.log.Warn("malformed action dropped", "subject", m.Subject(), "err", errOr(err, "no account or action id"))
+	if err := json.Unmarshal(m.Data(), &a); err != nil || a.AccountID == "" || a.ID == "" || m.Subject() != bus.ActionSubject(a.AccountID) {
+		r.log.Warn("malformed action dropped", "subject", m.Subject(), "err", errOr(err, "no account or action id, or not the subject's account"))
 		_ = m.TermWithReason("malformed action")
 		return
 	}

@@ -459,10 +459,18 @@ func TestMalformedMessagesAreTermed(t *testing.T) {
 	if _, err := b.JS.Publish(ctx, bus.ActionSubject(acct), []byte(`{"kind":"approve"}`)); err != nil {
 		t.Fatal(err)
 	}
+	// A finding published under another account's subject is refused.
+	wrong := observation("666666666666", true, model.SourceSweep, clk.Now())
+	if _, err := b.PublishJSON(ctx, bus.FindingSubject("999999999999"), wrong.ID, wrong); err != nil {
+		t.Fatal(err)
+	}
 	// An action for an account without a case is permanent too.
 	publishAction(t, b, action(model.ActionApprove, "444444444444", "444444444444-1"))
 	publishFinding(t, b, observation(acct, true, model.SourceSweep, clk.Now()))
 	waitState(t, r, acct, model.StateOpen)
+	if getCase(t, r, "666666666666") != nil {
+		t.Fatal("a finding under another account's subject opened a case")
+	}
 	for _, c := range []struct{ stream, name string }{
 		{bus.StreamFindings, bus.ConsumerRemediatorFind}, {bus.StreamActions, bus.ConsumerRemediatorAction}} {
 		waitFor(t, c.name+" settled", func() bool {

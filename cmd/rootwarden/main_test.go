@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/slackfake"
+	"github.com/rootwarden/rootwarden/notifier"
+	"github.com/rootwarden/rootwarden/remediator"
+)
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestRunWiring starts `rootwarden run` as an operator would — configuration only
+// through the environment, AWS through the SDK's standard variables — against the AWS
+// simulator and a local Slack, and follows one case to a verified resolution through
+// the case API and signed Slack clicks.
+func TestRunWiring(t *testing.T) {
+	sim := scanSim(t, 2)
+	member := "200000000001"
+	sim.CreateRootKey(member, time.Now().AddDate(-1, 0, 0))
+
+	const (
+		token    = "xoxb-e2e-bot-token-secret"
+		secret   = "e2e-signing-secret-value"
+		apiToken = "e2e-api-token"
+		channel  = "C0E2E00001"
+		approver = "U0E2EAPPR"
+	)
+	sl := slackfake.New(slackfake.WithChannel(channel, "oncall"), slackfake.WithBotToken(token))
+	slackURL := sl.Start()
+	t.Cleanup(sl.Close)
+
+	addr := freeAddr(t)
+	for k, v := range map[string]string{
+		"ROOTWARDEN_NATS_URL": "", "ROOTWARDEN_DATA_DIR": t.TempDir(), "ROOTWARDEN_HTTP_ADDR": addr,
+		"ROOTWARDEN_API_TOKEN": apiToken, "SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": secret,
+		"SLACK_APP_TOKEN": "", "ROOTWARDEN_SLACK_CHANNEL": channel, "ROOTWARDEN_SLACK_API_URL": slackURL,
+		"ROOTWARDEN_APPROVERS": approver, "ROOTWARDEN_ORG_ROLE_NAME": "OrganizationAccountAccessRole",
+		"ROOTWARDEN_SCAN_INTERVAL": "1h", "ROOTWARDEN_SQS_QUEUE_URL": "", "ROOTWARDEN_CONFIG": "",
+		"ROOTWARDEN_LOG_LEVEL": "debug", "ROOTWARDEN_TRACKER": "",
+	} {
+		t.Setenv(k, v)
+	}
+
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- dispatch(ctx, []string{"run"}, io.Discard, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("run exited %d after shutdown; logs:\n%s", code, logs)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("run did not stop within 20s of its context ending")
+		}
+		for _, s := range []string{token, secret, apiToken} {
+			if strings.Contains(logs.String(), s) {
+				t.Errorf("logs contain the secret %q", s)
+			}
+		}
+	})
+	base := "http://" + addr
+
+	get := func(path, bearer string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; logs:\n%s", what, logs)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	caseOf := func(account string) (remediator.CaseView, bool) {
+		code, body := get("/api/v1/cases?account="+account, apiToken)
+		var list remediator.CaseList
+		if code != http.StatusOK || json.Unmarshal(body, &list) != nil || len(list.Cases) == 0 {
+			return remediator.CaseView{}, false
+		}
+		return list.Cases[0], true
+	}
+
+	waitFor("/healthz", func() bool { code, _ := get("/healthz", ""); return code == http.StatusOK })
+	waitFor("/readyz", func() bool { code, _ := get("/readyz", ""); return code == http.StatusOK })
+
+	t.Run("case API needs the bearer token", func(t *testing.T) {
+		if code, _ := get("/api/v1/cases", ""); code != http.StatusUnauthorized {
+			t.Errorf("no token: %d, want 401", code)
+		}
+		if code, _ := get("/api/v1/cases", "wrong"); code != http.StatusUnauthorized {
+			t.Errorf("wrong token: %d, want 401", code)
+		}
+	})
+
+	var c remediator.CaseView
+	waitFor("an open case for the member account", func() bool {
+		var ok bool
+		c, ok = caseOf(member)
+		return ok && c.State == model.StateOpen
+	})
+	if c.AccountName != "member-1" || c.Severity != model.SeverityHigh {
+		t.Errorf("case = %+v, want member-1, high", c.Case)
+	}
+	if other, ok := caseOf("200000000002"); ok {
+		t.Errorf("account without root keys has a case: %+v", other.Case)
+	}
+
+	click := func(user, actionID string) {
+		t.Helper()
+		var ref model.SlackRef
+		waitFor("the case's Slack message", func() bool {
+			for _, m := range sl.Messages(channel) {
+				if m.Metadata != nil && m.Metadata.EventPayload["case_id"] == c.ID {
+					ref = model.SlackRef{Channel: channel, TS: m.TS}
+					return true
+				}
+			}
+			return false
+		})
+		m, _ := sl.Message(ref.Channel, ref.TS)
+		for _, b := range m.Buttons() {
+			if b.ActionID == actionID {
+				status, body, err := slackfake.Deliver(context.Background(), base+"/slack/interactions", secret,
+					slackfake.BlockAction(user, "someone", b.ActionID, b.Value, ref.Channel, ref.TS))
+				if err != nil || status != http.StatusOK {
+					t.Fatalf("click %s: %d %s %v", actionID, status, body, err)
+				}
+				return
+			}
+		}
+		t.Fatalf("message of case %s has no %s button: %+v", c.ID, actionID, m.Buttons())
+	}
+
+	t.Run("a forged click changes nothing", func(t *testing.T) {
+		status, _, err := slackfake.Deliver(context.Background(), base+"/slack/interactions", "not-the-secret",
+			slackfake.BlockAction(approver, "mallory", notifier.ActionIDApprove, notifier.ButtonValue(member, c.ID), channel, "1.1"))
+		if err != nil || status != http.StatusUnauthorized {
+			t.Fatalf("forged click: %d %v, want 401", status, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if now, _ := caseOf(member); now.State != model.StateOpen {
+			t.Fatalf("forged click moved the case to %s", now.State)
+		}
+	})
+
+	click(approver, notifier.ActionIDApprove)
+	waitFor("ticketed with a ticket", func() bool {
+		c, _ = caseOf(member)
+		return c.State == model.StateTicketed && c.Ticket != nil && c.Ticket.ID != ""
+	})
+
+	for _, k := range sim.RootKeys(member) {
+		sim.DeleteRootKey(member, k.ID)
+	}
+	click("U0SOMEONE", notifier.ActionIDConfirmDeleted)
+	waitFor("resolved", func() bool { c, _ = caseOf(member); return c.State == model.StateResolved })
+
+	code, body := get("/api/v1/cases/"+c.ID, apiToken)
+	var view remediator.CaseView
+	if code != http.StatusOK || json.Unmarshal(body, &view) != nil {
+		t.Fatalf("show case: %d %s", code, body)
+	}
+	var types []string
+	for _, h := range view.History {
+		types = append(types, string(h.Type))
+	}
+	for _, want := range []string{"opened", "ticketed", "verifying", "resolved"} {
+		if !strings.Contains(strings.Join(types, ","), want) {
+			t.Errorf("history %v lacks %s", types, want)
+		}
+	}
+	if code, body := get("/metrics", ""); code != http.StatusOK || !bytes.Contains(body, []byte("go_goroutines")) {
+		t.Errorf("/metrics: %d", code)
+	}
+}
+
+func TestStartupErrorsNameTheVariable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"missing Slack token", map[string]string{"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN"},
+		{"bad interval", map[string]string{"ROOTWARDEN_SCAN_INTERVAL": "often"}, "ROOTWARDEN_SCAN_INTERVAL"},
+		{"malformed queue URL", map[string]string{"ROOTWARDEN_SQS_QUEUE_URL": "events"}, "ROOTWARDEN_SQS_QUEUE_URL"},
+		{"unreachable NATS", map[string]string{"ROOTWARDEN_NATS_URL": "nats://127.0.0.1:1"}, "ROOTWARDEN_NATS_URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := map[string]string{"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s", "ROOTWARDEN_SLACK_CHANNEL": "C1",
+				"ROOTWARDEN_HTTP_ADDR": "127.0.0.1:0", "ROOTWARDEN_SCAN_INTERVAL": "", "ROOTWARDEN_SQS_QUEUE_URL": "",
+				"ROOTWARDEN_NATS_URL": "", "ROOTWARDEN_CONFIG": "", "AWS_REGION": "us-east-1"}
+			for k, v := range tc.env {
+				base[k] = v
+			}
+			for k, v := range base {
+				t.Setenv(k, v)
+			}
+			var stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			code := dispatch(ctx, []string{"run"}, io.Discard, &stderr)
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if code != 2 || !strings.Contains(stderr.String(), tc.want) || len(lines) != 1 {
+				t.Fatalf("exit %d, stderr %q: want exit 2 and one line naming %s", code, stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestDemoCompletes(t *testing.T) {
+	var out, errb syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if code := dispatch(ctx, []string{"demo"}, &out, &errb); code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"Resolved — verified", "still_present", "risk_accepted", "Nothing was done", "The story is complete"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := dispatch(context.Background(), []string{"frobnicate"}, io.Discard, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), "unknown command") {
+		t.Fatalf("exit %d, %q", code, stderr.String())
+	}
+}
