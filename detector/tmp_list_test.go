@@ -17,7 +17,7 @@ func TestTmpListTiming(t *testing.T) {
 	w := newWorld(t, 2999, true, awssim.Options{})
 	w.sim.SetLatency(50 * time.Millisecond)
 	cfg := w.config("OrganizationAccountAccessRole")
-	cfg.Concurrency = 256
+	cfg.Concurrency = benchEnvInt("TMPCONC", 256)
 	for range 3 {
 		sc, _ := detector.NewScanner(cfg, nil, w.awsConfig())
 		start := time.Now()

@@ -109,7 +109,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	if has(roles, config.RoleDetector) {
 		d, err := detector.New(detector.Config{OrgRoleName: cfg.OrgRoleName, ExternalID: cfg.OrgExternalID,
 			ScanInterval: cfg.ScanInterval, Concurrency: cfg.Concurrency, AccountTimeout: cfg.AccountTimeout,
-			SQSQueueURL: cfg.SQSQueueURL, Metrics: reg}, log.With("component", "detector"), b, awsCfg)
+			SQSQueueURL: cfg.SQSQueueURL, Metrics: reg}, log, b, awsCfg)
 		if err != nil {
 			return fmt.Errorf("detector: %w", err)
 		}
@@ -125,7 +125,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		if cfg.AssumeRoot {
 			rcfg.Deleter = remediator.NewAWSRootKeyDeleter(awsCfg)
 		}
-		r, err := remediator.New(rcfg, log.With("component", "remediator"), b, bus.Checker{NC: b.NC}, tr)
+		r, err := remediator.New(rcfg, log, b, bus.Checker{NC: b.NC}, tr)
 		if err != nil {
 			return fmt.Errorf("remediator: %w", err)
 		}
@@ -147,7 +147,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		n, err := notifier.New(notifier.Config{Channel: cfg.SlackChannel, SigningSecret: cfg.SlackSigningSecret,
 			AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL, Approvers: cfg.Approvers,
 			RemindAfter: cfg.RemindAfter, MaxReminders: cfg.MaxReminders, SLA: cfg.SLA,
-			MaxRiskAcceptance: cfg.MaxRiskAcceptance, Metrics: reg}, log.With("component", "notifier"), b, api)
+			MaxRiskAcceptance: cfg.MaxRiskAcceptance, Metrics: reg}, log, b, api)
 		if err != nil {
 			return fmt.Errorf("notifier: %w", err)
 		}
