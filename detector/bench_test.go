@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -54,22 +55,25 @@ func TestBenchSweep10k(t *testing.T) {
 		calls, pages       int
 		heapInuse, sysPeak uint64
 		checked            int
+		cpu                time.Duration
 	}
 	var rows []row
 	measure := func(name string, procs int, run func()) {
 		w.sim.ResetCalls()
 		runtime.GC()
 		stop := sampleMemory()
+		cpu0 := cpuTime()
 		start := time.Now()
 		run()
 		wall := time.Since(start)
+		cpu := cpuTime() - cpu0
 		heap, sys := stop()
 		calls := 0
 		for _, n := range w.sim.Calls() {
 			calls += n
 		}
 		rows = append(rows, row{name: name, wall: wall, calls: calls, pages: w.sim.Calls()["Organizations.ListAccounts"],
-			heapInuse: heap, sysPeak: sys, checked: accounts})
+			heapInuse: heap, sysPeak: sys, checked: accounts, cpu: cpu})
 		_ = procs
 	}
 
@@ -110,12 +114,12 @@ func TestBenchSweep10k(t *testing.T) {
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "run\taccounts\twall\taccounts/s\tAWS calls\tideal (calls x %s / %d)\tlist pages x latency\tpeak HeapInuse\tpeak Sys\t\n", latency, conc)
+	fmt.Fprintf(tw, "run\taccounts\twall\taccounts/s\tAWS calls\tideal (calls x %s / %d)\tlist pages x latency\tpeak HeapInuse\tpeak Sys\tCPU (all in-process)\t\n", latency, conc)
 	for _, r := range rows {
 		ideal := time.Duration(r.calls) * latency / time.Duration(conc)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%d\t%s (%.0f%%)\t%s\t%d MiB\t%d MiB\t\n", r.name, r.checked, r.wall.Round(time.Millisecond),
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%d\t%s (%.0f%%)\t%s\t%d MiB\t%d MiB\t%s\t\n", r.name, r.checked, r.wall.Round(time.Millisecond),
 			float64(r.checked)/r.wall.Seconds(), r.calls, ideal.Round(time.Millisecond), 100*ideal.Seconds()/r.wall.Seconds(),
-			(time.Duration(r.pages) * latency).Round(time.Millisecond), r.heapInuse>>20, r.sysPeak>>20)
+			(time.Duration(r.pages) * latency).Round(time.Millisecond), r.heapInuse>>20, r.sysPeak>>20, r.cpu.Round(100*time.Millisecond))
 	}
 	_ = tw.Flush()
 }
@@ -196,6 +200,15 @@ func sampleMemory() func() (heapInuse, sys uint64) {
 		sample()
 		return heap.Load(), sysMax.Load()
 	}
+}
+
+// cpuTime is the process's user + system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchEnvInt(name string, def int) int {

@@ -292,6 +292,17 @@ func TestCheckRequestReply(t *testing.T) {
 		}
 		w.assertNoSecrets(t, "answer", o.Error, member(2))
 	})
+	t.Run("a suspended account is AccountNotActive", func(t *testing.T) {
+		w.sim.SetAccountState(member(2), "SUSPENDED")
+		t.Cleanup(func() { w.sim.SetAccountState(member(2), "ACTIVE") })
+		o, err := checker.Check(ctx, member(2), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.ErrorCode != "AccountNotActive" || !strings.Contains(o.Error, "SUSPENDED") {
+			t.Errorf("answer = %+v", o)
+		}
+	})
 	t.Run("garbage request gets an error answer", func(t *testing.T) {
 		msg, err := caller.NC.RequestWithContext(ctx, bus.SubjectCheck, []byte("{nope"))
 		if err != nil {

@@ -138,6 +138,9 @@ func caseBlocks(c model.Case, last *model.CaseEvent) []slack.Block {
 		icon = ":white_check_mark:"
 	}
 	header := fmt.Sprintf("%s %s: root access key in %s", icon, severityWord(c.Severity), accountLabel(c))
+	if c.State == model.StateResolved {
+		header = fmt.Sprintf("%s Resolved: root access key in %s (was %s)", icon, accountLabel(c), severityWord(c.Severity))
+	}
 	if len([]rune(header)) > 150 {
 		header = string([]rune(header)[:147]) + "…"
 	}
@@ -167,7 +170,12 @@ func caseBlocks(c model.Case, last *model.CaseEvent) []slack.Block {
 	if len(keys) == 0 {
 		keys = append(keys, "• no key details yet (the credential report may lag)")
 	}
-	blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Root access keys*\n"+strings.Join(keys, "\n")), nil, nil))
+	keysTitle := "*Root access keys*"
+	if c.State == model.StateResolved {
+		// The keys stay on the case as the record of what was found; AWS now reports none.
+		keysTitle = "*Root access keys found* (AWS now reports none)"
+	}
+	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(keysTitle+"\n"+strings.Join(keys, "\n")), nil, nil))
 
 	// How it was found.
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*How it was found*\n"+foundText(c)), nil, nil))

@@ -222,8 +222,32 @@ func TestRunWiring(t *testing.T) {
 			t.Errorf("history %v lacks %s", types, want)
 		}
 	}
-	if code, body := get("/metrics", ""); code != http.StatusOK || !bytes.Contains(body, []byte("go_goroutines")) {
-		t.Errorf("/metrics: %d", code)
+	t.Run("rootwarden cases reads the API", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		if code := runCases(context.Background(), []string{"show", c.ID, "--json"}, &out, &errb); code != 0 {
+			t.Fatalf("cases show: exit %d: %s", code, errb.String())
+		}
+		var shown remediator.CaseView
+		if err := json.Unmarshal(out.Bytes(), &shown); err != nil || shown.State != model.StateResolved || len(shown.History) < 4 {
+			t.Fatalf("cases show --json: %v %+v", err, shown)
+		}
+		out.Reset()
+		if code := runCases(context.Background(), []string{"list", "--state", "resolved"}, &out, &errb); code != 0 ||
+			!strings.Contains(out.String(), c.ID) {
+			t.Fatalf("cases list: exit %d: %s %s", code, out.String(), errb.String())
+		}
+		t.Setenv("ROOTWARDEN_API_TOKEN", "wrong")
+		errb.Reset()
+		if code := runCases(context.Background(), []string{"list"}, &out, &errb); code != 2 || errb.Len() == 0 {
+			t.Fatalf("cases with a wrong token: exit %d, stderr %q", code, errb.String())
+		}
+	})
+	code, body = get("/metrics", "")
+	for _, m := range []string{"go_goroutines", "rootwarden_detector_accounts_checked_total",
+		"rootwarden_remediator_transitions_total", "rootwarden_notifier"} {
+		if code != http.StatusOK || !bytes.Contains(body, []byte(m)) {
+			t.Errorf("/metrics (%d) lacks %s", code, m)
+		}
 	}
 }
 

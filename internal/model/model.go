@@ -186,7 +186,7 @@ type Action struct {
 type TicketRef struct {
 	System string `json:"system"` // builtin, jira, github
 	ID     string `json:"id"`
-	URL    string `json:"url,omitempty"`
+	URL    string `json:"url"` // empty for the built-in tracker
 }
 
 // TicketStatus is what the tracker says about a ticket.

@@ -52,7 +52,7 @@ func ticketKey(id string) string   { return "ticket." + id }
 func caseKey(caseID string) string { return "case." + caseID }
 
 func (t *Builtin) ref(id string) model.TicketRef {
-	return model.TicketRef{System: "builtin", ID: id, URL: "rootwarden:ticket/" + id}
+	return model.TicketRef{System: "builtin", ID: id} // no URL: it lives in rootwarden (KV rw_tickets)
 }
 
 // Open finds the case's ticket or creates it.
