@@ -185,6 +185,23 @@ type Detector struct {
 
 	checkSem chan struct{} // bounds concurrent on-demand checks
 	wg       sync.WaitGroup
+	mu       sync.Mutex
+	closing  bool // set before wg.Wait: no goroutine may start after it
+}
+
+// track runs f in a goroutine Run waits for, unless Run is already stopping.
+func (d *Detector) track(f func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closing {
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+	return true
 }
 
 var _ model.Checker = (*Detector)(nil)
@@ -230,15 +247,16 @@ func (d *Detector) Run(ctx context.Context) error {
 		return err
 	}
 
+	d.mu.Lock()
+	d.closing = false
+	d.mu.Unlock()
 	errc := make(chan error, 3)
 	run := func(name string, f func(context.Context) error) {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
+		d.track(func() {
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("detector %s: %w", name, err)
 			}
-		}()
+		})
 	}
 	run("sweep jobs", func(ctx context.Context) error { return d.consumeJobs(ctx, cons) })
 	run("sweep schedule", d.schedule)
@@ -255,6 +273,10 @@ func (d *Detector) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	cancel()
+	_ = sub.Unsubscribe()
+	d.mu.Lock()
+	d.closing = true
+	d.mu.Unlock()
 	d.wg.Wait()
 	d.log.Info("detector stopped", "instance", d.e.cfg.Instance)
 	return runErr

@@ -215,6 +215,7 @@ func TestMalformedMessagesAreDeletedAndLogged(t *testing.T) {
 	delete(noAccount["detail"].(map[string]any)["userIdentity"].(map[string]any), "accountId")
 	missing, _ := json.Marshal(noAccount)
 	bodies := []string{
+		awssim.RootKeyUsedEvent("999999999999", "AKIAEXAMPLEEXAMPLE01", "ListBuckets", w.clock.Now()),
 		"this is not JSON",
 		`{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}`,
 		`{"hello":"world"}`,
@@ -233,13 +234,38 @@ func TestMalformedMessagesAreDeletedAndLogged(t *testing.T) {
 		t.Errorf("malformed messages produced findings: %+v", got)
 	}
 	logs := w.logs.String()
-	for _, reason := range []string{"body is not a JSON object", "not a CloudTrail event", "no 12-digit account id"} {
+	for _, reason := range []string{"body is not a JSON object", "not a CloudTrail event", "no 12-digit account id", "an account this detector does not check"} {
 		if !strings.Contains(logs, reason) {
 			t.Errorf("logs lack the reason %q", reason)
 		}
 	}
 	if strings.Contains(logs, "this is not JSON") {
 		t.Error("logs quote a message body")
+	}
+}
+
+func TestFailedEnumerationIsRetried(t *testing.T) {
+	w := newWorld(t, 2, true, awssim.Options{})
+	b := bustest.New(t)
+	// A member account's admin may not list the organization's accounts.
+	d, err := detector.New(w.config("OrganizationAccountAccessRole"), w.logger(), b, w.awsConfigAs(member(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, started, err := d.MaybeSweep(ctx)
+	if !started || err == nil || !strings.Contains(err.Error(), "ListAccounts") {
+		t.Fatalf("MaybeSweep = %q %v %v, want a started sweep whose listing fails", id, started, err)
+	}
+	if _, started, _ := d.MaybeSweep(ctx); started {
+		t.Error("a failed sweep was retried at once")
+	}
+	w.clock.Add(2 * time.Minute) // long before the 24h interval
+	if _, started, err := d.MaybeSweep(ctx); !started || err == nil {
+		t.Errorf("failed sweep not retried after a minute: started %v, err %v", started, err)
+	}
+	if got := findings(t, b); len(got) != 0 {
+		t.Errorf("findings after failed enumerations: %+v", got)
 	}
 }
 

@@ -74,8 +74,11 @@ func newWorld(t *testing.T, members int, org bool, opts awssim.Options) *world {
 func member(i int) string { return fmt.Sprintf("2%011d", i) }
 
 // awsConfig signs as the management account's admin user, against the simulator.
-func (w *world) awsConfig() aws.Config {
-	ak, sk := w.sim.AdminCredentials(mgmtID)
+func (w *world) awsConfig() aws.Config { return w.awsConfigAs(mgmtID) }
+
+// awsConfigAs signs as that account's admin user.
+func (w *world) awsConfigAs(account string) aws.Config {
+	ak, sk := w.sim.AdminCredentials(account)
 	return aws.Config{
 		Region:       "us-east-1",
 		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(ak, sk, "")),

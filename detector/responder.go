@@ -13,14 +13,15 @@ import (
 // model.CheckRequest in, a model.Observation out. The check runs in its own goroutine
 // so a slow account does not hold up the next request.
 func (d *Detector) onCheck(ctx context.Context, m *nats.Msg) {
+	if ctx.Err() != nil {
+		return
+	}
 	select {
 	case d.checkSem <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	started := d.track(func() {
 		defer func() { <-d.checkSem }()
 		var req model.CheckRequest
 		var obs model.Observation
@@ -43,7 +44,10 @@ func (d *Detector) onCheck(ctx context.Context, m *nats.Msg) {
 		if err := m.Respond(data); err != nil {
 			d.log.Warn("reply to check request", "account", obs.AccountID, "error", safeError(err))
 		}
-	}()
+	})
+	if !started {
+		<-d.checkSem
+	}
 }
 
 // checkRequest checks the requested account and publishes the observation as a

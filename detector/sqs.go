@@ -86,6 +86,12 @@ func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 		"key_in_use", trig.Event.KeyInUse)
 	log.Info("root access-key event; checking the account")
 	obs := d.checkByID(ctx, trig.Account, model.SourceEvent)
+	if obs.ErrorCode == "UnknownAccount" {
+		d.e.met.ignored.WithLabelValues("unknown_account").Inc()
+		log.Warn("deleting event of an account this detector does not check")
+		d.deleteMessage(ctx, m, log)
+		return
+	}
 	obs.ID = "event-" + trig.Event.EventID
 	ev := trig.Event
 	obs.Event = &ev

@@ -23,6 +23,7 @@ commands:
   scan         check AWS now and print the result (exit 0 none, 1 root keys, 2 error)
   cases        list or show cases through the API (cases list | cases show ID)
   demo         play the whole story locally against the AWS simulator and a test Slack
+  sim          serve the AWS simulator with a seeded organization (prints the variables to export)
 `
 
 func main() {
@@ -45,6 +46,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return runServe(ctx, []config.Role{config.Role(cmd)}, stderr, serveOptions{})
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
+	case "sim":
+		return runSim(ctx, rest, stdout, stderr)
 	case "scan":
 		return runScan(ctx, rest, stdout, stderr)
 	case "cases":

@@ -305,3 +305,40 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, stderr.String())
 	}
 }
+
+// `rootwarden sim` prints variables that make `rootwarden scan` work against it.
+func TestSimServesAnOrganizationScanCanRead(t *testing.T) {
+	scanSim(t, 0) // clears AWS_* and ROOTWARDEN_* variables for the test
+	addr := freeAddr(t)
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- dispatch(ctx, []string{"sim", "--addr", addr, "--accounts", "3", "--root-keys", "1"}, out, io.Discard) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "ROOTWARDEN_SQS_QUEUE_URL") {
+		if time.Now().After(deadline) {
+			t.Fatalf("sim printed %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
+			t.Setenv(k, v)
+		}
+	}
+	code, stdout, stderr := runScanT(t, "--json")
+	var rows []model.Observation
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatalf("scan --json: %v\n%s\n%s", err, stdout, stderr)
+	}
+	present := 0
+	for _, r := range rows {
+		if r.RootKeysPresent {
+			present++
+		}
+	}
+	if code != 1 || len(rows) != 4 || present != 1 {
+		t.Fatalf("scan against sim: exit %d, %d accounts, %d with keys; want 1, 4, 1", code, len(rows), present)
+	}
+}
