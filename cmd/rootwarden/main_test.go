@@ -313,7 +313,9 @@ func TestSimServesAnOrganizationScanCanRead(t *testing.T) {
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- dispatch(ctx, []string{"sim", "--addr", addr, "--accounts", "3", "--root-keys", "1"}, out, io.Discard) }()
+	go func() {
+		done <- dispatch(ctx, []string{"sim", "--addr", addr, "--accounts", "3", "--root-keys", "1"}, out, io.Discard)
+	}()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "ROOTWARDEN_SQS_QUEUE_URL") {
