@@ -497,7 +497,21 @@ func describe(err error) (msg, code string) {
 			code = "Error"
 		}
 	}
-	return safeError(err), code
+	msg = err.Error()
+	var oe *smithy.OperationError
+	if ae != nil && errors.As(err, &oe) && strings.HasSuffix(msg, oe.Error()) {
+		// "<what we did>: <code>: <AWS message> (request id …)" instead of the SDK's
+		// long chain.
+		msg = strings.TrimSuffix(msg, oe.Error()) + code
+		if m := ae.ErrorMessage(); m != "" {
+			msg += ": " + m
+		}
+		var re *awshttp.ResponseError
+		if errors.As(err, &re) && re.ServiceRequestID() != "" {
+			msg += " (request id " + re.ServiceRequestID() + ")"
+		}
+	}
+	return strings.ReplaceAll(redact(msg), "\n", " "), code
 }
 
 var secretPatterns = []*regexp.Regexp{

@@ -79,7 +79,7 @@ type Config struct {
 var roleNameRE = regexp.MustCompile(`^[\w+=,.@/-]+$`)
 var externalIDRE = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
 
-// Validate reports the first bad value, naming the variable the operator sets.
+// Validate reports every bad value, each naming the variable the operator sets.
 func (c Config) Validate() error {
 	var errs []error
 	if c.OrgRoleName != "" {
@@ -236,20 +236,19 @@ func (d *Detector) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	cons, err := d.scanConsumer(ctx)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.closing = false
+	d.mu.Unlock()
 	sub, err := d.b.NC.QueueSubscribe(bus.SubjectCheck, bus.QueueCheck, func(m *nats.Msg) { d.onCheck(ctx, m) })
 	if err != nil {
 		return fmt.Errorf("detector: subscribe %s: %w", bus.SubjectCheck, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 
-	cons, err := d.scanConsumer(ctx)
-	if err != nil {
-		return err
-	}
-
-	d.mu.Lock()
-	d.closing = false
-	d.mu.Unlock()
 	errc := make(chan error, 3)
 	run := func(name string, f func(context.Context) error) {
 		d.track(func() {

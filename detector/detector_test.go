@@ -3,7 +3,10 @@ package detector_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,8 +96,42 @@ func TestTwoDetectorsShareOneSweep(t *testing.T) {
 	cfg1.Metrics, cfg2.Metrics = reg1, reg2
 	d1 := newDetector(t, w, cfg1, b1)
 	d2 := newDetector(t, w, cfg2, b2)
+	// A sweep just happened: neither starts one on start-up.
+	ctx := context.Background()
+	last := fmt.Sprintf(`{"schema_version":1,"id":"earlier","started_at":%q,"owner":"x","done":true}`, w.clock.Now().Format(time.RFC3339Nano))
+	if _, err := b1.Sched.Put(ctx, "sweep", []byte(last)); err != nil {
+		t.Fatal(err)
+	}
 	runDetector(t, d1)
 	runDetector(t, d2)
+	eventually(t, "both detectors pulling sweep jobs", func() bool {
+		c, err := b1.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumWaiting >= 2
+	})
+
+	// The interval passes; both try to start the sweep at once: exactly one wins.
+	w.clock.Add(25 * time.Hour)
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for _, d := range []*detector.Detector{d1, d2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, started, err := d.MaybeSweep(ctx); err != nil {
+				t.Errorf("MaybeSweep: %v", err)
+			} else if started {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Errorf("%d detectors started the sweep, want exactly 1", wins.Load())
+	}
 
 	got := perAccount(t, waitFindings(t, b1, members+1, bySource(model.SourceSweep)))
 	if len(got) != members+1 {

@@ -300,3 +300,16 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+func TestScanExternalID(t *testing.T) {
+	w := newWorld(t, 1, true, awssim.Options{})
+	w.sim.AddRole(member(1), "OrganizationAccountAccessRole", "rootwarden-ext-7")
+	cfg := w.config("OrganizationAccountAccessRole")
+	if o := w.scan(t, cfg)[member(1)]; o.ErrorCode != "AccessDenied" {
+		t.Errorf("without the external id: %+v, want AccessDenied", o)
+	}
+	cfg.ExternalID = "rootwarden-ext-7"
+	if o := w.scan(t, cfg)[member(1)]; o.Failed() {
+		t.Errorf("with the external id: %+v", o)
+	}
+}

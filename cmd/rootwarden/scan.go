@@ -187,11 +187,11 @@ func scanErrorCell(o model.Observation) string {
 		return ""
 	}
 	msg := o.Error
-	if len(msg) > 120 {
-		msg = msg[:120] + "…"
+	if o.ErrorCode != "" && !strings.Contains(msg, o.ErrorCode) {
+		msg = o.ErrorCode + ": " + msg
 	}
-	if o.ErrorCode != "" {
-		return o.ErrorCode + ": " + msg
+	if r := []rune(msg); len(r) > 160 {
+		msg = string(r[:160]) + "…"
 	}
 	return msg
 }
