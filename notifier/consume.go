@@ -196,7 +196,8 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 		} else {
 			n.log.Info("case message found in channel history: adopted", "case", ev.CaseID, "channel", ch, "ts", ts)
 		}
-		rec = &record{SlackRef: model.SlackRef{CaseID: ev.CaseID, Channel: ch, TS: ts}, AccountID: ev.AccountID}
+		rec = &record{SlackRef: model.SlackRef{CaseID: ev.CaseID, Channel: ch, TS: ts,
+			Permalink: n.permalink(ctx, ch, ts)}, AccountID: ev.AccountID}
 		data, _ := json.Marshal(rec)
 		if _, err := n.b.Slack.Create(ctx, ev.CaseID, data); err != nil {
 			if !errors.Is(err, jetstream.ErrKeyExists) {

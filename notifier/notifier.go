@@ -131,6 +131,9 @@ type Notifier struct {
 	gmu    sync.Mutex
 	gcache map[string]groupMembers
 
+	wmu          sync.Mutex
+	workspaceURL string // from auth.test, e.g. https://acme.slack.com/: makes permalinks
+
 	m *metrics
 }
 
@@ -242,9 +245,13 @@ func (n *Notifier) Run(ctx context.Context) error {
 // CheckSlack verifies at start-up that the bot token works and that the channel
 // exists and the bot is in it, naming the problem in one line.
 func (n *Notifier) CheckSlack(ctx context.Context) error {
-	if _, err := n.api.AuthTestContext(ctx); err != nil {
+	at, err := n.api.AuthTestContext(ctx)
+	if err != nil {
 		return fmt.Errorf("SLACK_BOT_TOKEN: %s", slackErrText(err))
 	}
+	n.wmu.Lock()
+	n.workspaceURL = at.URL
+	n.wmu.Unlock()
 	ch, err := n.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: n.cfg.Channel})
 	if err != nil {
 		return fmt.Errorf("ROOTWARDEN_SLACK_CHANNEL: %s (channel %s)", slackErrText(err), n.cfg.Channel)
@@ -256,6 +263,23 @@ func (n *Notifier) CheckSlack(ctx context.Context) error {
 }
 
 func (n *Notifier) now() time.Time { return n.cfg.Now() }
+
+// permalink is the link to a message, https://WORKSPACE.slack.com/archives/C…/p<ts
+// without the dot>, as Slack builds it; tickets link back to the case with it. It asks
+// auth.test for the workspace address once when CheckSlack has not.
+func (n *Notifier) permalink(ctx context.Context, channel, ts string) string {
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	if n.workspaceURL == "" {
+		if at, err := n.api.AuthTestContext(ctx); err == nil {
+			n.workspaceURL = at.URL
+		}
+	}
+	if n.workspaceURL == "" || channel == "" || ts == "" {
+		return ""
+	}
+	return strings.TrimSuffix(n.workspaceURL, "/") + "/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
+}
 
 // slackErrText is the short reason of a Slack error: its code when Slack gave one.
 func slackErrText(err error) string {

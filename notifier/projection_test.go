@@ -48,6 +48,10 @@ func TestCaseMessageFollowsTheCase(t *testing.T) {
 	if ref := e.slackRef(c.ID); ref.Channel != channelID || ref.TS != m.TS || ref.CaseID != c.ID {
 		t.Errorf("SlackRef = %+v, want channel %s ts %s", ref, channelID, m.TS)
 	}
+	wantLink := "https://fake.slack.test/archives/" + channelID + "/p" + strings.ReplaceAll(m.TS, ".", "")
+	if ref := e.slackRef(c.ID); ref.Permalink != wantLink {
+		t.Errorf("permalink = %q, want %q (tickets link back to Slack with it)", ref.Permalink, wantLink)
+	}
 	if len(m.Replies) != 0 {
 		t.Errorf("opening posted %d thread replies, want 0", len(m.Replies))
 	}

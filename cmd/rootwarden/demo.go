@@ -218,7 +218,7 @@ func (d *demo) story(ctx context.Context) error {
 	if err := d.click(ctx, pay.ID, demoApprover, "alice", notifier.ActionIDApprove); err != nil {
 		return err
 	}
-	if pay, err = d.waitCase(ctx, demoPayments, pay.ID, model.StateTicketed); err != nil {
+	if pay, err = d.waitTicket(ctx, demoPayments, pay.ID); err != nil {
 		return err
 	}
 	if err := d.showTicket(ctx, pay); err != nil {
@@ -249,7 +249,7 @@ func (d *demo) story(ctx context.Context) error {
 	if err := d.click(ctx, stg.ID, demoApprover, "alice", notifier.ActionIDApprove); err != nil {
 		return err
 	}
-	if _, err := d.waitCase(ctx, demoStaging, stg.ID, model.StateTicketed); err != nil {
+	if _, err := d.waitTicket(ctx, demoStaging, stg.ID); err != nil {
 		return err
 	}
 	if err := d.click(ctx, stg.ID, demoAssignee, "bob", notifier.ActionIDConfirmDeleted); err != nil {
@@ -327,23 +327,31 @@ func (d *demo) followAuditLog(ctx context.Context) (func(), error) {
 	return cc.Stop, nil
 }
 
-// click presses a button of the case's message as user, signed as Slack signs.
+// click presses a button of the case's message as user, signed as Slack signs. It
+// waits for the message to show the button: the notifier edits it as the case moves.
 func (d *demo) click(ctx context.Context, caseID, user, name, actionID string) error {
 	ref, err := d.waitSlackRef(ctx, caseID)
 	if err != nil {
 		return err
 	}
-	msg, ok := d.slack.Message(ref.Channel, ref.TS)
-	if !ok {
-		return fmt.Errorf("no Slack message for case %s", caseID)
-	}
-	for _, btn := range msg.Buttons() {
-		if btn.ActionID == actionID {
-			d.say("%s clicks %q on case %s (signed POST /slack/interactions)", name, btn.Text, caseID)
-			return d.deliver(ctx, slackfake.BlockAction(user, name, btn.ActionID, btn.Value, ref.Channel, ref.TS))
+	var btn slackfake.Button
+	if err := d.poll(ctx, fmt.Sprintf("case %s's message to show a %s button", caseID, actionID), func() bool {
+		msg, ok := d.slack.Message(ref.Channel, ref.TS)
+		if !ok {
+			return false
 		}
+		for _, b := range msg.Buttons() {
+			if b.ActionID == actionID {
+				btn = b
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return err
 	}
-	return fmt.Errorf("case %s's message has no %s button", caseID, actionID)
+	d.say("%s clicks %q on case %s (signed POST /slack/interactions)", name, btn.Text, caseID)
+	return d.deliver(ctx, slackfake.BlockAction(user, name, btn.ActionID, btn.Value, ref.Channel, ref.TS))
 }
 
 func (d *demo) deliver(ctx context.Context, form map[string][]string) error {
@@ -381,6 +389,18 @@ func (d *demo) waitCase(ctx context.Context, account, caseID string, state model
 		err = fmt.Errorf("%w (case %s is %s)", err, last.ID, last.State)
 	}
 	return last, err
+}
+
+// waitTicket waits until the case is ticketed and its ticket is open: approval moves
+// the case to ticketed at once, and the ticket reference follows when the tracker answers.
+func (d *demo) waitTicket(ctx context.Context, account, caseID string) (model.Case, error) {
+	var c model.Case
+	err := d.poll(ctx, "the ticket of case "+caseID, func() bool {
+		var err error
+		c, err = d.currentCase(ctx, account)
+		return err == nil && c.ID == caseID && c.State == model.StateTicketed && c.Ticket != nil
+	})
+	return c, err
 }
 
 func (d *demo) waitSlackRef(ctx context.Context, caseID string) (model.SlackRef, error) {

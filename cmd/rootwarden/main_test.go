@@ -170,18 +170,22 @@ func TestRunWiring(t *testing.T) {
 			}
 			return false
 		})
-		m, _ := sl.Message(ref.Channel, ref.TS)
-		for _, b := range m.Buttons() {
-			if b.ActionID == actionID {
-				status, body, err := slackfake.Deliver(context.Background(), base+"/slack/interactions", secret,
-					slackfake.BlockAction(user, "someone", b.ActionID, b.Value, ref.Channel, ref.TS))
-				if err != nil || status != http.StatusOK {
-					t.Fatalf("click %s: %d %s %v", actionID, status, body, err)
+		var btn slackfake.Button
+		waitFor("the message to show "+actionID, func() bool {
+			m, _ := sl.Message(ref.Channel, ref.TS)
+			for _, b := range m.Buttons() {
+				if b.ActionID == actionID {
+					btn = b
+					return true
 				}
-				return
 			}
+			return false
+		})
+		status, body, err := slackfake.Deliver(context.Background(), base+"/slack/interactions", secret,
+			slackfake.BlockAction(user, "someone", btn.ActionID, btn.Value, ref.Channel, ref.TS))
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("click %s: %d %s %v", actionID, status, body, err)
 		}
-		t.Fatalf("message of case %s has no %s button: %+v", c.ID, actionID, m.Buttons())
 	}
 
 	t.Run("a forged click changes nothing", func(t *testing.T) {
