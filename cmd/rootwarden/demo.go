@@ -210,6 +210,22 @@ func (d *demo) story(ctx context.Context) error {
 		return err
 	}
 
+	d.say("the new key is then used: s3:ListBuckets signed with %s (a root key in use)", key)
+	d.sim.UseRootKey(demoDev, key, time.Now(), "us-east-1", "s3")
+	d.sim.SendMessage(d.queueURL, awssim.RootKeyUsedEvent(demoDev, key, "ListBuckets", time.Now()))
+	if err := d.poll(ctx, "the dev case to become critical", func() bool {
+		c, err := d.currentCase(ctx, demoDev)
+		return err == nil && c.Severity == model.SeverityCritical
+	}); err != nil {
+		return err
+	}
+	if err := d.waitMessageText(ctx, devCase.ID, "Critical"); err != nil {
+		return err
+	}
+	if err := d.showMessage(ctx, devCase.ID); err != nil {
+		return err
+	}
+
 	d.section("3. payments-prod: approve → ticket → key deleted → verified")
 	pay, err := d.currentCase(ctx, demoPayments)
 	if err != nil {

@@ -295,7 +295,7 @@ func TestDemoCompletes(t *testing.T) {
 	if code := dispatch(ctx, []string{"demo"}, &out, &errb); code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"Resolved — verified", "still_present", "risk_accepted", "Nothing was done", "The story is complete"} {
+	for _, want := range []string{"Resolved — verified", "severity raised to critical", "still_present", "risk_accepted", "Nothing was done", "The story is complete"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}
