@@ -77,7 +77,7 @@ func TestBenchSweep10k(t *testing.T) {
 		_ = procs
 	}
 
-	measure(fmt.Sprintf("Scanner (rootwarden scan), concurrency %d", conc), 1, func() {
+	scan := func() {
 		sc, err := detector.NewScanner(cfg, nil, w.awsConfig())
 		if err != nil {
 			t.Fatal(err)
@@ -87,23 +87,14 @@ func TestBenchSweep10k(t *testing.T) {
 			t.Fatal(err)
 		}
 		benchAssert(t, obs, accounts)
-	})
+	}
+	measure(fmt.Sprintf("Scanner (rootwarden scan), concurrency %d", conc), 1, scan)
 
 	// The same scan with 1000 accounts per ListAccounts page (only the simulator can:
 	// AWS returns at most 20), to show the checks alone against the ideal.
 	w.sim.SetPageSize(1000)
 	w.clock.Add(48 * time.Hour)
-	measure(fmt.Sprintf("Scanner, concurrency %d, 1000-account pages (simulator only)", conc), 1, func() {
-		sc, err := detector.NewScanner(cfg, nil, w.awsConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		obs, err := sc.Scan(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		benchAssert(t, obs, accounts)
-	})
+	measure(fmt.Sprintf("Scanner, concurrency %d, 1000-account pages (simulator only)", conc), 1, scan)
 	w.sim.SetPageSize(20)
 
 	for _, procs := range []int{1, 2} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 )
 
 func newDetector(t *testing.T, w *world, cfg detector.Config, b *bus.Bus) *detector.Detector {
@@ -104,7 +106,7 @@ func TestTwoDetectorsShareOneSweep(t *testing.T) {
 	}
 	runDetector(t, d1)
 	runDetector(t, d2)
-	eventually(t, "both detectors pulling sweep jobs", func() bool {
+	testutil.Eventually(t, "both detectors pulling sweep jobs", func() bool {
 		c, err := b1.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
 		if err != nil {
 			return false
@@ -176,9 +178,7 @@ func TestTwoDetectorsShareOneSweep(t *testing.T) {
 func TestSQSEventTriggersImmediateCheck(t *testing.T) {
 	w := newWorld(t, 2, true, awssim.Options{})
 	b := bustest.New(t)
-	queue := w.sim.CreateQueue(mgmtID, "rootwarden-events")
-	cfg := w.config("OrganizationAccountAccessRole")
-	cfg.SQSQueueURL = queue
+	cfg, queue := w.eventsConfig()
 	d := newDetector(t, w, cfg, b)
 	runDetector(t, d)
 	waitFindings(t, b, 3, bySource(model.SourceSweep)) // the start-up sweep; the next is a day away
@@ -208,16 +208,14 @@ func TestSQSEventTriggersImmediateCheck(t *testing.T) {
 	if model.SeverityOf(o, w.clock.Now()) != model.SeverityCritical {
 		t.Error("a root key in use must rate critical")
 	}
-	eventually(t, "the message to be deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 1 })
+	testutil.Eventually(t, "the message to be deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 1 })
 	assertQueueEmpty(t, w, queue)
 }
 
 func TestDuplicateSQSDeliveryIsOneFinding(t *testing.T) {
 	w := newWorld(t, 1, true, awssim.Options{})
 	b := bustest.New(t)
-	queue := w.sim.CreateQueue(mgmtID, "rootwarden-events")
-	cfg := w.config("OrganizationAccountAccessRole")
-	cfg.SQSQueueURL = queue
+	cfg, queue := w.eventsConfig()
 	key := w.sim.CreateRootKey(member(1), w.clock.Now())
 	body := awssim.RootKeyCreatedEvent(member(1), key, w.clock.Now())
 	w.sim.SendMessage(queue, body)
@@ -225,7 +223,7 @@ func TestDuplicateSQSDeliveryIsOneFinding(t *testing.T) {
 	d := newDetector(t, w, cfg, b)
 	runDetector(t, d)
 
-	eventually(t, "both messages deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 2 })
+	testutil.Eventually(t, "both messages deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 2 })
 	got := waitFindings(t, b, 1, bySource(model.SourceEvent))
 	time.Sleep(100 * time.Millisecond)
 	got = waitFindings(t, b, 1, bySource(model.SourceEvent))
@@ -238,12 +236,63 @@ func TestDuplicateSQSDeliveryIsOneFinding(t *testing.T) {
 	assertQueueEmpty(t, w, queue)
 }
 
+// An event whose finding cannot be published stays in the queue: the message comes
+// back after its visibility timeout and is deleted only on its 10th receive, when the
+// next sweep is the better bet.
+func TestUnpublishableEventIsKeptUntilTheReceiveLimit(t *testing.T) {
+	const limit = 10 // maxReceives in sqs.go
+	w := newWorld(t, 1, true, awssim.Options{})
+	b := bustest.New(t)
+	ctx := context.Background()
+	// A sweep just happened: none runs during the test.
+	writeSweep(t, b, detector.SweepState{SchemaVersion: 1, ID: "earlier", StartedAt: w.clock.Now(), Owner: "x", Done: true})
+	// RW_FINDINGS refuses every finding (each is larger than 16 bytes).
+	for _, sc := range b.Streams() {
+		if sc.Name == bus.StreamFindings {
+			sc.MaxMsgSize = 16
+			if _, err := b.JS.UpdateStream(ctx, sc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cfg, queue := w.eventsConfig()
+	key := w.sim.CreateRootKey(member(1), w.clock.Now())
+	w.sim.SendMessage(queue, awssim.RootKeyUsedEvent(member(1), key, "ListBuckets", w.clock.Now()))
+	runDetector(t, newDetector(t, w, cfg, b))
+
+	failures := func() int { return strings.Count(w.logs.String(), "the message will come back") }
+	for n := 1; n < limit; n++ {
+		testutil.Eventually(t, fmt.Sprintf("receive %d to fail", n), func() bool {
+			return failures() >= n || w.sim.Calls()["SQS.DeleteMessage"] > 0
+		})
+		if d := w.sim.Calls()["SQS.DeleteMessage"]; d != 0 {
+			t.Fatalf("the message was deleted after %d receives, want it kept until %d", failures()+1, limit)
+		}
+		if got := failures(); got != n {
+			t.Fatalf("%d failed receives, want %d: the message came back before its visibility timeout", got, n)
+		}
+		if !regexp.MustCompile(fmt.Sprintf(`come back.* receives=%d\b`, n)).MatchString(w.logs.String()) {
+			t.Fatalf("receive %d: the log does not give the receive count:\n%s", n, w.logs.String())
+		}
+		w.clock.Add(31 * time.Second) // past the queue's 30s visibility timeout
+	}
+	testutil.Eventually(t, "the message deleted on its last receive", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 1 })
+	if logs := w.logs.String(); !regexp.MustCompile(fmt.Sprintf(`failed too often; deleting the message.* receives=%d\b`, limit)).MatchString(logs) {
+		t.Errorf("the deletion after %d receives is not logged:\n%s", limit, logs)
+	}
+	if got := failures(); got != limit-1 {
+		t.Errorf("%d receives kept the message, want %d", got, limit-1)
+	}
+	if got := findings(t, b); len(got) != 0 {
+		t.Errorf("findings published through a stream that refuses them: %+v", got)
+	}
+	assertQueueEmpty(t, w, queue)
+}
+
 func TestMalformedMessagesAreDeletedAndLogged(t *testing.T) {
 	w := newWorld(t, 1, true, awssim.Options{})
 	b := bustest.New(t)
-	queue := w.sim.CreateQueue(mgmtID, "rootwarden-events")
-	cfg := w.config("OrganizationAccountAccessRole")
-	cfg.SQSQueueURL = queue
+	cfg, queue := w.eventsConfig()
 	used := awssim.RootKeyUsedEvent(member(1), "AKIAEXAMPLEEXAMPLE01", "ListBuckets", w.clock.Now())
 	var noAccount map[string]any
 	_ = json.Unmarshal([]byte(used), &noAccount)
@@ -264,7 +313,7 @@ func TestMalformedMessagesAreDeletedAndLogged(t *testing.T) {
 	d := newDetector(t, w, cfg, b)
 	runDetector(t, d)
 
-	eventually(t, "every message deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == len(bodies) })
+	testutil.Eventually(t, "every message deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == len(bodies) })
 	assertQueueEmpty(t, w, queue)
 	waitFindings(t, b, 2, bySource(model.SourceSweep)) // the detector is alive and sweeping
 	if got := waitFindings(t, b, 0, bySource(model.SourceEvent)); len(got) != 0 {
@@ -285,7 +334,7 @@ func TestFailedEnumerationIsRetried(t *testing.T) {
 	w := newWorld(t, 2, true, awssim.Options{})
 	b := bustest.New(t)
 	// A member account's admin may not list the organization's accounts.
-	d, err := detector.New(w.config("OrganizationAccountAccessRole"), w.logger(), b, w.awsConfigAs(member(1)))
+	d, err := detector.New(w.config("OrganizationAccountAccessRole"), w.logger(), b, w.awsConfigAs(t, member(1)))
 	if err != nil {
 		t.Fatal(err)
 	}

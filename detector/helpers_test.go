@@ -1,60 +1,40 @@
 package detector_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/detector"
 	"github.com/rootwarden/rootwarden/internal/awssim"
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 )
 
 const mgmtID = "111111111111"
-
-// clock is a settable clock shared by the simulator and the detector.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // world is a running simulator: a management account and members.
 type world struct {
 	sim   *awssim.Sim
 	url   string
-	clock *clock
-	logs  *logBuffer
+	clock *testutil.Clock
+	logs  *testutil.LogBuffer
+	aws   aws.Config // the management account's admin user
 }
 
 // newWorld starts a simulator with the management account (alias "acme-mgmt") and
 // members 200000000001… ("member-1"…); org=false leaves them out of an organization.
 func newWorld(t *testing.T, members int, org bool, opts awssim.Options) *world {
 	t.Helper()
-	clk := &clock{t: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC))
 	if opts.Now == nil {
 		opts.Now = clk.Now
 	}
@@ -68,23 +48,24 @@ func newWorld(t *testing.T, members int, org bool, opts awssim.Options) *world {
 	}
 	srv := sim.Start()
 	t.Cleanup(srv.Close)
-	return &world{sim: sim, url: srv.URL, clock: clk, logs: &logBuffer{}}
+	w := &world{sim: sim, url: srv.URL, clock: clk, logs: &testutil.LogBuffer{}}
+	w.aws = w.awsConfigAs(t, mgmtID)
+	return w
 }
 
 func member(i int) string { return fmt.Sprintf("2%011d", i) }
 
 // awsConfig signs as the management account's admin user, against the simulator.
-func (w *world) awsConfig() aws.Config { return w.awsConfigAs(mgmtID) }
+func (w *world) awsConfig() aws.Config { return w.aws }
 
 // awsConfigAs signs as that account's admin user.
-func (w *world) awsConfigAs(account string) aws.Config {
-	ak, sk := w.sim.AdminCredentials(account)
-	return aws.Config{
-		Region:       "us-east-1",
-		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(ak, sk, "")),
-		BaseEndpoint: aws.String(w.url),
-		HTTPClient:   awshttp.NewBuildableClient(),
+func (w *world) awsConfigAs(t *testing.T, account string) aws.Config {
+	t.Helper()
+	cfg, err := w.sim.ClientConfig(context.Background(), w.url, account)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return cfg
 }
 
 // config is a detector configuration for tests: the world's clock, short backoff.
@@ -99,9 +80,16 @@ func (w *world) config(orgRole string) detector.Config {
 	}
 }
 
-func (w *world) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// eventsConfig creates the events queue in the management account and returns the
+// organization configuration reading it, and the queue's URL.
+func (w *world) eventsConfig() (detector.Config, string) {
+	queue := w.sim.CreateQueue(mgmtID, "rootwarden-events")
+	cfg := w.config("OrganizationAccountAccessRole")
+	cfg.SQSQueueURL = queue
+	return cfg, queue
 }
+
+func (w *world) logger() *slog.Logger { return w.logs.Logger() }
 
 // scan runs a Scanner with cfg and fails the test on a set-up error.
 func (w *world) scan(t *testing.T, cfg detector.Config) map[string]model.Observation {
@@ -138,24 +126,6 @@ func (w *world) assertNoSecrets(t *testing.T, what, s string, accounts ...string
 			}
 		}
 	}
-}
-
-// logBuffer is a concurrency-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // findings reads every observation on the findings stream, in order.
@@ -226,30 +196,5 @@ func bySource(src model.Source) func(model.Observation) bool {
 // runDetector runs d until the test ends.
 func runDetector(t *testing.T, d *detector.Detector) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-}
-
-// eventually polls cond for up to 10s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Run(t, 30*time.Second, d.Run)
 }

@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/slackfake"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 	"github.com/rootwarden/rootwarden/notifier"
 )
 
@@ -38,42 +37,6 @@ const (
 	account       = "222222222222"
 )
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// clock is a test clock moved by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	t     *testing.T
 	b     *bus.Bus
@@ -81,8 +44,8 @@ type env struct {
 	api   *slack.Client
 	cfg   notifier.Config
 	n     *notifier.Notifier
-	clock *clock
-	logs  *syncBuffer
+	clock *testutil.Clock
+	logs  *testutil.LogBuffer
 	http  *httptest.Server
 	seq   map[string]int
 }
@@ -91,8 +54,8 @@ type env struct {
 // talking to slackfake. Every env checks at the end that no secret reached the logs.
 func newEnv(t *testing.T, mutate func(*notifier.Config)) *env {
 	t.Helper()
-	e := &env{t: t, b: bustest.New(t), logs: &syncBuffer{}, seq: map[string]int{},
-		clock: &clock{t: time.Now().UTC().Truncate(time.Second)}}
+	e := &env{t: t, b: bustest.New(t), logs: &testutil.LogBuffer{}, seq: map[string]int{},
+		clock: testutil.NewClock(time.Now().UTC().Truncate(time.Second))}
 	e.fake = slackfake.New(slackfake.WithBotToken(botToken), slackfake.WithAppToken(appToken),
 		slackfake.WithChannel(channelID, "root-keys"))
 	apiURL := e.fake.Start()
@@ -113,8 +76,7 @@ func newEnv(t *testing.T, mutate func(*notifier.Config)) *env {
 	if mutate != nil {
 		mutate(&e.cfg)
 	}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	n, err := notifier.New(e.cfg, log, e.b, e.api)
+	n, err := notifier.New(e.cfg, e.logs.Logger(), e.b, e.api)
 	if err != nil {
 		t.Fatalf("notifier.New: %v", err)
 	}
@@ -137,20 +99,7 @@ func assertNoSecrets(t *testing.T, logs string) {
 // run starts the notifier until the test ends.
 func (e *env) run() {
 	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.n.Run(ctx) }()
-	e.t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				e.t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			e.t.Errorf("Run did not return after cancel")
-		}
-	})
+	testutil.Run(e.t, 10*time.Second, e.n.Run)
 }
 
 func baseCase(id string, now time.Time) model.Case {
@@ -202,22 +151,10 @@ func (e *env) putCase(c model.Case) {
 	}
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // rendered waits until the case's record says seq was rendered.
 func (e *env) rendered(caseID string, seq int) {
 	e.t.Helper()
-	waitFor(e.t, fmt.Sprintf("case %s seq %d rendered", caseID, seq), func() bool {
+	testutil.Eventually(e.t, fmt.Sprintf("case %s seq %d rendered", caseID, seq), func() bool {
 		ent, err := e.b.Slack.Get(context.Background(), caseID)
 		if err != nil {
 			return false

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/slackfake"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 	"github.com/rootwarden/rootwarden/notifier"
 )
 
@@ -167,7 +168,7 @@ func TestApproverClicksPublishOneAction(t *testing.T) {
 	if n := e.fake.Calls("usergroups.users.list"); n != 1 {
 		t.Errorf("usergroups.users.list calls = %d, want 1 (cached)", n)
 	}
-	e.clock.Advance(2 * time.Minute)
+	e.clock.Add(2 * time.Minute)
 	e.deliver(click(groupMember, notifier.ActionIDApprove, account, c.ID))
 	if n := e.fake.Calls("usergroups.users.list"); n != 2 {
 		t.Errorf("usergroups.users.list calls = %d after the cache expired, want 2", n)
@@ -342,7 +343,7 @@ func TestSocketMode(t *testing.T) {
 	if ack, err := e.fake.WaitAck(ctx, id); err != nil || string(ack) != "null" {
 		t.Fatalf("ack = %s, %v", ack, err)
 	}
-	waitFor(t, "the action", func() bool { return len(e.actions()) == 1 })
+	testutil.Eventually(t, "the action", func() bool { return len(e.actions()) == 1 })
 
 	// The same handler refuses over Socket Mode too: acked, nothing published.
 	id, _ = e.fake.SendInteractive(slackfake.Payload(click(outsider, notifier.ActionIDApprove, account, c.ID)))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/slackfake"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 	"github.com/rootwarden/rootwarden/notifier"
 )
 
@@ -262,8 +263,8 @@ func TestPermanentSlackErrorStopsRetrying(t *testing.T) {
 	e.run()
 	c := baseCase(account+"-1", e.clock.Now())
 	e.publish(c, model.EventOpened, "", model.System, "found")
-	waitFor(t, "the failing call", func() bool { return e.fake.Calls("conversations.history") >= 1 })
-	waitFor(t, "the error log", func() bool { return strings.Contains(e.logs.String(), "level=ERROR") })
+	testutil.Eventually(t, "the failing call", func() bool { return e.fake.Calls("conversations.history") >= 1 })
+	testutil.Eventually(t, "the error log", func() bool { return strings.Contains(e.logs.String(), "level=ERROR") })
 	time.Sleep(500 * time.Millisecond) // RetryBase is 50ms: a retry would have happened
 	if n := e.fake.Calls("conversations.history") + e.fake.Calls("chat.postMessage"); n != 1 {
 		t.Errorf("Slack calls = %d, want 1 (no retry of channel_not_found)", n)

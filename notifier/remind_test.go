@@ -36,12 +36,12 @@ func TestRemindersMentionApproversAndStop(t *testing.T) {
 	e.publish(c, model.EventOpened, "", model.System, "found")
 	e.rendered(c.ID, 1)
 
-	e.clock.Advance(29 * time.Minute)
+	e.clock.Add(29 * time.Minute)
 	e.tick(e.n)
 	if n := countReplies(e.onlyMessage(), "Reminder"); n != 0 {
 		t.Fatalf("reminder before RemindAfter: %d", n)
 	}
-	e.clock.Advance(time.Minute)
+	e.clock.Add(time.Minute)
 	e.tick(e.n)
 	e.tick(e.n) // a second pass at the same time sends nothing more
 	m := e.onlyMessage()
@@ -57,21 +57,21 @@ func TestRemindersMentionApproversAndStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(10 * time.Minute)
+	e.clock.Add(10 * time.Minute)
 	e.tick(n2)
 	if n := countReplies(e.onlyMessage(), "Reminder"); n != 1 {
 		t.Fatalf("reminder before the interval after a restart: %d", n)
 	}
-	e.clock.Advance(20 * time.Minute)
+	e.clock.Add(20 * time.Minute)
 	e.tick(n2)
-	e.clock.Advance(30 * time.Minute)
+	e.clock.Add(30 * time.Minute)
 	e.tick(n2)
 	m = e.onlyMessage()
 	if countReplies(m, "Reminder 2/3") != 1 || countReplies(m, "Reminder 3/3") != 1 {
 		t.Fatalf("replies = %+v, want reminders 2/3 and 3/3", m.Replies)
 	}
 	for range 4 {
-		e.clock.Advance(30 * time.Minute)
+		e.clock.Add(30 * time.Minute)
 		e.tick(n2)
 	}
 	if n := countReplies(e.onlyMessage(), "Reminder"); n != 3 {
@@ -88,7 +88,7 @@ func TestReminderFailureIsRetriedNextPass(t *testing.T) {
 	c := baseCase(account+"-1", e.clock.Now())
 	e.publish(c, model.EventOpened, "", model.System, "found")
 	e.rendered(c.ID, 1)
-	e.clock.Advance(31 * time.Minute)
+	e.clock.Add(31 * time.Minute)
 	e.fake.FailNext("chat.postMessage", 1, slackfake.ServerError(500))
 	if err := e.n.Tick(context.Background()); err == nil {
 		t.Fatalf("tick with Slack down: no error")
@@ -109,14 +109,14 @@ func TestSLAEscalationIsBroadcastOnce(t *testing.T) {
 	e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
 	e.rendered(c.ID, 2)
 
-	e.clock.Advance(23 * time.Hour)
+	e.clock.Add(23 * time.Hour)
 	e.tick(e.n)
 	if n := countReplies(e.onlyMessage(), "SLA breached"); n != 0 {
 		t.Fatalf("escalated before the SLA")
 	}
-	e.clock.Advance(time.Hour)
+	e.clock.Add(time.Hour)
 	e.tick(e.n)
-	e.clock.Advance(24 * time.Hour)
+	e.clock.Add(24 * time.Hour)
 	e.tick(e.n)
 	m := e.onlyMessage()
 	var esc []slackfake.Message
@@ -146,7 +146,7 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 	e.raw(slackfake.Sign("forged", time.Now(), []byte("payload={}")), []byte("payload={}"))
 	e.deliver(click(outsider, notifier.ActionIDApprove, account, c.ID))
 	e.deliver(click(approverUser, notifier.ActionIDApprove, account, c.ID))
-	bad, _ := notifier.New(e.cfg, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), e.b,
+	bad, _ := notifier.New(e.cfg, e.logs.Logger(), e.b,
 		slackClient(e, "xoxb-wrong-"+botToken))
 	if err := bad.CheckSlack(context.Background()); err == nil || strings.Contains(err.Error(), botToken) {
 		t.Errorf("CheckSlack with a bad token = %v", err)

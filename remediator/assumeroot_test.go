@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/rootwarden/rootwarden/internal/awssim"
 	"github.com/rootwarden/rootwarden/internal/bus/bustest"
@@ -26,16 +25,14 @@ func simEnv(t *testing.T) (*awssim.Sim, aws.Config) {
 	sim.SetRootSessions(true)
 	srv := sim.Start()
 	t.Cleanup(srv.Close)
-	ak, sk := sim.AdminCredentials(mgmt)
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(ak, sk, "")),
-		BaseEndpoint: aws.String(srv.URL),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-			})
-		},
+	cfg, err := sim.ClientConfig(context.Background(), srv.URL, mgmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
+		})
 	}
 	return sim, cfg
 }
@@ -80,19 +77,26 @@ func assumeRootRemediator(t *testing.T, sim *awssim.Sim, cfg aws.Config) (*Remed
 	return r, resp
 }
 
+// approveAndWork opens the account's case from a sweep finding, approves it, runs the
+// work the approval queued and returns the case.
+func approveAndWork(t *testing.T, r *Remediator, account string) *record {
+	t.Helper()
+	ctx := ctxT(t)
+	if err := r.HandleFinding(ctx, observation(account, true, model.SourceSweep, t0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.HandleAction(ctx, action(model.ActionApprove, account, account+"-1")); err != nil {
+		t.Fatal(err)
+	}
+	r.work(ctx, account)
+	return getCase(t, r, account)
+}
+
 func TestApprovalDeletesMemberKeysThroughAssumeRootAndVerifies(t *testing.T) {
 	sim, cfg := simEnv(t)
 	key := sim.CreateRootKey(acct, t0.Add(-time.Hour))
 	r, resp := assumeRootRemediator(t, sim, cfg)
-	ctx := ctxT(t)
-	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, t0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, acct+"-1")); err != nil {
-		t.Fatal(err)
-	}
-	r.work(ctx, acct)
-	c := getCase(t, r, acct)
+	c := approveAndWork(t, r, acct)
 	if c.State != model.StateResolved || !slices.Equal(c.DeletedKeyIDs, []string{key}) || c.Ticket != nil {
 		t.Fatalf("case %s deleted %v ticket %+v", c.State, c.DeletedKeyIDs, c.Ticket)
 	}
@@ -112,15 +116,7 @@ func TestAssumeRootIsNeverUsedForTheManagementAccount(t *testing.T) {
 	sim, cfg := simEnv(t)
 	sim.CreateRootKey(mgmt, t0.Add(-time.Hour))
 	r, _ := assumeRootRemediator(t, sim, cfg)
-	ctx := ctxT(t)
-	if err := r.HandleFinding(ctx, observation(mgmt, true, model.SourceSweep, t0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.HandleAction(ctx, action(model.ActionApprove, mgmt, mgmt+"-1")); err != nil {
-		t.Fatal(err)
-	}
-	r.work(ctx, mgmt)
-	c := getCase(t, r, mgmt)
+	c := approveAndWork(t, r, mgmt)
 	if c.State != model.StateTicketed || c.Ticket == nil || len(c.DeletedKeyIDs) != 0 {
 		t.Fatalf("management case %s ticket %+v deleted %v", c.State, c.Ticket, c.DeletedKeyIDs)
 	}
@@ -137,15 +133,7 @@ func TestAssumeRootFailureFallsBackToTicket(t *testing.T) {
 	sim.CreateRootKey(acct, t0.Add(-time.Hour))
 	sim.SetRootSessions(false) // centralized root access not enabled: AccessDenied
 	r, _ := assumeRootRemediator(t, sim, cfg)
-	ctx := ctxT(t)
-	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, t0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, acct+"-1")); err != nil {
-		t.Fatal(err)
-	}
-	r.work(ctx, acct)
-	c := getCase(t, r, acct)
+	c := approveAndWork(t, r, acct)
 	if c.State != model.StateTicketed || c.Ticket == nil || len(c.Pending) != 0 {
 		t.Fatalf("case %s ticket %+v pending %v", c.State, c.Ticket, c.Pending)
 	}

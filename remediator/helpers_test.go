@@ -14,6 +14,7 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
 )
 
@@ -25,36 +26,19 @@ const (
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// newClock is a test clock standing at t0.
+func newClock() *testutil.Clock { return testutil.NewClock(t0) }
 
 // responder answers the detector's on-demand check over real NATS request/reply.
 type responder struct {
 	mu      sync.Mutex
 	present map[string]bool
 	calls   atomic.Int32
-	clock   *clock
+	clock   *testutil.Clock
 	fn      func(account string) bool // when set, decides presence (e.g. from the AWS simulator)
 }
 
-func startResponder(t *testing.T, b *bus.Bus, clk *clock) *responder {
+func startResponder(t *testing.T, b *bus.Bus, clk *testutil.Clock) *responder {
 	t.Helper()
 	r := &responder{present: map[string]bool{}, clock: clk}
 	sub, err := b.NC.QueueSubscribe(bus.SubjectCheck, bus.QueueCheck, func(m *nats.Msg) {
@@ -108,7 +92,7 @@ func action(kind model.ActionKind, account, caseID string) model.Action {
 
 type opt func(*Config)
 
-func newRem(t *testing.T, b *bus.Bus, clk *clock, tr model.Tracker, opts ...opt) *Remediator {
+func newRem(t *testing.T, b *bus.Bus, clk *testutil.Clock, tr model.Tracker, opts ...opt) *Remediator {
 	t.Helper()
 	cfg := Config{APIToken: testTk, Now: clk.Now, RetryDelay: 50 * time.Millisecond, TicketPollInterval: time.Hour,
 		ExpiryScanInterval: time.Hour, CheckTimeout: 5 * time.Second}
@@ -124,20 +108,7 @@ func newRem(t *testing.T, b *bus.Bus, clk *clock, tr model.Tracker, opts ...opt)
 
 func runRem(t *testing.T, r *Remediator) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return")
-		}
-	})
+	testutil.Run(t, 10*time.Second, r.Run)
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -155,21 +126,10 @@ func getCase(t *testing.T, r *Remediator, account string) *record {
 	return rec
 }
 
-func waitFor(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func waitState(t *testing.T, r *Remediator, account string, want model.State) *record {
 	t.Helper()
 	var rec *record
-	waitFor(t, "state "+string(want), func() bool {
+	testutil.Eventually(t, "state "+string(want), func() bool {
 		rec = getCase(t, r, account)
 		return rec != nil && rec.State == want && len(rec.Outbox) == 0
 	})

@@ -280,12 +280,17 @@ func (d *decider) finding(o model.Observation, ownCheck bool) error {
 // a reader cares about changed. It marks the case changed when only the check time moved.
 func (d *decider) refresh(o model.Observation) bool {
 	c := d.c
-	before, _ := json.Marshal(struct {
-		K []model.KeyDetail
-		E *model.TrailEvent
-		N string
-		L string
-	}{c.Keys, c.Event, c.AccountName, c.LastError})
+	// visible is what a reader of the case sees of an observation.
+	visible := func() string {
+		b, _ := json.Marshal(struct {
+			K []model.KeyDetail
+			E *model.TrailEvent
+			N string
+			L string
+		}{c.Keys, c.Event, c.AccountName, c.LastError})
+		return string(b)
+	}
+	before := visible()
 	if o.AccountName != "" {
 		c.AccountName = o.AccountName
 	}
@@ -305,13 +310,7 @@ func (d *decider) refresh(o model.Observation) bool {
 	if s := model.SeverityOf(o, d.in.At); o.RootKeysPresent && sevRank(s) > sevRank(c.Severity) {
 		c.Severity = s
 	}
-	after, _ := json.Marshal(struct {
-		K []model.KeyDetail
-		E *model.TrailEvent
-		N string
-		L string
-	}{c.Keys, c.Event, c.AccountName, c.LastError})
-	if string(before) != string(after) {
+	if before != visible() {
 		d.changed = true
 		return true
 	}
@@ -582,21 +581,18 @@ func cloneCase(c model.Case) model.Case {
 	c.Pending = slices.Clone(c.Pending)
 	c.ActionIDs = slices.Clone(c.ActionIDs)
 	c.DeletedKeyIDs = slices.Clone(c.DeletedKeyIDs)
-	if c.Event != nil {
-		e := *c.Event
-		c.Event = &e
-	}
-	if c.Ticket != nil {
-		t := *c.Ticket
-		c.Ticket = &t
-	}
-	if c.Risk != nil {
-		r := *c.Risk
-		c.Risk = &r
-	}
-	if c.ResolvedAt != nil {
-		t := *c.ResolvedAt
-		c.ResolvedAt = &t
-	}
+	c.Event = clonePtr(c.Event)
+	c.Ticket = clonePtr(c.Ticket)
+	c.Risk = clonePtr(c.Risk)
+	c.ResolvedAt = clonePtr(c.ResolvedAt)
 	return c
+}
+
+// clonePtr returns a pointer to a shallow copy of *p, or nil.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
 )
 
@@ -45,7 +46,7 @@ func TestFindingThroughApprovalToResolvedOverTheBus(t *testing.T) {
 		t.Fatalf("case id %s", rec.ID)
 	}
 	publishAction(t, b, action(model.ActionApprove, acct, rec.ID))
-	waitFor(t, "ticket saved", func() bool { c := getCase(t, r, acct); return c.Ticket != nil && len(c.Outbox) == 0 })
+	testutil.Eventually(t, "ticket saved", func() bool { c := getCase(t, r, acct); return c.Ticket != nil && len(c.Outbox) == 0 })
 	rec = getCase(t, r, acct)
 	if rec.State != model.StateTicketed || rec.Ticket.System != "builtin" || len(rec.Pending) != 0 {
 		t.Fatalf("after approve: %s %+v pending %v", rec.State, rec.Ticket, rec.Pending)
@@ -61,7 +62,7 @@ func TestFindingThroughApprovalToResolvedOverTheBus(t *testing.T) {
 	if resp.calls.Load() == 0 {
 		t.Fatal("resolved without asking the detector")
 	}
-	waitFor(t, "ticket closed", func() bool { return builtinTickets(t, b)[0].State == "done" })
+	testutil.Eventually(t, "ticket closed", func() bool { return builtinTickets(t, b)[0].State == "done" })
 
 	evs := allEvents(t, b, acct)
 	assertEventsUnique(t, evs)
@@ -143,7 +144,7 @@ func TestCrashAfterTicketCreatedBeforeSaveOpensOneTicket(t *testing.T) {
 	// A fresh remediator on the same bus resumes at start-up.
 	r2 := newRem(t, bustest.Connect(t, b), clk, nil)
 	runRem(t, r2)
-	waitFor(t, "ticket ref saved", func() bool { c := getCase(t, r2, acct); return c.Ticket != nil && len(c.Pending) == 0 })
+	testutil.Eventually(t, "ticket ref saved", func() bool { c := getCase(t, r2, acct); return c.Ticket != nil && len(c.Pending) == 0 })
 	tks := builtinTickets(t, b)
 	if len(tks) != 1 || getCase(t, r2, acct).Ticket.ID != tks[0].ID {
 		t.Fatalf("tickets %+v, case ticket %+v", tks, getCase(t, r2, acct).Ticket)
@@ -172,7 +173,7 @@ func TestCrashAfterSaveBeforeAckMakesOneTransition(t *testing.T) {
 	publishFinding(t, b, observation(acct, true, model.SourceSweep, clk.Now()))
 	waitState(t, r, acct, model.StateOpen)
 	publishAction(t, b, action(model.ActionApprove, acct, acct+"-1"))
-	waitFor(t, "ticket", func() bool { c := getCase(t, r, acct); return c.Ticket != nil && len(c.Outbox) == 0 })
+	testutil.Eventually(t, "ticket", func() bool { c := getCase(t, r, acct); return c.Ticket != nil && len(c.Outbox) == 0 })
 	if failures.Load() >= 0 {
 		t.Fatalf("the crash hook did not fire twice")
 	}
@@ -199,7 +200,7 @@ func TestOutboxIsFlushedAtStartup(t *testing.T) {
 	}
 	r2 := newRem(t, b, clk, nil)
 	runRem(t, r2)
-	waitFor(t, "outbox flushed", func() bool { return len(getCase(t, r2, acct).Outbox) == 0 })
+	testutil.Eventually(t, "outbox flushed", func() bool { return len(getCase(t, r2, acct).Outbox) == 0 })
 	if evs := allEvents(t, b, acct); len(evs) != 1 || evs[0].ID != acct+"-1/1" {
 		t.Fatalf("events %v", eventTypes(evs))
 	}
@@ -351,7 +352,7 @@ func TestTicketClosedButKeysStillPresentReopensWithComment(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.PollTicketsNow(ctx)
-	waitFor(t, "ticket reopened", func() bool {
+	testutil.Eventually(t, "ticket reopened", func() bool {
 		tk, _, _ := tr.Get(ctx, rec.Ticket.ID)
 		return tk.State == "open" && len(tk.Comments) > 0
 	})
@@ -473,7 +474,7 @@ func TestMalformedMessagesAreTermed(t *testing.T) {
 	}
 	for _, c := range []struct{ stream, name string }{
 		{bus.StreamFindings, bus.ConsumerRemediatorFind}, {bus.StreamActions, bus.ConsumerRemediatorAction}} {
-		waitFor(t, c.name+" settled", func() bool {
+		testutil.Eventually(t, c.name+" settled", func() bool {
 			info, err := b.JS.Consumer(ctx, c.stream, c.name)
 			if err != nil {
 				return false

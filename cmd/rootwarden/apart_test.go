@@ -11,6 +11,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/config"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/slackfake"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 )
 
 // The three components run as separate processes over one external NATS server: the
@@ -36,7 +37,7 @@ func TestComponentsRunApartOverExternalNATS(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	logs := &syncBuffer{}
+	logs := &testutil.LogBuffer{}
 	for _, role := range []config.Role{config.RoleDetector, config.RoleRemediator, config.RoleNotifier} {
 		env := map[string]string{"ROOTWARDEN_HTTP_ADDR": "127.0.0.1:0"}
 		for k, v := range common {

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/slack-go/slack"
 
@@ -93,11 +91,7 @@ func (d *demo) run(ctx context.Context, stderr io.Writer) error {
 	d.sim.CreateRootKey(demoStaging, now.AddDate(-3, 0, 0))
 	d.sim.CreateRootKey(demoSandbox, now.AddDate(0, -8, 0))
 	d.queueURL = d.sim.CreateQueue(demoMgmt, "rootwarden-events")
-	akid, secret := d.sim.AdminCredentials(demoMgmt)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(akid, secret, "")),
-		awsconfig.WithBaseEndpoint(simSrv.URL),
-		awsconfig.WithSharedConfigFiles([]string{}), awsconfig.WithSharedCredentialsFiles([]string{}))
+	awsCfg, err := d.sim.ClientConfig(ctx, simSrv.URL, demoMgmt)
 	if err != nil {
 		return fmt.Errorf("AWS configuration for the simulator: %w", err)
 	}

@@ -8,33 +8,15 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/slackfake"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 	"github.com/rootwarden/rootwarden/notifier"
 	"github.com/rootwarden/rootwarden/remediator"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -79,7 +61,7 @@ func TestRunWiring(t *testing.T) {
 		t.Setenv(k, v)
 	}
 
-	logs := &syncBuffer{}
+	logs := &testutil.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- dispatch(ctx, []string{"run"}, io.Discard, logs) }()
@@ -289,7 +271,7 @@ func TestStartupErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestDemoCompletes(t *testing.T) {
-	var out, errb syncBuffer
+	var out, errb testutil.LogBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if code := dispatch(ctx, []string{"demo"}, &out, &errb); code != 0 {
@@ -314,7 +296,7 @@ func TestUnknownCommand(t *testing.T) {
 func TestSimServesAnOrganizationScanCanRead(t *testing.T) {
 	scanSim(t, 0) // clears AWS_* and ROOTWARDEN_* variables for the test
 	addr := freeAddr(t)
-	out := &syncBuffer{}
+	out := &testutil.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

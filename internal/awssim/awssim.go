@@ -4,8 +4,9 @@
 // serves it on ONE HTTP endpoint speaking the real wire protocols of IAM and
 // STS (Query, told apart by the Version form field), Organizations (JSON 1.1)
 // and SQS (JSON 1.0), so unmodified aws-sdk-go-v2 clients work against it with
-// AWS_ENDPOINT_URL=<sim url> and AWS_REGION=us-east-1. It never reaches the
-// network beyond the loopback listener it starts and never logs secrets.
+// AWS_ENDPOINT_URL=<sim url> and AWS_REGION=us-east-1 (Sim.ClientConfig builds
+// such a configuration in process). It never reaches the network beyond the
+// loopback listener it starts and never logs secrets.
 //
 // The caller is the key id in the SigV4 Authorization header: the signature is
 // verified with that key's secret (Options.SkipSignatureCheck turns it off),

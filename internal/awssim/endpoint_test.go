@@ -2,6 +2,7 @@ package awssim_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +49,22 @@ func TestStandardEndpointVariable(t *testing.T) {
 	out, err := sqs.NewFromConfig(cfg).ReceiveMessage(c, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url)})
 	if err != nil || len(out.Messages) != 1 {
 		t.Fatalf("sqs: %v %v", out, err)
+	}
+}
+
+// TestClientConfigSignsAsTheAccountAdmin checks the SDK config tests use: the
+// account's admin user, region us-east-1, every call to the simulator.
+func TestClientConfigSignsAsTheAccountAdmin(t *testing.T) {
+	e := newEnv(t, awssim.Options{})
+	cfg, err := e.sim.ClientConfig(ctx(t), e.url, prodID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "us-east-1" || aws.ToString(cfg.BaseEndpoint) != e.url {
+		t.Errorf("region %q, endpoint %q", cfg.Region, aws.ToString(cfg.BaseEndpoint))
+	}
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx(t), &sts.GetCallerIdentityInput{})
+	if err != nil || aws.ToString(id.Account) != prodID || !strings.HasSuffix(aws.ToString(id.Arn), ":user/rootwarden-admin") {
+		t.Fatalf("GetCallerIdentity = %+v, %v", id, err)
 	}
 }

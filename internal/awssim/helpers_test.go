@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/rootwarden/rootwarden/internal/awssim"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 )
 
 const (
@@ -29,36 +29,18 @@ const (
 	standaloneID = "444444444444"
 )
 
-// clock is a settable simulator clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is a running simulator with an organization of three accounts.
 type env struct {
 	sim   *awssim.Sim
 	url   string
-	clock *clock
+	clock *testutil.Clock
 	once  sync.Once
 	base  aws.Config
 }
 
 func newEnv(t *testing.T, opts awssim.Options) *env {
 	t.Helper()
-	clk := &clock{t: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC))
 	if opts.Now == nil {
 		opts.Now = clk.Now
 	}
@@ -72,24 +54,20 @@ func newEnv(t *testing.T, opts awssim.Options) *env {
 	return &env{sim: sim, url: srv.URL, clock: clk}
 }
 
-// cfg builds an SDK config for static credentials against the simulator. The
-// retryer keeps the SDK's 3 attempts but backs off for 1ms only.
-func (e *env) cfg(t testing.TB, akid, secret, token string) aws.Config {
+// baseConfig is the simulator's SDK config (awssim.SDKConfig, no credentials) with
+// a retryer that keeps the SDK's 3 attempts but backs off for 1ms only.
+func (e *env) baseConfig(t testing.TB) aws.Config {
 	t.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(akid, secret, token)),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-				o.RateLimiter = ratelimit.None
-			})
-		}),
-	)
+	cfg, err := awssim.SDKConfig(context.Background(), e.url, aws.AnonymousCredentials{})
 	if err != nil {
-		t.Fatalf("load config: %v", err)
+		t.Fatal(err)
 	}
-	cfg.BaseEndpoint = aws.String(e.url)
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
+			o.RateLimiter = ratelimit.None
+		})
+	}
 	return cfg
 }
 
@@ -105,7 +83,7 @@ type clients struct {
 // (and its HTTP client) is loaded once per env: LoadDefaultConfig is slow.
 func (e *env) clients(t testing.TB, akid, secret, token string) clients {
 	t.Helper()
-	e.once.Do(func() { e.base = e.cfg(t, "", "", "") })
+	e.once.Do(func() { e.base = e.baseConfig(t) })
 	cfg := e.base.Copy()
 	cfg.Credentials = credentials.NewStaticCredentialsProvider(akid, secret, token)
 	return clients{iam: iam.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg), org: organizations.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), akid: akid}

@@ -119,14 +119,24 @@ type sqsInput struct {
 	QueueOwnerAWSAccountID      string   `json:"QueueOwnerAWSAccountId"`
 }
 
+// sqsRequest decodes the JSON body of an SQS call; root sessions may call no SQS
+// action.
+func sqsRequest(req *request, c *cred) (sqsInput, *apiError) {
+	var in sqsInput
+	if c.kind == kindRootSession {
+		return in, errf(400, "AccessDenied", "Access to the resource is denied.")
+	}
+	if err := json.Unmarshal(req.body, &in); err != nil {
+		return in, errf(400, "SerializationException", "cannot decode the request body")
+	}
+	return in, nil
+}
+
 // sqs serves every SQS action but ReceiveMessage. The lock is held.
 func (s *Sim) sqs(req *request, c *cred) (any, *apiError) {
-	if c.kind == kindRootSession {
-		return nil, errf(400, "AccessDenied", "Access to the resource is denied.")
-	}
-	var in sqsInput
-	if err := json.Unmarshal(req.body, &in); err != nil {
-		return nil, errf(400, "SerializationException", "cannot decode the request body")
+	in, aerr := sqsRequest(req, c)
+	if aerr != nil {
+		return nil, aerr
 	}
 	switch req.action {
 	case "GetQueueUrl", "CreateQueue":
@@ -219,12 +229,9 @@ type sqsMessage struct {
 // sqsReceive serves ReceiveMessage with real long polling. It takes the lock
 // only to look at the queue, never while waiting.
 func (s *Sim) sqsReceive(req *request, c *cred) (any, *apiError) {
-	if c.kind == kindRootSession {
-		return nil, errf(400, "AccessDenied", "Access to the resource is denied.")
-	}
-	var in sqsInput
-	if err := json.Unmarshal(req.body, &in); err != nil {
-		return nil, errf(400, "SerializationException", "cannot decode the request body")
+	in, aerr := sqsRequest(req, c)
+	if aerr != nil {
+		return nil, aerr
 	}
 	maxN := in.MaxNumberOfMessages
 	if maxN == 0 {

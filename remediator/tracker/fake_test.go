@@ -1,11 +1,9 @@
 package tracker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 )
 
 // recorded is one request a fake ticket system received.
@@ -100,12 +99,6 @@ func testCase(id string) model.Case {
 		Keys: []model.KeyDetail{{Slot: 1, Active: true, LastUsedAt: &last, LastUsedService: "s3", LastUsedRegion: "eu-west-1"}}}
 }
 
-// logBuffer captures a logger's output so tests can look for leaked secrets.
-func logBuffer() (*slog.Logger, *bytes.Buffer) {
-	var buf bytes.Buffer
-	return slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
-}
-
 var fastRetry = Retry{MaxAttempts: 4, Base: time.Millisecond, MaxDelay: 10 * time.Millisecond}
 
 func ctxT(t *testing.T) context.Context {
@@ -119,7 +112,7 @@ type contractEnv struct {
 	tr        model.Tracker
 	srv       *fakeServer
 	secret    string
-	logs      *bytes.Buffer
+	logs      *testutil.LogBuffer
 	createPfx string // method+path prefix of "create issue"
 	createMth string
 	setDone   func(ref model.TicketRef, assignee string)
@@ -201,7 +194,7 @@ func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
 		}
 		e.srv.fail(503, 503)
 		_, _ = e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
-		if e.logs.Len() == 0 {
+		if e.logs.String() == "" {
 			t.Fatal("retries were not logged")
 		}
 		if strings.Contains(e.logs.String(), e.secret) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 )
 
 type ghFakeIssue struct {
@@ -95,14 +96,14 @@ const ghToken = "ghp_SECRETsecretSECRET"
 
 func newGHEnv(t *testing.T) (contractEnv, *ghFake) {
 	f := newGHFake(t)
-	log, buf := logBuffer()
-	tr, err := NewGitHub(GitHubConfig{BaseURL: f.srv.URL, Token: ghToken, Owner: "acme", Repo: "security", Retry: fastRetry}, log)
+	logs := &testutil.LogBuffer{}
+	tr, err := NewGitHub(GitHubConfig{BaseURL: f.srv.URL, Token: ghToken, Owner: "acme", Repo: "security", Retry: fastRetry}, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	issue := func(ref model.TicketRef) *ghFakeIssue { n, _ := strconv.Atoi(ref.ID); return f.issues[n-1] }
 	return contractEnv{
-		tr: tr, srv: f.fakeServer, secret: ghToken, logs: buf, createMth: http.MethodPost, createPfx: "/repos/acme/security/issues",
+		tr: tr, srv: f.fakeServer, secret: ghToken, logs: logs, createMth: http.MethodPost, createPfx: "/repos/acme/security/issues",
 		setDone: func(ref model.TicketRef, who string) {
 			f.mu.Lock()
 			is := issue(ref)

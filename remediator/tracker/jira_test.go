@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 )
 
 type jiraFakeIssue struct {
@@ -132,14 +133,14 @@ const jiraToken = "jira-SECRET-token-123"
 
 func newJiraEnv(t *testing.T) (contractEnv, *jiraFake) {
 	f := newJiraFake(t)
-	log, buf := logBuffer()
-	tr, err := NewJira(JiraConfig{BaseURL: f.srv.URL, Email: "bot@example.com", APIToken: jiraToken, Project: "SEC", Retry: fastRetry}, log)
+	logs := &testutil.LogBuffer{}
+	tr, err := NewJira(JiraConfig{BaseURL: f.srv.URL, Email: "bot@example.com", APIToken: jiraToken, Project: "SEC", Retry: fastRetry}, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("bot@example.com:"+jiraToken))
 	return contractEnv{
-		tr: tr, srv: f.fakeServer, secret: jiraToken, logs: buf, createMth: http.MethodPost, createPfx: "/rest/api/3/issue",
+		tr: tr, srv: f.fakeServer, secret: jiraToken, logs: logs, createMth: http.MethodPost, createPfx: "/rest/api/3/issue",
 		setDone: func(ref model.TicketRef, who string) {
 			f.mu.Lock()
 			f.issues[ref.ID].statusName, f.issues[ref.ID].cat, f.issues[ref.ID].assignee = "Done", "done", who
