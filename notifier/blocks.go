@@ -297,13 +297,15 @@ func eventText(ev model.CaseEvent) string {
 	var what string
 	switch ev.Type {
 	case model.EventTicketed:
-		what = ":ticket: Approved; ticket opened"
+		// The ticket is usually opened after the approval (its own "updated" event),
+		// and never with AssumeRoot: name it only when the case already has one.
+		what = ":ticket: Remediation approved"
 		if ev.Case.Ticket != nil {
 			t := ev.Case.Ticket
 			if t.URL != "" {
-				what += ": <" + t.URL + "|" + esc(t.ID) + ">"
+				what += "; ticket <" + t.URL + "|" + esc(t.ID) + ">"
 			} else {
-				what += ": " + esc(t.ID)
+				what += "; ticket " + esc(t.ID)
 			}
 		}
 	case model.EventVerifying:

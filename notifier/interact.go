@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/slack-go/slack"
@@ -288,7 +289,7 @@ func (n *Notifier) onViewSubmission(ctx context.Context, ic slack.InteractionCal
 	if reason == "" {
 		return inModal(BlockIDReason, "Give a reason.")
 	}
-	if len(reason) > 3000 {
+	if utf8.RuneCountInString(reason) > 3000 {
 		return inModal(BlockIDReason, "Keep the reason under 3000 characters.")
 	}
 	date := values[BlockIDExpires][ActionIDExpires].SelectedDate

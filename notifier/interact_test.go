@@ -441,3 +441,26 @@ func TestSocketModeBadAppTokenStopsRun(t *testing.T) {
 		t.Errorf("the app token leaked")
 	}
 }
+
+func TestAcceptRiskReasonLimitCountsCharactersNotBytes(t *testing.T) {
+	e := newEnv(t, nil)
+	c := baseCase(account+"-1", e.clock.Now())
+	e.putCase(c)
+	if status, body := e.deliver(click(approverUser, notifier.ActionIDAcceptRisk, account, c.ID)); status != 200 {
+		t.Fatalf("accept click: %d %s", status, body)
+	}
+	v := e.fake.Views()[0]
+	// 1,500 characters (4,500 bytes): within the modal's own 2,000-character limit.
+	reason := strings.Repeat("鍵", 1500)
+	in30 := e.clock.Now().UTC().AddDate(0, 0, 30).Format("2006-01-02")
+	status, body := e.deliver(slackfake.ViewSubmission(approverUser, "alice", v, map[string]map[string]slack.BlockAction{
+		notifier.BlockIDReason:  {notifier.ActionIDReason: slackfake.TextValue(reason)},
+		notifier.BlockIDExpires: {notifier.ActionIDExpires: slackfake.DateValue(in30)},
+	}))
+	if status != 200 || strings.TrimSpace(body) != "" {
+		t.Fatalf("a 1,500-character reason was refused: %d %s", status, body)
+	}
+	if acts := e.actions(); len(acts) != 1 || acts[0].Reason != reason {
+		t.Fatalf("actions = %d, want 1 with the reason", len(acts))
+	}
+}

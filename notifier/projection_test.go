@@ -345,3 +345,24 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestApprovalReplyDoesNotClaimATicketBeforeOneExists(t *testing.T) {
+	e := newEnv(t, nil)
+	e.run()
+	c := baseCase(account+"-1", e.clock.Now())
+	e.publish(c, model.EventOpened, "", model.System, "root access key found")
+	e.rendered(c.ID, 1)
+	// The remediator's approval event: the ticket is still to be opened (or, with
+	// AssumeRoot, the keys are deleted and no ticket is opened at all).
+	c.State = model.StateTicketed
+	e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"),
+		"remediation approved by alice; deleting the root keys through AssumeRoot")
+	e.rendered(c.ID, 2)
+	m := e.onlyMessage()
+	if len(m.Replies) != 1 {
+		t.Fatalf("replies = %+v", m.Replies)
+	}
+	if r := m.Replies[0].Text; strings.Contains(r, "ticket opened") || !strings.Contains(r, "approved") {
+		t.Fatalf("approval reply claims a ticket that does not exist: %q", r)
+	}
+}

@@ -151,3 +151,37 @@ func TestAssumeRootFailureFallsBackToTicket(t *testing.T) {
 		t.Fatal("AssumeRoot not tried")
 	}
 }
+
+// deleterFunc is a func-field fake RootKeyDeleter.
+type deleterFunc func(ctx context.Context, account string) ([]string, error)
+
+func (f deleterFunc) DeleteRootKeys(ctx context.Context, account string) ([]string, error) {
+	return f(ctx, account)
+}
+
+func TestKeysStillPresentAfterAssumeRootDeletionFallsBackToTicket(t *testing.T) {
+	sim, cfg := simEnv(t)
+	sim.CreateRootKey(acct, t0.Add(-time.Hour))
+	r, _ := assumeRootRemediator(t, sim, cfg)
+	real := r.cfg.Deleter
+	// Someone creates a new root key right after the deletion: verification sees keys.
+	r.cfg.Deleter = deleterFunc(func(ctx context.Context, account string) ([]string, error) {
+		ids, err := real.DeleteRootKeys(ctx, account)
+		sim.CreateRootKey(account, t0)
+		return ids, err
+	})
+	c := approveAndWork(t, r, acct)
+	if c.State != model.StateTicketed {
+		t.Fatalf("case %s, want ticketed (keys still present)", c.State)
+	}
+	if c.Ticket == nil || len(c.Pending) != 0 {
+		t.Fatalf("keys still present after AssumeRoot: case is ticketed without a ticket (ticket %+v, pending %v)", c.Ticket, c.Pending)
+	}
+	if n := len(builtinTickets(t, r.b)); n != 1 {
+		t.Fatalf("%d tickets, want 1", n)
+	}
+	got := eventTypes(allEvents(t, r.b, acct))
+	if !slices.Contains(got, "still_present") {
+		t.Fatalf("events %v", got)
+	}
+}

@@ -13,7 +13,8 @@ package remediator
 //	accept_risk        open, ticketed     → risk_accepted (reason and future expiry required)
 //	revoke_acceptance  risk_accepted      → open
 //	confirm_deleted    ticketed           → verifying
-//	check result       verifying          → resolved (no keys) | ticketed (still_present)
+//	check result       verifying          → resolved (no keys) | ticketed (still_present; pending
+//	                                         open_ticket when the case has no ticket yet)
 //	recheck            any active state   → same state; check runs; no keys → resolved
 //	expiry             risk_accepted      → open "risk acceptance expired"
 //	keys deleted       ticketed           → verifying (keys_deleted); failure → ticket path
@@ -215,8 +216,9 @@ func (d *decider) finding(o model.Observation, ownCheck bool) error {
 	active := d.c != nil && d.c.State.Active()
 	// An observation older than what the case already knows is stale (redelivery,
 	// replay, out-of-order sweep): it must not undo newer knowledge.
-	// The answer of our own check is always current: it was asked for after the fact.
-	if !ownCheck && d.c != nil && !o.ObservedAt.IsZero() && o.ObservedAt.Before(d.c.LastCheckedAt) {
+	// The answer of our own check is current for the case it was asked for, but once
+	// that case is resolved a late answer must not open a new one from old news.
+	if (!ownCheck || !active) && d.c != nil && !o.ObservedAt.IsZero() && o.ObservedAt.Before(d.c.LastCheckedAt) {
 		return nil
 	}
 	if o.Failed() {
@@ -257,7 +259,14 @@ func (d *decider) finding(o model.Observation, ownCheck bool) error {
 	switch {
 	case ownCheck && d.in.Verify && d.c.State == model.StateVerifying:
 		d.c.State = model.StateTicketed
-		id := d.emit(model.EventStillPresent, from, model.System, "keys are still there", "")
+		reason := "keys are still there"
+		if d.c.Ticket == nil {
+			// Verification after an AssumeRoot deletion (or a claim made before any
+			// ticket existed): a human must now act, so the ticket path takes over.
+			d.addPending(PendingOpenTicket)
+			reason += "; opening a ticket"
+		}
+		id := d.emit(model.EventStillPresent, from, model.System, reason, "")
 		d.ticketOp(id, TicketReopen, fmt.Sprintf("Keys are still there: AWS still reports a root access key in account %s at %s. "+
 			"Please delete it (steps in the description) and close this ticket again.", d.c.AccountID, d.in.At.UTC().Format(time.RFC3339)))
 	case sevRank(d.c.Severity) > sevRank(oldSev):

@@ -334,3 +334,23 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+func TestLateCheckAnswerDoesNotReopenAResolvedCase(t *testing.T) {
+	// A re-check's answer (observed at t0-30m, keys present) arrives after a sweep,
+	// observed at t0-10m, saw the keys gone and resolved the case.
+	c := caseIn(model.StateResolved)
+	c.LastCheckedAt = t0.Add(-10 * time.Minute)
+	o := observation(acct, true, model.SourceCheck, t0.Add(-30*time.Minute))
+	d, err := Apply(c, Input{At: t0, Check: &o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Changed() && d.Case.ID != c.ID {
+		t.Fatalf("a check older than the sweep that resolved the case opened %s (%v)", d.Case.ID, eventTypes(d.Events))
+	}
+	// A newer check that sees keys again does open a new case.
+	o = observation(acct, true, model.SourceCheck, t0)
+	if d, err := Apply(c, Input{At: t0, Check: &o}); err != nil || !d.Changed() || d.Case.ID != acct+"-2" {
+		t.Fatalf("a current check with keys did not open a new case: %v %+v", err, d.Case)
+	}
+}

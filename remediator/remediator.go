@@ -46,7 +46,8 @@ type Config struct {
 	MaxActionIDs int
 	// CheckTimeout bounds one on-demand check (default 30s).
 	CheckTimeout time.Duration
-	// RetryDelay is the NakWithDelay of a transient failure (default 5s).
+	// RetryDelay is the NakWithDelay after a transient failure (default 5s); it
+	// doubles with each further delivery, up to maxRetryDelay.
 	RetryDelay time.Duration
 	// StaleWork is how old unfinished work must be before a periodic scan (rather than
 	// the instance that recorded it) runs it (default 1m). The scan at start-up runs
@@ -73,9 +74,11 @@ type Remediator struct {
 	transitions *prometheus.CounterVec
 	openCases   prometheus.Gauge
 
-	mu sync.Mutex // guards running
+	mu sync.Mutex // guards running, and orders workers.Add before Run's Wait
 	// running marks accounts whose work this instance runs now.
 	running map[string]bool
+	// workers are the work goroutines started by message handlers; Run waits for them.
+	workers sync.WaitGroup
 }
 
 // New builds a remediator. tracker nil → the built-in tracker on the bus.
@@ -146,6 +149,16 @@ func (r *Remediator) Run(ctx context.Context) error {
 	}
 	// Resume whatever a previous instance left unfinished before taking new work.
 	r.scan(ctx, true)
+	// Runs last (defers run last-in first-out), after the consumers have stopped: end
+	// ctx, so workAsync starts no more work (it checks ctx under mu), then wait for
+	// the work already started.
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		r.mu.Lock()
+		r.mu.Unlock()
+		r.workers.Wait()
+	}()
 
 	errh := jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if ctx.Err() == nil {
@@ -186,7 +199,7 @@ func (r *Remediator) consumer(ctx context.Context, stream, durable string) (jets
 		Durable:       durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2 * time.Minute,
-		MaxDeliver:    20,
+		MaxDeliver:    maxDeliver,
 		MaxAckPending: 256,
 		Description:   "rootwarden remediator",
 	})
@@ -208,7 +221,7 @@ func (r *Remediator) onFinding(ctx context.Context, m jetstream.Msg) {
 	err := r.HandleFinding(ctx, o)
 	r.settle(ctx, m, o.AccountID, "finding "+o.ID, err)
 	if err == nil {
-		r.work(ctx, o.AccountID)
+		r.workAsync(ctx, o.AccountID)
 	}
 }
 
@@ -223,8 +236,25 @@ func (r *Remediator) onAction(ctx context.Context, m jetstream.Msg) {
 	err := r.HandleAction(ctx, a)
 	r.settle(ctx, m, a.AccountID, "action "+a.ID, err)
 	if err == nil {
-		r.work(ctx, a.AccountID)
+		r.workAsync(ctx, a.AccountID)
 	}
+}
+
+// workAsync runs the account's owed work beside the consumer, so that a slow ticket
+// system or check for one account does not hold up the messages of every other
+// account (work itself keeps to one goroutine per account).
+func (r *Remediator) workAsync(ctx context.Context, account string) {
+	r.mu.Lock()
+	if ctx.Err() != nil { // shutting down: the scan at the next start resumes it
+		r.mu.Unlock()
+		return
+	}
+	r.workers.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.workers.Done()
+		r.work(ctx, account)
+	}()
 }
 
 func (r *Remediator) settle(ctx context.Context, m jetstream.Msg, account, what string, err error) {
@@ -242,12 +272,42 @@ func (r *Remediator) settle(ctx context.Context, m jetstream.Msg, account, what 
 		_ = m.TermWithReason(truncate(err.Error(), 200))
 		return
 	}
-	if md, merr := m.Metadata(); merr == nil && md.NumDelivered > 1 {
-		log.Warn("message will be retried", "msg", what, "delivered", md.NumDelivered, "err", err)
-	} else {
-		log.Debug("message will be retried", "msg", what, "err", err)
+	var delivered uint64 = 1
+	if md, merr := m.Metadata(); merr == nil {
+		delivered = md.NumDelivered
 	}
-	_ = m.NakWithDelay(r.cfg.RetryDelay)
+	if delivered >= maxDeliver {
+		// JetStream would stop redelivering without a word: say so, on the case too.
+		log.Error("message dropped: still failing after the last delivery", "msg", what, "delivered", delivered, "err", err)
+		r.recordRefusal(ctx, account, what, fmt.Errorf("gave up after %d deliveries: %w", delivered, err))
+		_ = m.TermWithReason(truncate(fmt.Sprintf("gave up after %d deliveries: %s", delivered, err), 200))
+		return
+	}
+	d := retryDelay(r.cfg.RetryDelay, delivered)
+	if delivered > 1 {
+		log.Warn("message will be retried", "msg", what, "delivered", delivered, "retry_in", d, "err", err)
+	} else {
+		log.Debug("message will be retried", "msg", what, "retry_in", d, "err", err)
+	}
+	_ = m.NakWithDelay(d)
+}
+
+// maxDeliver bounds the deliveries of one finding or action; with retryDelay's
+// backoff they span more than an hour of trouble (the default RetryDelay of 5s).
+const maxDeliver = 20
+
+// maxRetryDelay caps the backoff between deliveries.
+const maxRetryDelay = 5 * time.Minute
+
+// retryDelay is the NakWithDelay after the delivered-th failed delivery: base,
+// doubling per delivery, at most maxRetryDelay (or base when base is larger).
+func retryDelay(base time.Duration, delivered uint64) time.Duration {
+	limit := max(base, maxRetryDelay)
+	d := base
+	for i := uint64(1); i < delivered && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // HandleFinding applies one observation (what the findings consumer does per message).
