@@ -210,8 +210,16 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 		}
 	}
 	if !posted {
-		if _, _, _, err := n.api.UpdateMessageContext(ctx, rec.Channel, rec.TS,
-			slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+		_, _, _, err := n.api.UpdateMessageContext(ctx, rec.Channel, rec.TS,
+			slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		var se slack.SlackErrorResponse
+		if errors.As(err, &se) && se.Err == "message_not_found" {
+			// Someone deleted the case's message in Slack. The case is still active, so
+			// it gets a message again: there is no other top-level message for it.
+			if rec, err = n.repost(ctx, ev, rec, text, blocks); err != nil {
+				return err
+			}
+		} else if err != nil {
 			return fmt.Errorf("chat.update of case %s: %w", ev.CaseID, err)
 		}
 	}
@@ -243,6 +251,37 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 		n.log.Info("case event projected", "case", ev.CaseID, "seq", ev.Seq, "event", ev.Type, "state", ev.Case.State)
 	}
 	return err
+}
+
+// repost replaces a case message that was deleted in Slack. A message posted by an
+// earlier attempt whose new ts was not saved is found in the history and adopted, so a
+// crash here does not post twice.
+func (n *Notifier) repost(ctx context.Context, ev model.CaseEvent, rec *record, text string, blocks []slack.Block) (*record, error) {
+	ch, ts, found, err := n.findPosted(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	if !found || ts == rec.TS {
+		ch, ts, err = n.api.PostMessageContext(ctx, n.cfg.Channel,
+			slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
+			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: MetadataCase,
+				EventPayload: map[string]any{"case_id": ev.CaseID, "account_id": ev.AccountID}}))
+		if err != nil {
+			return nil, fmt.Errorf("chat.postMessage to replace the deleted message of case %s: %w", ev.CaseID, err)
+		}
+	}
+	n.log.Warn("the case's Slack message was deleted: posted it again", "case", ev.CaseID, "old_ts", rec.TS, "ts", ts)
+	link := n.permalink(ctx, ch, ts)
+	err = n.updateRecord(ctx, ev.CaseID, func(r *record) bool {
+		r.Channel, r.TS, r.Permalink = ch, ts, link
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save the new Slack ref of case %s: %w", ev.CaseID, err)
+	}
+	out := *rec
+	out.Channel, out.TS, out.Permalink = ch, ts, link
+	return &out, nil
 }
 
 // findPosted looks in the channel's recent history for the case's message (one

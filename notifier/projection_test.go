@@ -366,3 +366,44 @@ func TestApprovalReplyDoesNotClaimATicketBeforeOneExists(t *testing.T) {
 		t.Fatalf("approval reply claims a ticket that does not exist: %q", r)
 	}
 }
+
+// A case message deleted by someone in Slack comes back on the case's next transition,
+// once, and later transitions edit the new one.
+func TestDeletedCaseMessageIsPostedAgainOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	e.run()
+	c := baseCase(account+"-1", e.clock.Now())
+	e.publish(c, model.EventOpened, "", model.System, "root access key found")
+	e.rendered(c.ID, 1)
+	old := e.onlyMessage()
+	if !e.fake.DeleteMessage(channelID, old.TS) {
+		t.Fatal("could not delete the message in the fake")
+	}
+
+	c.State = model.StateTicketed
+	e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved in Slack")
+	e.rendered(c.ID, 2)
+	m := e.onlyMessage()
+	if m.TS == old.TS {
+		t.Fatalf("the deleted message (ts %s) is still the case's message", old.TS)
+	}
+	if m.Metadata == nil || m.Metadata.EventPayload["case_id"] != c.ID {
+		t.Errorf("new message metadata = %+v, want the case id", m.Metadata)
+	}
+	if got := buttonIDs(m); len(got) != 2 || got[0] != notifier.ActionIDConfirmDeleted {
+		t.Errorf("new message buttons = %v, want the ticketed ones", got)
+	}
+	if ref := e.slackRef(c.ID); ref.TS != m.TS || !strings.HasSuffix(ref.Permalink, strings.ReplaceAll(m.TS, ".", "")) {
+		t.Errorf("SlackRef = %+v, want the new ts %s", ref, m.TS)
+	}
+	if len(m.Replies) != 1 {
+		t.Errorf("new message has %d thread replies, want the ticketed one", len(m.Replies))
+	}
+
+	c.State = model.StateVerifying
+	e.publish(c, model.EventVerifying, model.StateTicketed, slackActor("U0BOB", "bob"), "says deleted")
+	e.rendered(c.ID, 3)
+	if again := e.onlyMessage(); again.TS != m.TS || again.Edits == 0 {
+		t.Errorf("after the repost, the next transition posted again or did not edit: %+v", again)
+	}
+}

@@ -339,6 +339,24 @@ func (s *Server) Replies(channelID, ts string) []Message {
 	return m.Replies
 }
 
+// DeleteMessage removes a top-level message and its thread, as a person deleting it
+// in Slack would; it reports whether the message existed.
+func (s *Server) DeleteMessage(channelID, ts string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.channels[channelID]
+	if c == nil {
+		return false
+	}
+	for i, m := range c.msgs {
+		if m.TS == ts && m.ThreadTS == "" {
+			c.msgs = append(c.msgs[:i], c.msgs[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // Ephemerals returns every ephemeral message, oldest first.
 func (s *Server) Ephemerals() []Ephemeral {
 	s.mu.Lock()
