@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -79,9 +80,31 @@ func newEngine(cfg Config, log *slog.Logger, awsCfg aws.Config) (*engine, error)
 		iam:  iam.NewFromConfig(awsCfg),
 		sts:  sts.NewFromConfig(awsCfg),
 		org:  organizations.NewFromConfig(awsCfg),
-		sqs:  sqs.NewFromConfig(awsCfg),
+		sqs:  sqs.NewFromConfig(awsCfg, sqsRegion(cfg.SQSQueueURL)),
 		root: "rootwarden-detector",
 	}, nil
+}
+
+// queueHostRE finds the region in the host of an AWS queue URL:
+// sqs.REGION.amazonaws.com, the legacy REGION.queue.amazonaws.com, or a VPC endpoint
+// …sqs.REGION.vpce.amazonaws.com (and the .cn partition).
+var queueHostRE = regexp.MustCompile(`^(?:sqs(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com|([a-z0-9-]+)\.queue\.amazonaws\.com|.+\.sqs\.([a-z0-9-]+)\.vpce\.amazonaws\.com)(?:\.cn)?$`)
+
+// sqsRegion makes the SQS client talk to the region of the queue. The SDK sends every
+// request to the client's region whatever the QueueUrl says, and IAM events reach
+// EventBridge in us-east-1 while AWS_REGION is often the operator's home region.
+func sqsRegion(queueURL string) func(*sqs.Options) {
+	return func(o *sqs.Options) {
+		u, err := url.Parse(queueURL)
+		if err != nil {
+			return
+		}
+		if m := queueHostRE.FindStringSubmatch(strings.ToLower(u.Hostname())); m != nil {
+			if r := m[1] + m[2] + m[3]; r != "" {
+				o.Region = r
+			}
+		}
+	}
 }
 
 // tuneAWS sets the standard retryer (MaxAttempts, MaxBackoff) and lets the SDK's own

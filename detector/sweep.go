@@ -28,9 +28,12 @@ import (
 //     to one consumer; the job is acked after its observation is published, and the
 //     observation's Nats-Msg-Id "sweep-<sweep id>-<account>" makes a redelivered job
 //     publish no second finding.
-//   - A winner that dies before marking the sweep done is replaced after enumerateLease
-//     by a new sweep; a sweep is postponed while jobs of the previous one are still
+//   - The winner renews its lease (Heartbeat) while it lists; one that dies before
+//     marking the sweep done is replaced enumerateLease after its last renewal by a
+//     new sweep; a sweep is postponed while jobs of the previous one are still
 //     queued (up to two intervals), so a slow sweep does not pile up behind itself.
+//   - A sweep whose listing failed is retried after failedRetry under the same id, so
+//     the jobs it had queued already are deduplicated, not checked a second time.
 
 const (
 	sweepKey       = "sweep"
@@ -45,8 +48,11 @@ type sweepState struct {
 	StartedAt     time.Time `json:"started_at"`
 	Owner         string    `json:"owner"`
 	Done          bool      `json:"done"`
-	Accounts      int       `json:"accounts,omitempty"`
-	Error         string    `json:"error,omitempty"`
+	// Heartbeat is renewed by the owner while it lists the accounts; the lease runs
+	// from it (or from StartedAt before the first renewal).
+	Heartbeat time.Time `json:"heartbeat,omitzero"`
+	Accounts  int       `json:"accounts,omitempty"`
+	Error     string    `json:"error,omitempty"`
 }
 
 // scanJob is one account of one sweep on RW_SCAN.
@@ -63,6 +69,9 @@ func (d *Detector) due(st sweepState, now time.Time) bool {
 	case st.Error != "":
 		return age >= min(failedRetry, d.e.cfg.ScanInterval)
 	case !st.Done:
+		if st.Heartbeat.After(st.StartedAt) {
+			age = now.Sub(st.Heartbeat)
+		}
 		return age >= enumerateLease // its owner died while enumerating
 	}
 	return age >= d.e.cfg.ScanInterval
@@ -89,6 +98,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	now := d.e.cfg.Now().UTC()
 	entry, err := kv.Get(ctx, sweepKey)
 	var rev uint64
+	retryOf := "" // a sweep whose listing failed: continue it under its id
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 	case err != nil:
@@ -100,6 +110,11 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 			d.log.Warn("unreadable sweep schedule; replacing it", "error", err)
 		} else if !d.due(st, now) {
 			return "", false, nil
+		} else if st.Error != "" {
+			// Its jobs queued before the failure keep their Nats-Msg-Ids
+			// "<sweep id>/<account>": queued again under the same id, they are
+			// duplicates the stream drops, and no account is checked twice.
+			retryOf = st.ID
 		} else if st.Done && st.Error == "" && now.Sub(st.StartedAt) < 2*d.e.cfg.ScanInterval {
 			if n, err := d.queuedJobs(ctx); err == nil && n > 0 {
 				d.log.Info("previous sweep still has queued jobs; postponing the next", "sweep", st.ID, "queued", n)
@@ -109,6 +124,9 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	}
 	st := sweepState{SchemaVersion: model.SchemaVersion, ID: now.Format("20060102T150405Z") + "-" + newID()[:8],
 		StartedAt: now, Owner: d.e.cfg.Instance}
+	if retryOf != "" {
+		st.ID = retryOf
+	}
 	data, _ := json.Marshal(st)
 	if rev == 0 {
 		rev, err = kv.Create(ctx, sweepKey, data)
@@ -125,7 +143,11 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	log := d.log.With("sweep", st.ID)
 	log.Info("sweep started")
 
-	n, err := d.enqueue(ctx, st.ID)
+	n, err := d.enqueue(ctx, &st, &rev)
+	if errors.Is(err, errSweepTakenOver) {
+		log.Warn("sweep taken over by another detector while listing the accounts", "enqueued", n)
+		return st.ID, true, err
+	}
 	st.Done, st.Accounts = true, n
 	if err != nil {
 		st.Error = safeError(err)
@@ -140,11 +162,30 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	return st.ID, true, err
 }
 
+// errSweepTakenOver: another detector claimed the sweep while this one listed.
+var errSweepTakenOver = errors.New("sweep taken over by another detector")
+
 // enqueue lists the accounts and publishes one job each, page by page, so the
-// checks start while Organizations is still listing.
-func (d *Detector) enqueue(ctx context.Context, sweepID string) (int, error) {
+// checks start while Organizations is still listing. It renews the sweep's lease
+// (Heartbeat, at revision *rev) as it goes, so a long listing is not taken over.
+func (d *Detector) enqueue(ctx context.Context, st *sweepState, rev *uint64) (int, error) {
+	sweepID := st.ID
+	beat := st.StartedAt
 	var futures []jetstream.PubAckFuture
 	err := d.e.eachAccount(ctx, func(page []accountInfo) error {
+		if now := d.e.cfg.Now().UTC(); now.Sub(beat) >= enumerateLease/5 {
+			st.Heartbeat = now
+			data, _ := json.Marshal(st)
+			r, err := d.b.Sched.Update(ctx, sweepKey, data, *rev)
+			switch {
+			case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists):
+				return errSweepTakenOver
+			case err != nil:
+				d.log.Warn("renew the sweep lease", "sweep", sweepID, "error", safeError(err))
+			default:
+				*rev, beat = r, now
+			}
+		}
 		for _, a := range page {
 			data, err := json.Marshal(scanJob{SchemaVersion: model.SchemaVersion, SweepID: sweepID, accountInfo: a})
 			if err != nil {
@@ -178,8 +219,23 @@ func (d *Detector) enqueue(ctx context.Context, sweepID string) (int, error) {
 	return n, nil
 }
 
-// queuedJobs counts jobs waiting in RW_SCAN.
+// queuedJobs counts jobs of RW_SCAN not yet handed to a detector. Jobs in flight are
+// not counted (they end within a check's time), nor are jobs that used up MaxDeliver:
+// the server keeps those in the stream until MaxAge but never delivers them again, so
+// counting them would postpone every sweep for a day. Before the shared consumer
+// exists, every message in the stream is waiting.
 func (d *Detector) queuedJobs(ctx context.Context) (uint64, error) {
+	cons, err := d.b.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
+	if err == nil {
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return ci.NumPending, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, err
+	}
 	s, err := d.b.JS.Stream(ctx, bus.StreamScan)
 	if err != nil {
 		return 0, err
@@ -215,10 +271,13 @@ func (d *Detector) consumeJobs(ctx context.Context, cons jetstream.Consumer) err
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", bus.ConsumerDetectorScan, err)
 	}
-	defer it.Stop()
 	sem := make(chan struct{}, d.e.cfg.Concurrency)
-	defer func() { // wait for the checks in flight
-		for range cap(sem) {
+	defer func() {
+		// Stop pulling first: a job given back (Nak) by a check that ends now must go
+		// to another detector, not into this iterator's pull request, where it would
+		// be dropped and wait out AckWait with one delivery spent.
+		it.Stop()
+		for range cap(sem) { // wait for the checks in flight
 			sem <- struct{}{}
 		}
 	}()
@@ -261,17 +320,24 @@ func (d *Detector) handleJob(ctx context.Context, msg jetstream.Msg) {
 	}
 	_ = msg.InProgress() // the AckWait clock starts now, not when the job was buffered
 	obs := d.e.check(ctx, job.accountInfo, model.SourceSweep)
+	delivered := uint64(0)
+	if md, merr := msg.Metadata(); merr == nil {
+		delivered = md.NumDelivered
+	}
 	if ctx.Err() != nil {
+		if delivered >= uint64(d.maxDeliver) {
+			// A Nak on the last delivery strands the job: never delivered again, kept
+			// unacknowledged until MaxAge. The next sweep checks the account.
+			d.log.Warn("stopped during the last delivery of a sweep job; dropping it", "account", job.ID, "sweep", job.SweepID)
+			_ = msg.TermWithReason("detector stopped during the last delivery")
+			return
+		}
 		_ = msg.Nak() // shutting down: another detector takes it
 		return
 	}
 	obs.SweepID = job.SweepID
 	obs.ID = "sweep-" + strings.ReplaceAll(job.SweepID, "/", "_") + "-" + job.ID
 	if err := d.publish(ctx, obs); err != nil {
-		delivered := uint64(0)
-		if md, merr := msg.Metadata(); merr == nil {
-			delivered = md.NumDelivered
-		}
 		if delivered >= uint64(d.maxDeliver) {
 			d.log.Error("publish sweep finding failed; giving up on the job", "account", job.ID, "sweep", job.SweepID, "error", safeError(err))
 			_ = msg.TermWithReason("publish failed")

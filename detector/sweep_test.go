@@ -1,11 +1,22 @@
 package detector_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/detector"
 	"github.com/rootwarden/rootwarden/internal/awssim"
@@ -156,5 +167,240 @@ func TestSweepIsPostponedWhileJobsAreQueued(t *testing.T) {
 	}
 	if st := readSweep(t, b); st.ID == second || st.ID == first {
 		t.Errorf("no sweep one interval after the second with an empty queue: %+v", st)
+	}
+}
+
+// A job that used up its deliveries (its detector was stopped or killed while
+// checking it, MaxDeliver times) stays in the RW_SCAN stream until MaxAge, but no
+// consumer will ever hand it out again. It must not count as "still queued": the next
+// sweep starts one interval after the last, not two.
+func TestSweepIsNotPostponedByJobsOutOfDeliveries(t *testing.T) {
+	const members = 2
+	w := newWorld(t, members, true, awssim.Options{})
+	b := bustest.New(t)
+	cfg := w.config("OrganizationAccountAccessRole")
+	cfg.ScanInterval = time.Hour
+	d := newDetector(t, w, cfg, b)
+	ctx := context.Background()
+
+	// The detectors' shared consumer as Run creates it (MaxDeliver 5), with a short
+	// AckWait so the server forgets the last deliveries quickly.
+	cons, err := b.JS.CreateOrUpdateConsumer(ctx, bus.StreamScan, jetstream.ConsumerConfig{
+		Durable: bus.ConsumerDetectorScan, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: time.Second, MaxDeliver: 5, MaxAckPending: 1000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, started, err := d.MaybeSweep(ctx)
+	if err != nil || !started {
+		t.Fatalf("first MaybeSweep = %q %v %v", first, started, err)
+	}
+	// Every job is taken and given back five times: a detector shut down mid-check.
+	naks := 0
+	for naks < 5*(members+1) {
+		batch, err := cons.Fetch(members+1, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			naks++
+			if err := m.Nak(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got == 0 {
+			break
+		}
+	}
+	if naks != 5*(members+1) {
+		t.Fatalf("%d deliveries, want %d", naks, 5*(members+1))
+	}
+	// The server hands them out no more, yet keeps them: in the stream and, until
+	// MaxAge, among the consumer's unacknowledged messages.
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumPending != 0 || queuedJobs(t, b) != members+1 {
+		t.Fatalf("after the last deliveries: %d pending on the consumer, %d jobs in the stream", info.NumPending, queuedJobs(t, b))
+	}
+	if batch, err := cons.Fetch(1, jetstream.FetchMaxWait(300*time.Millisecond)); err == nil {
+		for m := range batch.Messages() {
+			t.Fatalf("job %s delivered a sixth time", m.Subject())
+		}
+	}
+
+	w.clock.Set(readSweep(t, b).StartedAt.Add(time.Hour + time.Second))
+	second, started, err := d.MaybeSweep(ctx)
+	if err != nil || !started || second == first {
+		t.Fatalf("MaybeSweep one interval after a sweep whose jobs are out of deliveries = %q %v %v, want a new sweep", second, started, err)
+	}
+}
+
+// A detector stopped while it checks a job gives the job back for another detector
+// (not to its own pull request, which would drop it and spend a delivery), but on
+// the job's last delivery (MaxDeliver 5) a Nak would strand it: the server
+// never hands it out again, yet keeps it in the stream and among the consumer's
+// unacknowledged messages for a day. Stopping then ends the job instead.
+func TestStoppingOnAJobsLastDeliveryDoesNotStrandIt(t *testing.T) {
+	w := newWorld(t, 0, false, awssim.Options{})
+	b := bustest.New(t)
+	d := newDetector(t, w, w.config(""), b)
+	ctx := context.Background()
+	if _, started, err := d.MaybeSweep(ctx); err != nil || !started {
+		t.Fatalf("MaybeSweep = %v %v", started, err)
+	}
+	w.sim.SetLatency(time.Minute) // every check hangs until its detector stops
+
+	for delivery := 1; delivery <= 5; delivery++ {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- d.Run(rctx) }()
+		testutil.Eventually(t, fmt.Sprintf("delivery %d of the job", delivery), func() bool {
+			cons, err := b.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
+			if err != nil {
+				return false
+			}
+			info, err := cons.Info(ctx)
+			if err == nil && info.Delivered.Consumer > uint64(delivery) {
+				// the job went to a stopped detector: a delivery spent, AckWait to wait
+				t.Fatalf("delivered %d times after %d runs, want %d", info.Delivered.Consumer, delivery, delivery)
+			}
+			return err == nil && info.Delivered.Consumer == uint64(delivery) && info.NumAckPending == 1
+		})
+		time.Sleep(50 * time.Millisecond) // into the check
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not stop")
+		}
+	}
+	testutil.Eventually(t, "the job gone from RW_SCAN", func() bool { return queuedJobs(t, b) == 0 })
+	cons, err := b.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := cons.Info(ctx); err != nil || info.NumAckPending != 0 {
+		t.Fatalf("consumer after the last delivery: %+v %v, want nothing unacknowledged", info, err)
+	}
+	if logs := w.logs.String(); !strings.Contains(logs, "last delivery") {
+		t.Errorf("the dropped job is not logged:\n%s", logs)
+	}
+}
+
+// Listing a large organization can take longer than the enumeration lease
+// (Organizations answers 20 accounts a page and throttles). The detector listing it
+// renews the lease as it goes, so no other detector takes the sweep over and checks
+// every account a second time.
+func TestLongEnumerationKeepsItsLease(t *testing.T) {
+	const members = 16
+	w := newWorld(t, members, true, awssim.Options{})
+	w.sim.SetPageSize(1)
+	b := bustest.New(t)
+	cfg := w.config("OrganizationAccountAccessRole")
+	cfg.Instance = "detector-a"
+	a := newDetector(t, w, cfg, b)
+	cfg.Instance = "detector-b"
+	other := newDetector(t, w, cfg, b)
+	ctx := context.Background()
+
+	w.sim.SetLatency(100 * time.Millisecond)
+	type result struct {
+		id      string
+		started bool
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		id, started, err := a.MaybeSweep(ctx)
+		done <- result{id, started, err}
+	}()
+	// Detector-a lists one account a page while the clock runs on, six minutes in all.
+	testutil.Eventually(t, "detector-a to claim the sweep", func() bool {
+		e, err := b.Sched.Get(ctx, "sweep")
+		return err == nil && strings.Contains(string(e.Value()), "detector-a")
+	})
+	for range 3 {
+		time.Sleep(350 * time.Millisecond) // a few pages
+		w.clock.Add(2 * time.Minute)
+	}
+	if id, started, err := other.MaybeSweep(ctx); err != nil || started {
+		t.Fatalf("detector-b's MaybeSweep while detector-a is still listing = %q %v %v, want no sweep", id, started, err)
+	}
+	r := <-done
+	if r.err != nil || !r.started {
+		t.Fatalf("detector-a's sweep = %+v", r)
+	}
+	if st := readSweep(t, b); st.ID != r.id || !st.Done || st.Accounts != members+1 {
+		t.Errorf("sweep schedule = %+v, want detector-a's sweep done with %d accounts", st, members+1)
+	}
+	if n := queuedJobs(t, b); n != members+1 {
+		t.Errorf("%d jobs queued, want one per account: %d", n, members+1)
+	}
+}
+
+// When listing the organization fails part way, the jobs already queued stay queued,
+// and the retry a minute later must not queue those accounts a second time: the
+// retry continues the same sweep, so each account is checked once.
+func TestRetriedEnumerationChecksEachAccountOnce(t *testing.T) {
+	const members = 4
+	w := newWorld(t, members, true, awssim.Options{})
+	w.sim.SetPageSize(1)
+	// Organizations fails once on the third page, with an error the SDK does not retry.
+	target, _ := url.Parse(w.url)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var failed atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Target") == "AWSOrganizationsV20161128.ListAccounts" {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if strings.Contains(string(body), `"NextToken":"2"`) && failed.CompareAndSwap(false, true) {
+				rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				rw.Header().Set("X-Amzn-ErrorType", "ServiceException")
+				rw.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(rw, `{"__type":"ServiceException","message":"injected"}`)
+				return
+			}
+		}
+		proxy.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(srv.Close)
+	ak, sk := w.sim.AdminCredentials(mgmtID)
+	awsCfg, err := awssim.SDKConfig(context.Background(), srv.URL, credentials.NewStaticCredentialsProvider(ak, sk, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bustest.New(t)
+	d, err := detector.New(w.config("OrganizationAccountAccessRole"), w.logger(), b, awsCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, started, err := d.MaybeSweep(ctx); !started || err == nil {
+		t.Fatalf("first MaybeSweep: started %v, err %v; want a sweep whose listing fails", started, err)
+	}
+	if n := queuedJobs(t, b); n != 2 {
+		t.Fatalf("%d jobs queued by the failed listing, want 2", n)
+	}
+	w.clock.Add(2 * time.Minute)
+	if _, started, err := d.MaybeSweep(ctx); !started || err != nil {
+		t.Fatalf("retried MaybeSweep: started %v, err %v", started, err)
+	}
+	if n := queuedJobs(t, b); n != members+1 {
+		t.Errorf("%d jobs queued after the retry, want one per account: %d", n, members+1)
+	}
+	runDetector(t, d)
+	got := perAccount(t, waitFindings(t, b, members+1, bySource(model.SourceSweep)))
+	time.Sleep(300 * time.Millisecond) // a second finding for an account would arrive now
+	perAccount(t, findings(t, b))
+	if len(got) != members+1 {
+		t.Errorf("%d accounts checked, want %d", len(got), members+1)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -238,6 +240,10 @@ func TestRunWiring(t *testing.T) {
 }
 
 func TestStartupErrorsNameTheVariable(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -247,6 +253,7 @@ func TestStartupErrorsNameTheVariable(t *testing.T) {
 		{"bad interval", map[string]string{"ROOTWARDEN_SCAN_INTERVAL": "often"}, "ROOTWARDEN_SCAN_INTERVAL"},
 		{"malformed queue URL", map[string]string{"ROOTWARDEN_SQS_QUEUE_URL": "events"}, "ROOTWARDEN_SQS_QUEUE_URL"},
 		{"unreachable NATS", map[string]string{"ROOTWARDEN_NATS_URL": "nats://127.0.0.1:1"}, "ROOTWARDEN_NATS_URL"},
+		{"data directory is a file", map[string]string{"ROOTWARDEN_DATA_DIR": notADir}, "ROOTWARDEN_DATA_DIR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := map[string]string{"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s", "ROOTWARDEN_SLACK_CHANNEL": "C1",

@@ -30,13 +30,23 @@ const (
 // runScan checks the account (or, with --org-role, every ACTIVE account of the
 // Organization) now, without NATS, and prints a table or --json.
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	envConcurrency, err := scanEnvInt("ROOTWARDEN_SCAN_CONCURRENCY", 32)
+	if err != nil {
+		fmt.Fprintf(stderr, "rootwarden scan: %v\n", err)
+		return scanError
+	}
+	envTimeout, err := scanEnvDuration("ROOTWARDEN_ACCOUNT_TIMEOUT", detector.DefaultAccountTimeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "rootwarden scan: %v\n", err)
+		return scanError
+	}
 	fs := flag.NewFlagSet("rootwarden scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print a JSON array, one object per account")
-	concurrency := fs.Int("concurrency", scanEnvInt("ROOTWARDEN_SCAN_CONCURRENCY", 32), "accounts checked at once")
+	concurrency := fs.Int("concurrency", envConcurrency, "accounts checked at once")
 	orgRole := fs.String("org-role", os.Getenv("ROOTWARDEN_ORG_ROLE_NAME"), "role to assume in every account of the Organization (empty: only the caller's account)")
 	externalID := fs.String("external-id", os.Getenv("ROOTWARDEN_ORG_EXTERNAL_ID"), "external id for AssumeRole")
-	timeout := fs.Duration("account-timeout", scanEnvDuration("ROOTWARDEN_ACCOUNT_TIMEOUT", detector.DefaultAccountTimeout), "time limit per account")
+	timeout := fs.Duration("account-timeout", envTimeout, "time limit per account")
 	verbose := fs.Bool("v", false, "log each account check on stderr")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rootwarden scan [--json] [--concurrency N] [--org-role NAME] [--external-id ID]")
@@ -207,16 +217,28 @@ func scanOneLine(err error) string {
 	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 }
 
-func scanEnvInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
+// scanEnvInt reads a whole number of at least 1 from the environment; unset → def.
+func scanEnvInt(name string, def int) (int, error) {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def, nil
 	}
-	return def
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: %q is not a whole number of at least 1", name, v)
+	}
+	return n, nil
 }
 
-func scanEnvDuration(name string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return v
+// scanEnvDuration reads a positive duration from the environment; unset → def.
+func scanEnvDuration(name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def, nil
 	}
-	return def
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration like 30s or 2m", name, v)
+	}
+	return d, nil
 }

@@ -188,3 +188,28 @@ func lineWith(s, sub string) string {
 	}
 	return ""
 }
+
+// A bad value in a variable that scan reads is a configuration error like any other:
+// one line naming the variable and exit 2, not a silent fall-back to the default.
+func TestScanRejectsBadVariables(t *testing.T) {
+	for _, tc := range []struct{ name, value string }{
+		{"ROOTWARDEN_SCAN_CONCURRENCY", "lots"},
+		{"ROOTWARDEN_SCAN_CONCURRENCY", "0"},
+		{"ROOTWARDEN_ACCOUNT_TIMEOUT", "30"},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			scanSim(t, 1)
+			t.Setenv(tc.name, tc.value)
+			code, out, errOut := runScanT(t, "--json")
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stdout %s stderr %s", code, out, errOut)
+			}
+			if lines := strings.Split(strings.TrimSpace(errOut), "\n"); len(lines) != 1 || !strings.Contains(lines[0], tc.name) {
+				t.Errorf("stderr is not one line naming %s: %q", tc.name, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout = %q, want nothing", out)
+			}
+		})
+	}
+}

@@ -85,6 +85,9 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		CredsFile: cfg.NATSCreds, CAFile: cfg.NATSCA, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey,
 		Replicas: cfg.NATSReplicas, Name: "rootwarden " + roleNames(roles)}, log)
 	if err != nil {
+		if cfg.NATSURL == "" { // the embedded server: its store or its address
+			return fmt.Errorf("ROOTWARDEN_DATA_DIR, ROOTWARDEN_NATS_LISTEN (embedded NATS, ROOTWARDEN_NATS_URL is empty): %w", err)
+		}
 		return fmt.Errorf("ROOTWARDEN_NATS_URL: %w", err)
 	}
 	defer b.Close()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -77,14 +78,17 @@ func Load(getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	file := map[string]string{}
-	if path := getenv("ROOTWARDEN_CONFIG"); path != "" {
+	file, names := map[string]string{}, map[string]string{}
+	path := getenv("ROOTWARDEN_CONFIG")
+	if path != "" {
 		var err error
-		if file, err = readYAML(path); err != nil {
+		if file, names, err = readYAML(path); err != nil {
 			return Config{}, fmt.Errorf("ROOTWARDEN_CONFIG: %w", err)
 		}
 	}
+	known := map[string]bool{}
 	r := reader{get: func(k string) string {
+		known[k] = true
 		if v, ok := lookupEnv(getenv, k); ok {
 			return v
 		}
@@ -133,6 +137,16 @@ func Load(getenv func(string) string) (Config, error) {
 		GitHubToken:  r.str("ROOTWARDEN_GITHUB_TOKEN", ""),
 		GitHubAPIURL: r.str("ROOTWARDEN_GITHUB_API_URL", "https://api.github.com"),
 	}
+	var unknown []string
+	for k := range file {
+		if !known[k] {
+			unknown = append(unknown, names[k])
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		r.errs = append(r.errs, fmt.Errorf("ROOTWARDEN_CONFIG: %s: unknown setting %s", path, strings.Join(unknown, ", ")))
+	}
 	if err := errors.Join(r.errs...); err != nil {
 		return Config{}, err
 	}
@@ -153,6 +167,16 @@ func (c Config) Validate(roles ...Role) error {
 		}
 	} else if c.NATSCreds != "" || c.NATSCA != "" || c.NATSCert != "" {
 		bad("ROOTWARDEN_NATS_URL", "must be set when NATS credentials or TLS files are given")
+	}
+	if c.NATSListen != "" && c.NATSURL == "" {
+		// The embedded server has no authentication: off loopback, anyone who reaches
+		// it could publish actions past every Slack check.
+		host, port, err := net.SplitHostPort(c.NATSListen)
+		if _, perr := strconv.Atoi(port); err != nil || perr != nil {
+			bad("ROOTWARDEN_NATS_LISTEN", "%q is not host:port", c.NATSListen)
+		} else if ip := net.ParseIP(host); host != "" && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			bad("ROOTWARDEN_NATS_LISTEN", "%q is not a loopback address: the embedded NATS server has no authentication (use ROOTWARDEN_NATS_URL for a shared server)", c.NATSListen)
+		}
 	}
 	if (c.NATSCert == "") != (c.NATSKey == "") {
 		bad("ROOTWARDEN_NATS_CERT", "ROOTWARDEN_NATS_CERT and ROOTWARDEN_NATS_KEY go together")
@@ -314,16 +338,21 @@ func lookupEnv(getenv func(string) string, k string) (string, bool) {
 // readYAML reads a flat mapping whose keys are the variable names, either as written
 // (ROOTWARDEN_SLACK_CHANNEL) or lower-case without the ROOTWARDEN_ prefix
 // (slack_channel). Lists may be YAML sequences.
-func readYAML(path string) (map[string]string, error) {
+// names maps each variable name back to the key as the file spells it.
+func readYAML(path string) (values, names map[string]string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		// Position and reason only: the parser's own message quotes the source lines
+		// around the error, and the file may hold tokens.
+		msg := strings.Join(strings.Fields(yaml.FormatError(err, false, false)), " ")
+		return nil, nil, fmt.Errorf("%s: %s", path, msg)
 	}
 	out := make(map[string]string, len(raw))
+	names = make(map[string]string, len(raw))
 	for k, v := range raw {
 		key := strings.ToUpper(k)
 		switch {
@@ -331,6 +360,7 @@ func readYAML(path string) (map[string]string, error) {
 		default:
 			key = "ROOTWARDEN_" + key
 		}
+		names[key] = k
 		switch t := v.(type) {
 		case []any:
 			parts := make([]string, 0, len(t))
@@ -343,7 +373,7 @@ func readYAML(path string) (map[string]string, error) {
 			out[key] = fmt.Sprint(t)
 		}
 	}
-	return out, nil
+	return out, names, nil
 }
 
 func redact(u string) string {
