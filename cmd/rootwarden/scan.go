@@ -96,6 +96,9 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	if *asJSON {
+		if obs == nil {
+			obs = []model.Observation{} // scripts read an array, never null
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(obs); err != nil {
