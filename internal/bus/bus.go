@@ -46,7 +46,8 @@ type Bus struct {
 	Tickets jetstream.KeyValue
 	Sched   jetstream.KeyValue
 
-	log *slog.Logger
+	log       *slog.Logger
+	tempStore string // the embedded store when no data dir was given: removed on Close
 }
 
 // Open starts or connects to NATS and creates every stream and bucket.
@@ -58,13 +59,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	url := cfg.URL
 	var opts []nats.Option
 	opts = append(opts, nats.Name(orDefault(cfg.Name, "rootwarden")), nats.MaxReconnects(-1),
-		nats.ReconnectWait(500*time.Millisecond))
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS connection lost: reconnecting", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("NATS connection restored", "server", nc.ConnectedServerName())
+		}))
 	if url == "" {
-		s, err := StartEmbedded(cfg.DataDir, cfg.Listen)
+		s, temp, err := startEmbedded(cfg.DataDir, cfg.Listen)
 		if err != nil {
 			return nil, err
 		}
-		b.Server = s
+		b.Server, b.tempStore = s, temp
 		url = s.ClientURL()
 	} else {
 		if cfg.CredsFile != "" {
@@ -106,11 +115,17 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 // StartEmbedded starts an in-process nats-server with JetStream stored under
 // dataDir/nats (a temporary directory when dataDir is empty), listening on loopback.
 func StartEmbedded(dataDir, listen string) (*server.Server, error) {
+	s, _, err := startEmbedded(dataDir, listen)
+	return s, err
+}
+
+// startEmbedded is StartEmbedded that also returns the temporary store it made, if any.
+func startEmbedded(dataDir, listen string) (*server.Server, string, error) {
 	host, port := "127.0.0.1", -1
 	if listen != "" {
 		h, p, err := net.SplitHostPort(listen)
 		if err != nil {
-			return nil, fmt.Errorf("embedded NATS listen address %q: %w", listen, err)
+			return nil, "", fmt.Errorf("embedded NATS listen address %q: %w", listen, err)
 		}
 		if h != "" {
 			host = h
@@ -119,18 +134,24 @@ func StartEmbedded(dataDir, listen string) (*server.Server, error) {
 			port = n
 		}
 	}
-	var storeDir string
+	var storeDir, temp string
 	if dataDir == "" {
 		d, err := os.MkdirTemp("", "rootwarden-nats-")
 		if err != nil {
-			return nil, fmt.Errorf("embedded NATS store: %w", err)
+			return nil, "", fmt.Errorf("embedded NATS store: %w", err)
 		}
-		storeDir = d
+		storeDir, temp = d, d
 	} else {
 		storeDir = filepath.Join(dataDir, "nats")
 		if err := os.MkdirAll(storeDir, 0o700); err != nil {
-			return nil, fmt.Errorf("embedded NATS store %s: %w", storeDir, err)
+			return nil, "", fmt.Errorf("embedded NATS store %s: %w", storeDir, err)
 		}
+	}
+	fail := func(err error) (*server.Server, string, error) {
+		if temp != "" {
+			_ = os.RemoveAll(temp)
+		}
+		return nil, "", err
 	}
 	s, err := server.NewServer(&server.Options{
 		ServerName: "rootwarden-embedded",
@@ -142,14 +163,14 @@ func StartEmbedded(dataDir, listen string) (*server.Server, error) {
 		NoLog:      true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: %w", err)
+		return fail(fmt.Errorf("embedded NATS: %w", err))
 	}
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
-		return nil, errors.New("embedded NATS did not become ready within 10s")
+		return fail(errors.New("embedded NATS did not become ready within 10s"))
 	}
-	return s, nil
+	return s, temp, nil
 }
 
 // Close drains the connection and stops the embedded server, if any.
@@ -168,6 +189,9 @@ func (b *Bus) shutdownServer() {
 	if b.Server != nil {
 		b.Server.Shutdown()
 		b.Server.WaitForShutdown()
+	}
+	if b.tempStore != "" {
+		_ = os.RemoveAll(b.tempStore)
 	}
 }
 

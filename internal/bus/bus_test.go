@@ -2,6 +2,8 @@ package bus_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -66,5 +68,23 @@ func TestEmbeddedDataSurvivesRestart(t *testing.T) {
 	e, err := b2.Cases.Get(ctx, "acct")
 	if err != nil || string(e.Value()) != "v1" {
 		t.Fatalf("after restart: %v %v", e, err)
+	}
+}
+
+func TestTemporaryStoreIsRemovedOnClose(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // only this test's stores are counted
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "rootwarden-nats-*"))
+	b, err := bus.Open(context.Background(), bus.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	during, _ := filepath.Glob(filepath.Join(os.TempDir(), "rootwarden-nats-*"))
+	if len(during) != len(before)+1 {
+		t.Fatalf("no temporary store made: %d before, %d during", len(before), len(during))
+	}
+	b.Close()
+	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "rootwarden-nats-*"))
+	if len(after) != len(before) {
+		t.Fatalf("temporary store left behind: %v", after)
 	}
 }
