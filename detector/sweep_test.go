@@ -259,7 +259,7 @@ func TestStoppingOnAJobsLastDeliveryDoesNotStrandIt(t *testing.T) {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- d.Run(rctx) }()
-		testutil.Eventually(t, fmt.Sprintf("delivery %d of the job", delivery), func() bool {
+		testutil.EventuallyWithin(t, 30*time.Second, fmt.Sprintf("delivery %d of the job", delivery), func() bool {
 			cons, err := b.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
 			if err != nil {
 				return false
@@ -278,11 +278,11 @@ func TestStoppingOnAJobsLastDeliveryDoesNotStrandIt(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not stop")
+		case <-time.After(30 * time.Second):
+			t.Fatalf("Run did not stop within 30s of delivery %d", delivery)
 		}
 	}
-	testutil.Eventually(t, "the job gone from RW_SCAN", func() bool { return queuedJobs(t, b) == 0 })
+	testutil.EventuallyWithin(t, 30*time.Second, "the job gone from RW_SCAN", func() bool { return queuedJobs(t, b) == 0 })
 	cons, err := b.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
 	if err != nil {
 		t.Fatal(err)

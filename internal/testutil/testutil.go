@@ -74,10 +74,17 @@ func (l *LogBuffer) Logger() *slog.Logger {
 // after 10s.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	EventuallyWithin(t, 10*time.Second, what, cond)
+}
+
+// EventuallyWithin is Eventually with its own limit, for waits that a loaded machine
+// can stretch (a JetStream redelivery, a component's shutdown).
+func EventuallyWithin(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
