@@ -328,7 +328,11 @@ func TestLongEnumerationKeepsItsLease(t *testing.T) {
 		return err == nil && strings.Contains(string(e.Value()), "detector-a")
 	})
 	for range 3 {
-		time.Sleep(350 * time.Millisecond) // a few pages
+		// Let detector-a list a few pages (and so renew its lease) before the clock moves.
+		pages := w.sim.Calls()["Organizations.ListAccounts"]
+		testutil.EventuallyWithin(t, 30*time.Second, "detector-a to list more pages", func() bool {
+			return w.sim.Calls()["Organizations.ListAccounts"] >= pages+2
+		})
 		w.clock.Add(2 * time.Minute)
 	}
 	if id, started, err := other.MaybeSweep(ctx); err != nil || started {
