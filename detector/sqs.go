@@ -28,9 +28,12 @@ func (d *Detector) pollEvents(ctx context.Context) error {
 	lastErr := ""
 	for ctx.Err() == nil {
 		out, err := d.e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:                    aws.String(d.e.cfg.SQSQueueURL),
-			MaxNumberOfMessages:         10,
-			WaitTimeSeconds:             20,
+			QueueUrl:            aws.String(d.e.cfg.SQSQueueURL),
+			MaxNumberOfMessages: 10,
+			WaitTimeSeconds:     20,
+			// Hidden while its check runs (up to AccountTimeout), so another detector
+			// does not check the same event meanwhile; SQS allows at most 12 hours.
+			VisibilityTimeout:           int32(min(d.e.cfg.AccountTimeout+30*time.Second, 12*time.Hour) / time.Second),
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 		})
 		if err != nil {
