@@ -184,12 +184,8 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 			return err
 		}
 		if !found {
-			ch, ts, err = n.api.PostMessageContext(ctx, n.cfg.Channel,
-				slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
-				slack.MsgOptionMetadata(slack.SlackMetadata{EventType: MetadataCase,
-					EventPayload: map[string]any{"case_id": ev.CaseID, "account_id": ev.AccountID}}))
-			if err != nil {
-				return fmt.Errorf("chat.postMessage for case %s: %w", ev.CaseID, err)
+			if ch, ts, err = n.postCaseMessage(ctx, ev, text, blocks); err != nil {
+				return err
 			}
 			posted = true
 			n.log.Info("case message posted", "case", ev.CaseID, "account", ev.AccountID, "channel", ch, "ts", ts)
@@ -253,6 +249,19 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 	return err
 }
 
+// postCaseMessage posts the case's top-level message, its case id in the metadata so
+// that it can be found in the history after a crash.
+func (n *Notifier) postCaseMessage(ctx context.Context, ev model.CaseEvent, text string, blocks []slack.Block) (channel, ts string, err error) {
+	channel, ts, err = n.api.PostMessageContext(ctx, n.cfg.Channel,
+		slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
+		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: MetadataCase,
+			EventPayload: map[string]any{"case_id": ev.CaseID, "account_id": ev.AccountID}}))
+	if err != nil {
+		return "", "", fmt.Errorf("chat.postMessage for case %s: %w", ev.CaseID, err)
+	}
+	return channel, ts, nil
+}
+
 // repost replaces a case message that was deleted in Slack. A message posted by an
 // earlier attempt whose new ts was not saved is found in the history and adopted, so a
 // crash here does not post twice.
@@ -262,12 +271,8 @@ func (n *Notifier) repost(ctx context.Context, ev model.CaseEvent, rec *record, 
 		return nil, err
 	}
 	if !found || ts == rec.TS {
-		ch, ts, err = n.api.PostMessageContext(ctx, n.cfg.Channel,
-			slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
-			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: MetadataCase,
-				EventPayload: map[string]any{"case_id": ev.CaseID, "account_id": ev.AccountID}}))
-		if err != nil {
-			return nil, fmt.Errorf("chat.postMessage to replace the deleted message of case %s: %w", ev.CaseID, err)
+		if ch, ts, err = n.postCaseMessage(ctx, ev, text, blocks); err != nil {
+			return nil, err
 		}
 	}
 	n.log.Warn("the case's Slack message was deleted: posted it again", "case", ev.CaseID, "old_ts", rec.TS, "ts", ts)
