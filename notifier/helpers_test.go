@@ -134,6 +134,16 @@ func (e *env) publish(c model.Case, typ model.CaseEventType, from model.State, a
 	return ev
 }
 
+// openCase publishes the opening event of a new case for account and waits until its
+// message is posted.
+func (e *env) openCase() model.Case {
+	e.t.Helper()
+	c := baseCase(account+"-1", e.clock.Now())
+	e.publish(c, model.EventOpened, "", model.System, "root access key found")
+	e.rendered(c.ID, 1)
+	return c
+}
+
 func (e *env) publishEvent(ev model.CaseEvent, msgID string) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -16,10 +16,7 @@ import (
 func TestCaseMessageFollowsTheCase(t *testing.T) {
 	e := newEnv(t, nil)
 	e.run()
-	c := baseCase(account+"-1", e.clock.Now())
-
-	e.publish(c, model.EventOpened, "", model.System, "root access key found")
-	e.rendered(c.ID, 1)
+	c := e.openCase()
 	m := e.onlyMessage()
 	if got, want := buttonIDs(m), []string{notifier.ActionIDApprove, notifier.ActionIDAcceptRisk, notifier.ActionIDRecheck}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("open buttons = %v, want %v", got, want)
@@ -164,9 +161,7 @@ func TestCrashBetweenPostAndSaveAdoptsTheMessage(t *testing.T) {
 		e := newEnv(t, nil)
 		e.fake.FailNext("chat.postMessage", 1, slackfake.LostResponse())
 		e.run()
-		c := baseCase(account+"-1", e.clock.Now())
-		e.publish(c, model.EventOpened, "", model.System, "found")
-		e.rendered(c.ID, 1)
+		c := e.openCase()
 		m := e.onlyMessage()
 		if ref := e.slackRef(c.ID); ref.TS != m.TS {
 			t.Errorf("SlackRef ts %s, want the adopted message %s", ref.TS, m.TS)
@@ -207,9 +202,7 @@ func TestSlackFailuresAreRetried(t *testing.T) {
 		e.fake.FailNext("chat.postMessage", 1, slackfake.RateLimited(time.Second))
 		e.run()
 		start := time.Now()
-		c := baseCase(account+"-1", e.clock.Now())
-		e.publish(c, model.EventOpened, "", model.System, "found")
-		e.rendered(c.ID, 1)
+		e.openCase()
 		if d := time.Since(start); d < 900*time.Millisecond {
 			t.Errorf("posted after %v, before Retry-After (1s)", d)
 		}
@@ -349,9 +342,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 func TestApprovalReplyDoesNotClaimATicketBeforeOneExists(t *testing.T) {
 	e := newEnv(t, nil)
 	e.run()
-	c := baseCase(account+"-1", e.clock.Now())
-	e.publish(c, model.EventOpened, "", model.System, "root access key found")
-	e.rendered(c.ID, 1)
+	c := e.openCase()
 	// The remediator's approval event: the ticket is still to be opened (or, with
 	// AssumeRoot, the keys are deleted and no ticket is opened at all).
 	c.State = model.StateTicketed
@@ -372,9 +363,7 @@ func TestApprovalReplyDoesNotClaimATicketBeforeOneExists(t *testing.T) {
 func TestDeletedCaseMessageIsPostedAgainOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	e.run()
-	c := baseCase(account+"-1", e.clock.Now())
-	e.publish(c, model.EventOpened, "", model.System, "root access key found")
-	e.rendered(c.ID, 1)
+	c := e.openCase()
 	old := e.onlyMessage()
 	if !e.fake.DeleteMessage(channelID, old.TS) {
 		t.Fatal("could not delete the message in the fake")

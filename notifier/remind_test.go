@@ -32,9 +32,7 @@ func countReplies(m slackfake.Message, has string) int {
 func TestRemindersMentionApproversAndStop(t *testing.T) {
 	e := newEnv(t, nil)
 	e.run()
-	c := baseCase(account+"-1", e.clock.Now())
-	e.publish(c, model.EventOpened, "", model.System, "found")
-	e.rendered(c.ID, 1)
+	e.openCase()
 
 	e.clock.Add(29 * time.Minute)
 	e.tick(e.n)
@@ -85,9 +83,7 @@ func TestRemindersMentionApproversAndStop(t *testing.T) {
 func TestReminderFailureIsRetriedNextPass(t *testing.T) {
 	e := newEnv(t, nil)
 	e.run()
-	c := baseCase(account+"-1", e.clock.Now())
-	e.publish(c, model.EventOpened, "", model.System, "found")
-	e.rendered(c.ID, 1)
+	e.openCase()
 	e.clock.Add(31 * time.Minute)
 	e.fake.FailNext("chat.postMessage", 1, slackfake.ServerError(500))
 	if err := e.n.Tick(context.Background()); err == nil {
