@@ -61,17 +61,22 @@ type Observation struct {
 	// account when no organization is swept). AssumeRoot never targets it.
 	Management bool `json:"management"`
 	// OrgMember is true for a member account of an AWS Organization.
-	OrgMember       bool        `json:"org_member"`
-	Source          Source      `json:"source"`
-	ObservedAt      time.Time   `json:"observed_at"`
-	RootKeysPresent bool        `json:"root_keys_present"`
-	Keys            []KeyDetail `json:"keys"`
-	Event           *TrailEvent `json:"event,omitempty"`
-	ReportAt        *time.Time  `json:"credential_report_at,omitempty"`
-	SweepID         string      `json:"sweep_id,omitempty"`
-	RequestID       string      `json:"request_id,omitempty"` // the check request it answers
-	Error           string      `json:"error"`                // empty when the check worked
-	ErrorCode       string      `json:"error_code,omitempty"` // e.g. AccessDenied, Throttling
+	OrgMember bool `json:"org_member"`
+	// OUPath is the account's place in the organization, e.g. "Root/Prod/Payments"
+	// (names of the organizational units from the root down); empty outside one.
+	OUPath string `json:"ou_path,omitempty"`
+	// Tags are the account's Organizations tags (routing and owner lookups use them).
+	Tags            map[string]string `json:"tags,omitempty"`
+	Source          Source            `json:"source"`
+	ObservedAt      time.Time         `json:"observed_at"`
+	RootKeysPresent bool              `json:"root_keys_present"`
+	Keys            []KeyDetail       `json:"keys"`
+	Event           *TrailEvent       `json:"event,omitempty"`
+	ReportAt        *time.Time        `json:"credential_report_at,omitempty"`
+	SweepID         string            `json:"sweep_id,omitempty"`
+	RequestID       string            `json:"request_id,omitempty"` // the check request it answers
+	Error           string            `json:"error"`                // empty when the check worked
+	ErrorCode       string            `json:"error_code,omitempty"` // e.g. AccessDenied, Throttling
 }
 
 // Failed reports whether the check could not decide presence.
@@ -206,27 +211,29 @@ type RiskAcceptance struct {
 
 // Case is one account's root-key case. The remediator is its only writer.
 type Case struct {
-	SchemaVersion int             `json:"schema_version"`
-	ID            string          `json:"id"` // "<account>-<n>"
-	Number        int             `json:"number"`
-	AccountID     string          `json:"account_id"`
-	AccountName   string          `json:"account_name"`
-	Management    bool            `json:"management"`
-	OrgMember     bool            `json:"org_member"`
-	State         State           `json:"state"`
-	Severity      Severity        `json:"severity"`
-	Keys          []KeyDetail     `json:"keys"`
-	FoundBy       Source          `json:"found_by"`
-	Event         *TrailEvent     `json:"event,omitempty"` // the latest CloudTrail event seen
-	LastError     string          `json:"last_error,omitempty"`
-	LastCheckedAt time.Time       `json:"last_checked_at"`
-	Ticket        *TicketRef      `json:"ticket,omitempty"`
-	Risk          *RiskAcceptance `json:"risk,omitempty"`
-	DeletedKeyIDs []string        `json:"deleted_key_ids,omitempty"` // by AssumeRoot
-	OpenedAt      time.Time       `json:"opened_at"`
-	UpdatedAt     time.Time       `json:"updated_at"`
-	ResolvedAt    *time.Time      `json:"resolved_at,omitempty"`
-	Seq           int             `json:"seq"` // number of the last case event
+	SchemaVersion int               `json:"schema_version"`
+	ID            string            `json:"id"` // "<account>-<n>"
+	Number        int               `json:"number"`
+	AccountID     string            `json:"account_id"`
+	AccountName   string            `json:"account_name"`
+	Management    bool              `json:"management"`
+	OrgMember     bool              `json:"org_member"`
+	OUPath        string            `json:"ou_path,omitempty"` // from the latest observation
+	Tags          map[string]string `json:"tags,omitempty"`    // from the latest observation
+	State         State             `json:"state"`
+	Severity      Severity          `json:"severity"`
+	Keys          []KeyDetail       `json:"keys"`
+	FoundBy       Source            `json:"found_by"`
+	Event         *TrailEvent       `json:"event,omitempty"` // the latest CloudTrail event seen
+	LastError     string            `json:"last_error,omitempty"`
+	LastCheckedAt time.Time         `json:"last_checked_at"`
+	Ticket        *TicketRef        `json:"ticket,omitempty"`
+	Risk          *RiskAcceptance   `json:"risk,omitempty"`
+	DeletedKeyIDs []string          `json:"deleted_key_ids,omitempty"` // by AssumeRoot
+	OpenedAt      time.Time         `json:"opened_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+	ResolvedAt    *time.Time        `json:"resolved_at,omitempty"`
+	Seq           int               `json:"seq"` // number of the last case event
 	// Pending lists side effects the remediator still owes the case (open_ticket,
 	// delete_keys, recheck). They are recorded before they run, so a crash resumes them.
 	Pending []string `json:"pending,omitempty"`
