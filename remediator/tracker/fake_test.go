@@ -22,12 +22,29 @@ type recorded struct {
 }
 
 // fakeServer is the shared part of the Jira and GitHub fakes: it records requests and
-// injects faults (HTTP statuses answered before the real handler runs).
+// injects faults as the real systems misbehave: an HTTP status answered before the
+// real handler runs, an answer lost or replaced by a 5xx after the request took
+// effect, a call that hangs.
 type fakeServer struct {
 	mu     sync.Mutex
 	reqs   []recorded
-	faults []int
+	faults []fault
 	srv    *httptest.Server
+}
+
+// fault is one misbehaviour, used by the next request that matches it.
+type fault struct {
+	status int         // answer this status (before the handler runs, unless after)
+	header http.Header // with these headers
+	after  bool        // run the real handler first (the request takes effect), then answer status
+	lose   bool        // run the real handler, then close the connection without an answer
+	hang   bool        // never answer (until the client gives up)
+	method string      // only for this method ("" any)
+	path   string      // only for paths with this prefix ("" any)
+}
+
+func (f fault) matches(r *http.Request) bool {
+	return (f.method == "" || f.method == r.Method) && strings.HasPrefix(r.URL.Path, f.path)
 }
 
 func newFakeServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, body map[string]any)) *fakeServer {
@@ -43,17 +60,44 @@ func newFakeServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, 
 		}
 		f.mu.Lock()
 		f.reqs = append(f.reqs, recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Auth: r.Header.Get("Authorization"), Body: body})
-		var fault int
-		if len(f.faults) > 0 {
-			fault, f.faults = f.faults[0], f.faults[1:]
+		var ft *fault
+		for i := range f.faults {
+			if f.faults[i].matches(r) {
+				x := f.faults[i]
+				ft = &x
+				f.faults = append(f.faults[:i:i], f.faults[i+1:]...)
+				break
+			}
 		}
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		if fault != 0 {
-			if fault == http.StatusTooManyRequests {
+		switch {
+		case ft == nil:
+		case ft.hang:
+			<-r.Context().Done()
+			return
+		case ft.lose:
+			f.mu.Lock()
+			h(httptest.NewRecorder(), r, body) // takes effect; the answer goes nowhere
+			f.mu.Unlock()
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+			return
+		case ft.after:
+			f.mu.Lock()
+			h(httptest.NewRecorder(), r, body)
+			f.mu.Unlock()
+			fallthrough
+		default:
+			for k, v := range ft.header {
+				w.Header()[k] = v
+			}
+			if ft.status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 				w.Header().Set("Retry-After", "0")
 			}
-			w.WriteHeader(fault)
+			w.WriteHeader(ft.status)
 			_, _ = w.Write([]byte(`{"message":"injected failure"}`))
 			return
 		}
@@ -66,8 +110,14 @@ func newFakeServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, 
 }
 
 func (f *fakeServer) fail(statuses ...int) {
+	for _, st := range statuses {
+		f.inject(fault{status: st})
+	}
+}
+
+func (f *fakeServer) inject(fs ...fault) {
 	f.mu.Lock()
-	f.faults = append(f.faults, statuses...)
+	f.faults = append(f.faults, fs...)
 	f.mu.Unlock()
 }
 
@@ -119,6 +169,7 @@ type contractEnv struct {
 	isDone    func(ref model.TicketRef) bool
 	comments  func(ref model.TicketRef) []string
 	labels    func(ref model.TicketRef) []string
+	tickets   func() int // how many tickets exist
 	checkAuth func(t *testing.T, auth string)
 }
 
@@ -199,6 +250,44 @@ func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
 		}
 		if strings.Contains(e.logs.String(), e.secret) {
 			t.Fatalf("logs leak the secret: %s", e.logs.String())
+		}
+	})
+	t.Run("a create whose answer is lost or answered 5xx makes one ticket", func(t *testing.T) {
+		for _, ft := range []fault{
+			{lose: true},
+			{after: true, status: http.StatusBadGateway},
+			{after: true, status: http.StatusServiceUnavailable},
+		} {
+			e := newEnv(t)
+			ft.method, ft.path = e.createMth, e.createPfx
+			e.srv.inject(ft)
+			ref, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
+			if err != nil {
+				t.Fatalf("%+v: open: %v", ft, err)
+			}
+			if n := e.tickets(); n != 1 {
+				t.Fatalf("%+v: %d tickets for one case, want 1", ft, n)
+			}
+			if again, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), ""); err != nil || again != ref {
+				t.Fatalf("%+v: second open %+v %v, want %+v", ft, again, err, ref)
+			}
+		}
+	})
+	t.Run("a hung call gives up at the client's timeout", func(t *testing.T) {
+		e := newEnv(t)
+		e.srv.inject(fault{hang: true}, fault{hang: true}, fault{hang: true}, fault{hang: true})
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.tr.Open(context.Background(), testCase("222222222222-1"), "")
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if model.ErrorCode(err) != model.CodeTransient {
+				t.Fatalf("want a transient error, got %v", err)
+			}
+		case <-time.After(8 * time.Second):
+			t.Fatal("Open still waits on a server that never answers")
 		}
 	})
 	t.Run("close, reopen, comment and status", func(t *testing.T) {

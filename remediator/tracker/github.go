@@ -20,7 +20,10 @@ type GitHubConfig struct {
 	Owner   string
 	Repo    string
 	Labels  []string
-	Client  *http.Client
+	// Client is the HTTP client; nil, or one without a Timeout, gets Timeout.
+	Client *http.Client
+	// Timeout bounds one HTTP call (default DefaultTimeout).
+	Timeout time.Duration
 	Retry   Retry
 }
 
@@ -44,9 +47,7 @@ func NewGitHub(cfg GitHubConfig, log *slog.Logger) (*GitHub, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
-	}
+	cfg.Client = withTimeout(cfg.Client, cfg.Timeout)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -56,7 +57,8 @@ func NewGitHub(cfg GitHubConfig, log *slog.Logger) (*GitHub, error) {
 		auth: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) },
 		headers: map[string]string{"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
 			"User-Agent": "rootwarden"},
-		secrets: []string{token},
+		secrets:     []string{token},
+		rateLimited: githubRateLimited,
 	}}, nil
 }
 
@@ -79,29 +81,64 @@ func (g *GitHub) ref(is ghIssue) model.TicketRef {
 	return model.TicketRef{System: "github", ID: strconv.Itoa(is.Number), URL: is.HTMLURL}
 }
 
-// Open finds the case's issue by its label (open or closed), or creates it.
+// githubRateLimited tells GitHub's rate limits from refusals: a secondary rate limit
+// answers 403 (or 429) with Retry-After, a primary one with x-ratelimit-remaining: 0
+// ("If the retry-after response header is present, you should not retry … until after
+// that many seconds", docs.github.com, REST API rate limits).
+func githubRateLimited(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests {
+		return false
+	}
+	return resp.Header.Get("Retry-After") != "" || resp.Header.Get("X-RateLimit-Remaining") == "0"
+}
+
+// Open finds the case's issue by its label (open or closed), or creates it. A create
+// is never repeated without searching again first (a lost answer or a 5xx may come
+// after the issue was made). When the search finds more than one issue of the case
+// (two creates raced), the oldest is the case's and the others are closed as
+// duplicates.
 func (g *GitHub) Open(ctx context.Context, c model.Case, slackLink string) (model.TicketRef, error) {
 	label := Label(c.ID)
-	var list []ghIssue
-	q := url.Values{"labels": {label}, "state": {"all"}, "per_page": {"10"}, "sort": {"created"}, "direction": {"asc"}}
-	if err := g.http.do(ctx, http.MethodGet, g.repoPath()+"?"+q.Encode(), nil, &list); err != nil {
-		return model.TicketRef{}, fmt.Errorf("find github issue for case %s: %w", c.ID, err)
-	}
-	for _, is := range list {
-		if is.PullRequest == nil {
-			return g.ref(is), nil
+	find := func(ctx context.Context) (model.TicketRef, bool, error) {
+		var list []ghIssue
+		q := url.Values{"labels": {label}, "state": {"all"}, "per_page": {"10"}, "sort": {"created"}, "direction": {"asc"}}
+		if err := g.http.do(ctx, http.MethodGet, g.repoPath()+"?"+q.Encode(), nil, &list); err != nil {
+			return model.TicketRef{}, false, fmt.Errorf("find github issue for case %s: %w", c.ID, err)
 		}
+		var found []ghIssue
+		for _, is := range list {
+			if is.PullRequest == nil {
+				found = append(found, is)
+			}
+		}
+		if len(found) == 0 {
+			return model.TicketRef{}, false, nil
+		}
+		first := g.ref(found[0])
+		for _, dup := range found[1:] {
+			if dup.State == "closed" {
+				continue
+			}
+			if err := g.setState(ctx, g.ref(dup), fmt.Sprintf("Duplicate of #%d (rootwarden opened the ticket of case %s twice); closing this one.",
+				found[0].Number, c.ID), "closed", "not_planned"); err != nil {
+				g.http.log.Warn("close duplicate github issue", "case", c.ID, "ticket", dup.Number, "err", err)
+			}
+		}
+		return first, true, nil
 	}
-	labels := append([]string{label, "rootwarden"}, g.cfg.Labels...)
-	var created ghIssue
-	if err := g.http.do(ctx, http.MethodPost, g.repoPath(), map[string]any{
-		"title": Title(c), "body": Markdown(c, slackLink), "labels": labels}, &created); err != nil {
-		return model.TicketRef{}, fmt.Errorf("create github issue for case %s: %w", c.ID, err)
+	create := func(ctx context.Context) (model.TicketRef, error) {
+		labels := append([]string{label, "rootwarden"}, g.cfg.Labels...)
+		var created ghIssue
+		if err := g.http.once(ctx, http.MethodPost, g.repoPath(), map[string]any{
+			"title": Title(c), "body": Markdown(c, slackLink), "labels": labels}, &created); err != nil {
+			return model.TicketRef{}, fmt.Errorf("create github issue for case %s: %w", c.ID, err)
+		}
+		if created.Number == 0 {
+			return model.TicketRef{}, model.Errorf(model.CodeInternal, "create github issue for case %s: answer has no number", c.ID)
+		}
+		return g.ref(created), nil
 	}
-	if created.Number == 0 {
-		return model.TicketRef{}, model.Errorf(model.CodeInternal, "create github issue for case %s: answer has no number", c.ID)
-	}
-	return g.ref(created), nil
+	return g.http.findOrCreate(ctx, "create github issue for case "+c.ID, 0, find, create)
 }
 
 func (g *GitHub) issuePath(ref model.TicketRef) (string, error) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
@@ -97,7 +98,9 @@ const ghToken = "ghp_SECRETsecretSECRET"
 func newGHEnv(t *testing.T) (contractEnv, *ghFake) {
 	f := newGHFake(t)
 	logs := &testutil.LogBuffer{}
-	tr, err := NewGitHub(GitHubConfig{BaseURL: f.srv.URL, Token: ghToken, Owner: "acme", Repo: "security", Retry: fastRetry}, logs.Logger())
+	// A client without a timeout, as a caller may pass one: the tracker must add it.
+	tr, err := NewGitHub(GitHubConfig{BaseURL: f.srv.URL, Token: ghToken, Owner: "acme", Repo: "security", Retry: fastRetry,
+		Client: &http.Client{}, Timeout: 200 * time.Millisecond}, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +119,8 @@ func newGHEnv(t *testing.T) (contractEnv, *ghFake) {
 			defer f.mu.Unlock()
 			return append([]string(nil), issue(ref).comments...)
 		},
-		labels: func(ref model.TicketRef) []string { f.mu.Lock(); defer f.mu.Unlock(); return issue(ref).labels },
+		labels:  func(ref model.TicketRef) []string { f.mu.Lock(); defer f.mu.Unlock(); return issue(ref).labels },
+		tickets: func() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.issues) },
 		checkAuth: func(t *testing.T, auth string) {
 			if auth != "Bearer "+ghToken {
 				t.Errorf("authorization %q", auth)
@@ -159,4 +163,43 @@ func TestGitHubFindsClosedIssueAndWritesTheBody(t *testing.T) {
 	if f.issues[0].state != "closed" || f.issues[0].reason != "completed" {
 		t.Errorf("state_reason %q", f.issues[0].reason)
 	}
+}
+
+func TestGitHubSecondaryRateLimitIsRetriedAfterItsDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header
+	}{
+		{"403 with Retry-After", http.StatusForbidden, http.Header{"Retry-After": {"1"}}},
+		{"403 with x-ratelimit-remaining 0", http.StatusForbidden, http.Header{"X-Ratelimit-Remaining": {"0"},
+			"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)}}},
+		{"429 with Retry-After", http.StatusTooManyRequests, http.Header{"Retry-After": {"1"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, f := newGHEnv(t)
+			f.inject(fault{status: tc.status, header: tc.header})
+			if _, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), ""); err != nil {
+				t.Fatalf("open after one rate-limited answer: %v", err)
+			}
+			// When the limit outlasts the attempts, the error is transient and says how long to wait.
+			for range fastRetry.MaxAttempts {
+				f.inject(fault{status: tc.status, header: tc.header})
+			}
+			err := e.tr.Comment(ctxT(t), model.TicketRef{System: "github", ID: "1"}, "x")
+			if model.ErrorCode(err) != model.CodeTransient {
+				t.Fatalf("rate limit classified %s: %v", model.ErrorCode(err), err)
+			}
+			if d := RetryAfter(err); d <= 0 || d > time.Second {
+				t.Fatalf("RetryAfter = %v, want the server's delay (≤ 1s)", d)
+			}
+		})
+	}
+	t.Run("a plain 403 is a refusal", func(t *testing.T) {
+		e, f := newGHEnv(t)
+		f.fail(http.StatusForbidden)
+		if _, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), ""); model.ErrorCode(err) != model.CodeUnauthorized {
+			t.Fatalf("plain 403: %v", err)
+		}
+	})
 }

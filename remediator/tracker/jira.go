@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rootwarden/rootwarden/internal/model"
@@ -22,14 +23,36 @@ type JiraConfig struct {
 	Project   string // project key, e.g. SEC
 	IssueType string // default Task
 	Labels    []string
-	Client    *http.Client
+	// Client is the HTTP client; nil, or one without a Timeout, gets Timeout.
+	Client *http.Client
+	// Timeout bounds one HTTP call (default DefaultTimeout).
+	Timeout time.Duration
+	// SearchLag is how long Jira's search index may take to show a new issue (default
+	// DefaultJiraSearchLag): after a create whose outcome is unknown, Open waits that
+	// long before it searches again, and the remediator waits that long after an
+	// interrupted open.
+	SearchLag time.Duration
 	Retry     Retry
 }
+
+// DefaultJiraSearchLag is how long a new Jira Cloud issue may stay invisible to JQL
+// search (the index is updated asynchronously, usually within a few seconds).
+const DefaultJiraSearchLag = 10 * time.Second
 
 // Jira opens and follows case tickets in Jira Cloud.
 type Jira struct {
 	cfg  JiraConfig
 	http *restClient
+
+	mu sync.Mutex
+	// recent are the issues this process created within SearchLag, by case id: the
+	// search may not show them yet.
+	recent map[string]recentIssue
+}
+
+type recentIssue struct {
+	ref model.TicketRef
+	at  time.Time
 }
 
 var _ model.Tracker = (*Jira)(nil)
@@ -52,14 +75,15 @@ func NewJira(cfg JiraConfig, log *slog.Logger) (*Jira, error) {
 	if cfg.IssueType == "" {
 		cfg.IssueType = "Task"
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+	cfg.Client = withTimeout(cfg.Client, cfg.Timeout)
+	if cfg.SearchLag <= 0 {
+		cfg.SearchLag = DefaultJiraSearchLag
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	basic := base64.StdEncoding.EncodeToString([]byte(cfg.Email + ":" + cfg.APIToken))
-	return &Jira{cfg: cfg, http: &restClient{
+	return &Jira{cfg: cfg, recent: map[string]recentIssue{}, http: &restClient{
 		system: "jira", base: base, client: cfg.Client, log: log, retry: cfg.Retry.withDefaults(),
 		auth:    func(r *http.Request) { r.Header.Set("Authorization", "Basic "+basic) },
 		secrets: []string{cfg.APIToken, basic},
@@ -88,35 +112,77 @@ func (j *Jira) ref(key string) model.TicketRef {
 	return model.TicketRef{System: "jira", ID: key, URL: j.http.base + "/browse/" + key}
 }
 
-// Open finds the case's issue by its label, or creates it.
+// SearchLag is how long a new issue may stay invisible to Open's search.
+func (j *Jira) SearchLag() time.Duration { return j.cfg.SearchLag }
+
+// Open finds the case's issue by its label, or creates it. A create is never repeated
+// without searching again first, after the search index had time to catch up
+// (SearchLag). When the search finds more than one issue of the case, the oldest is
+// the case's and the others are closed as duplicates.
 func (j *Jira) Open(ctx context.Context, c model.Case, slackLink string) (model.TicketRef, error) {
 	label := Label(c.ID)
-	var found struct {
-		Issues []jiraIssue `json:"issues"`
+	if ref, ok := j.recentlyCreated(c.ID); ok {
+		return ref, nil
 	}
-	jql := fmt.Sprintf("project = %q AND labels = %q ORDER BY created ASC", j.cfg.Project, label)
-	if err := j.http.do(ctx, http.MethodPost, "/rest/api/3/search/jql", map[string]any{
-		"jql": jql, "fields": []string{"status", "assignee"}, "maxResults": 1}, &found); err != nil {
-		return model.TicketRef{}, fmt.Errorf("find jira issue for case %s: %w", c.ID, err)
+	find := func(ctx context.Context) (model.TicketRef, bool, error) {
+		var found struct {
+			Issues []jiraIssue `json:"issues"`
+		}
+		jql := fmt.Sprintf("project = %q AND labels = %q ORDER BY created ASC", j.cfg.Project, label)
+		if err := j.http.do(ctx, http.MethodPost, "/rest/api/3/search/jql", map[string]any{
+			"jql": jql, "fields": []string{"status", "assignee"}, "maxResults": 10}, &found); err != nil {
+			return model.TicketRef{}, false, fmt.Errorf("find jira issue for case %s: %w", c.ID, err)
+		}
+		if len(found.Issues) == 0 {
+			return model.TicketRef{}, false, nil
+		}
+		first := found.Issues[0].Key
+		for _, dup := range found.Issues[1:] {
+			if dup.Fields.Status.StatusCategory.Key == "done" {
+				continue
+			}
+			if err := j.Close(ctx, j.ref(dup.Key), fmt.Sprintf("Duplicate of %s (rootwarden opened the ticket of case %s twice); closing this one.",
+				first, c.ID)); err != nil {
+				j.http.log.Warn("close duplicate jira issue", "case", c.ID, "ticket", dup.Key, "err", err)
+			}
+		}
+		return j.ref(first), true, nil
 	}
-	if len(found.Issues) > 0 {
-		return j.ref(found.Issues[0].Key), nil
+	create := func(ctx context.Context) (model.TicketRef, error) {
+		labels := append([]string{label, "rootwarden"}, j.cfg.Labels...)
+		var created jiraIssue
+		if err := j.http.once(ctx, http.MethodPost, "/rest/api/3/issue", map[string]any{"fields": map[string]any{
+			"project":     map[string]string{"key": j.cfg.Project},
+			"issuetype":   map[string]string{"name": j.cfg.IssueType},
+			"summary":     Title(c),
+			"labels":      labels,
+			"description": adf(description(c, slackLink)),
+		}}, &created); err != nil {
+			return model.TicketRef{}, fmt.Errorf("create jira issue for case %s: %w", c.ID, err)
+		}
+		if created.Key == "" {
+			return model.TicketRef{}, model.Errorf(model.CodeInternal, "create jira issue for case %s: answer has no key", c.ID)
+		}
+		ref := j.ref(created.Key)
+		j.mu.Lock()
+		j.recent[c.ID] = recentIssue{ref: ref, at: time.Now()}
+		j.mu.Unlock()
+		return ref, nil
 	}
-	labels := append([]string{label, "rootwarden"}, j.cfg.Labels...)
-	var created jiraIssue
-	if err := j.http.do(ctx, http.MethodPost, "/rest/api/3/issue", map[string]any{"fields": map[string]any{
-		"project":     map[string]string{"key": j.cfg.Project},
-		"issuetype":   map[string]string{"name": j.cfg.IssueType},
-		"summary":     Title(c),
-		"labels":      labels,
-		"description": adf(description(c, slackLink)),
-	}}, &created); err != nil {
-		return model.TicketRef{}, fmt.Errorf("create jira issue for case %s: %w", c.ID, err)
+	return j.http.findOrCreate(ctx, "create jira issue for case "+c.ID, j.cfg.SearchLag, find, create)
+}
+
+// recentlyCreated is the issue this process created for the case within SearchLag.
+func (j *Jira) recentlyCreated(caseID string) (model.TicketRef, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for id, r := range j.recent {
+		if time.Since(r.at) > j.cfg.SearchLag {
+			delete(j.recent, id)
+		}
 	}
-	if created.Key == "" {
-		return model.TicketRef{}, model.Errorf(model.CodeInternal, "create jira issue for case %s: answer has no key", c.ID)
-	}
-	return j.ref(created.Key), nil
+	r, ok := j.recent[caseID]
+	return r.ref, ok
 }
 
 func issuePath(key string) string { return "/rest/api/3/issue/" + url.PathEscape(key) }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
@@ -19,6 +20,7 @@ type jiraFakeIssue struct {
 	statusName, cat string
 	assignee        string
 	comments        []string
+	created         time.Time
 }
 
 // jiraFake speaks the part of Jira Cloud REST v3 the tracker uses.
@@ -26,12 +28,15 @@ type jiraFake struct {
 	*fakeServer
 	issues map[string]*jiraFakeIssue
 	order  []string
+	// searchLag: a new issue is invisible to JQL search for this long, as Jira's
+	// search index catches up asynchronously.
+	searchLag time.Duration
 }
 
 var jqlLabel = regexp.MustCompile(`labels = "([^"]+)"`)
 
 func newJiraFake(t *testing.T) *jiraFake {
-	f := &jiraFake{issues: map[string]*jiraFakeIssue{}}
+	f := &jiraFake{issues: map[string]*jiraFakeIssue{}, searchLag: 30 * time.Millisecond}
 	f.fakeServer = newFakeServer(t, func(w http.ResponseWriter, r *http.Request, body map[string]any) {
 		p := r.URL.Path
 		switch {
@@ -39,8 +44,10 @@ func newJiraFake(t *testing.T) *jiraFake {
 			m := jqlLabel.FindStringSubmatch(fmt.Sprint(body["jql"]))
 			var out []any
 			for _, k := range f.order {
-				if m != nil && contains(f.issues[k].labels, m[1]) {
-					out = append(out, map[string]any{"id": k, "key": k})
+				is := f.issues[k]
+				if m != nil && contains(is.labels, m[1]) && time.Since(is.created) >= f.searchLag {
+					out = append(out, map[string]any{"id": k, "key": k,
+						"fields": map[string]any{"status": map[string]any{"name": is.statusName, "statusCategory": map[string]any{"key": is.cat}}}})
 				}
 			}
 			writeJSON(w, 200, map[string]any{"issues": out})
@@ -56,7 +63,7 @@ func newJiraFake(t *testing.T) *jiraFake {
 			}
 			key := fmt.Sprintf("SEC-%d", len(f.order)+1)
 			f.issues[key] = &jiraFakeIssue{key: key, summary: fields["summary"].(string), labels: labels,
-				description: fields["description"], statusName: "To Do", cat: "new"}
+				description: fields["description"], statusName: "To Do", cat: "new", created: time.Now()}
 			f.order = append(f.order, key)
 			writeJSON(w, 201, map[string]any{"id": "100", "key": key, "self": "x"})
 		case strings.HasPrefix(p, "/rest/api/3/issue/"):
@@ -134,7 +141,8 @@ const jiraToken = "jira-SECRET-token-123"
 func newJiraEnv(t *testing.T) (contractEnv, *jiraFake) {
 	f := newJiraFake(t)
 	logs := &testutil.LogBuffer{}
-	tr, err := NewJira(JiraConfig{BaseURL: f.srv.URL, Email: "bot@example.com", APIToken: jiraToken, Project: "SEC", Retry: fastRetry}, logs.Logger())
+	tr, err := NewJira(JiraConfig{BaseURL: f.srv.URL, Email: "bot@example.com", APIToken: jiraToken, Project: "SEC", Retry: fastRetry,
+		Client: &http.Client{}, Timeout: 200 * time.Millisecond, SearchLag: 3 * f.searchLag}, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +164,8 @@ func newJiraEnv(t *testing.T) (contractEnv, *jiraFake) {
 			defer f.mu.Unlock()
 			return append([]string(nil), f.issues[ref.ID].comments...)
 		},
-		labels: func(ref model.TicketRef) []string { f.mu.Lock(); defer f.mu.Unlock(); return f.issues[ref.ID].labels },
+		labels:  func(ref model.TicketRef) []string { f.mu.Lock(); defer f.mu.Unlock(); return f.issues[ref.ID].labels },
+		tickets: func() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.issues) },
 		checkAuth: func(t *testing.T, auth string) {
 			if auth != wantAuth {
 				t.Errorf("authorization %q", auth)
