@@ -115,9 +115,9 @@ func (r *Remediator) listCases(w http.ResponseWriter, req *http.Request) {
 
 func (r *Remediator) showCase(w http.ResponseWriter, req *http.Request) {
 	id := req.PathValue("id")
-	i := strings.LastIndexByte(id, '-')
+	i := strings.IndexByte(id, '-') // <account>-<number>-<opened> (older cases: <account>-<number>)
 	if i <= 0 || i == len(id)-1 {
-		writeErr(w, http.StatusBadRequest, model.CodeInvalid, "case id "+id+" is not <account>-<number>")
+		writeErr(w, http.StatusBadRequest, model.CodeInvalid, "case id "+id+" is not <account>-<number>-<opened>")
 		return
 	}
 	account := id[:i]

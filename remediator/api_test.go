@@ -29,7 +29,7 @@ func apiGetT(t *testing.T, h http.Handler, path, token string) (int, []byte) {
 func TestAPIIsOffWithoutToken(t *testing.T) {
 	b := bustest.New(t)
 	r := newRem(t, b, newClock(), nil, func(c *Config) { c.APIToken = "" })
-	for _, p := range []string{"/api/v1/cases", "/api/v1/cases/" + acct + "-1"} {
+	for _, p := range []string{"/api/v1/cases", "/api/v1/cases/" + caseID(acct, 1)} {
 		code, body := apiGetT(t, r.APIHandler(), p, "anything")
 		var e APIError
 		if code != http.StatusNotFound || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "ROOTWARDEN_API_TOKEN") {
@@ -64,7 +64,9 @@ func TestAPIListsFiltersAndShowsHistory(t *testing.T) {
 		func() error { return r.HandleFinding(ctx, observation(acct, false, model.SourceEvent, clk.Now())) },
 		func() error { return r.HandleFinding(ctx, observation(acct, true, model.SourceEvent, clk.Now())) },
 		func() error { return r.HandleFinding(ctx, observation(other, true, model.SourceSweep, clk.Now())) },
-		func() error { return r.HandleAction(ctx, action(model.ActionApprove, other, other+"-1")) },
+		func() error {
+			return r.HandleAction(ctx, action(model.ActionApprove, other, CaseID(other, 1, t0.Add(4*time.Minute))))
+		},
 	}
 	for _, s := range steps {
 		clk.Add(time.Minute)
@@ -74,6 +76,7 @@ func TestAPIListsFiltersAndShowsHistory(t *testing.T) {
 	}
 	r.work(ctx, other)
 	h := r.APIHandler()
+	a1, a2, o1 := CaseID(acct, 1, t0.Add(time.Minute)), CaseID(acct, 2, t0.Add(3*time.Minute)), CaseID(other, 1, t0.Add(4*time.Minute))
 
 	list := func(q string) []string {
 		t.Helper()
@@ -92,11 +95,11 @@ func TestAPIListsFiltersAndShowsHistory(t *testing.T) {
 		return ids
 	}
 	for q, want := range map[string]string{
-		"":                             acct + "-2:open," + other + "-1:ticketed",
-		"?state=open":                  acct + "-2:open",
-		"?state=ticketed":              other + "-1:ticketed",
+		"":                             a2 + ":open," + o1 + ":ticketed",
+		"?state=open":                  a2 + ":open",
+		"?state=ticketed":              o1 + ":ticketed",
 		"?state=resolved":              "",
-		"?account=" + other:            other + "-1:ticketed",
+		"?account=" + other:            o1 + ":ticketed",
 		"?state=open&account=" + other: "",
 	} {
 		if got := strings.Join(list(q), ","); got != want {
@@ -137,16 +140,16 @@ func TestAPIListsFiltersAndShowsHistory(t *testing.T) {
 		}
 		return strings.Join(s, ",")
 	}
-	if v := show(other + "-1"); v.State != model.StateTicketed || hist(v) != "opened,ticketed,updated" || v.Ticket == nil {
+	if v := show(o1); v.State != model.StateTicketed || hist(v) != "opened,ticketed,updated" || v.Ticket == nil {
 		t.Errorf("show current: %s %s %+v", v.State, hist(v), v.Ticket)
 	}
-	if v := show(acct + "-1"); v.State != model.StateResolved || hist(v) != "opened,resolved" {
+	if v := show(a1); v.State != model.StateResolved || hist(v) != "opened,resolved" {
 		t.Errorf("show past case: %s %s", v.State, hist(v))
 	}
-	if v := show(acct + "-2"); v.State != model.StateOpen || hist(v) != "opened" || v.History[0].Seq != 1 {
+	if v := show(a2); v.State != model.StateOpen || hist(v) != "opened" || v.History[0].Seq != 1 {
 		t.Errorf("show new case: %s %s", v.State, hist(v))
 	}
-	if code, _ := apiGetT(t, h, "/api/v1/cases/"+acct+"-9", testTk); code != http.StatusNotFound {
+	if code, _ := apiGetT(t, h, "/api/v1/cases/"+caseID(acct, 9), testTk); code != http.StatusNotFound {
 		t.Errorf("unknown case: %d", code)
 	}
 	if code, _ := apiGetT(t, h, "/api/v1/cases/nonsense", testTk); code != http.StatusBadRequest {

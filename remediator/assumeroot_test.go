@@ -85,7 +85,7 @@ func approveAndWork(t *testing.T, r *Remediator, account string) *record {
 	if err := r.HandleFinding(ctx, observation(account, true, model.SourceSweep, t0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.HandleAction(ctx, action(model.ActionApprove, account, account+"-1")); err != nil {
+	if err := r.HandleAction(ctx, action(model.ActionApprove, account, caseID(account, 1))); err != nil {
 		t.Fatal(err)
 	}
 	r.work(ctx, account)

@@ -34,7 +34,7 @@ func TestSlowTicketSystemForOneCaseDoesNotHoldUpOtherAccounts(t *testing.T) {
 	b := bustest.New(t)
 	clk := newClock()
 	startResponder(t, b, clk)
-	tr := &hangingTracker{Builtin: tracker.NewBuiltin(b), caseID: acct + "-1", release: make(chan struct{})}
+	tr := &hangingTracker{Builtin: tracker.NewBuiltin(b), caseID: caseID(acct, 1), release: make(chan struct{})}
 	t.Cleanup(func() { close(tr.release) })
 	r := newRem(t, b, clk, tr)
 	runRem(t, r)
@@ -44,12 +44,12 @@ func TestSlowTicketSystemForOneCaseDoesNotHoldUpOtherAccounts(t *testing.T) {
 	waitState(t, r, acct, model.StateOpen)
 	waitState(t, r, other, model.StateOpen)
 
-	publishAction(t, b, action(model.ActionApprove, acct, acct+"-1")) // its ticket hangs
+	publishAction(t, b, action(model.ActionApprove, acct, caseID(acct, 1))) // its ticket hangs
 	waitState(t, r, acct, model.StateTicketed)
 	time.Sleep(50 * time.Millisecond)
 
 	// Another account's approval and a new finding must not wait for that ticket.
-	publishAction(t, b, action(model.ActionApprove, other, other+"-1"))
+	publishAction(t, b, action(model.ActionApprove, other, caseID(other, 1)))
 	const third = "444444444444"
 	publishFinding(t, b, observation(third, true, model.SourceSweep, clk.Now()))
 	deadline := time.Now().Add(3 * time.Second)

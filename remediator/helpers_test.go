@@ -205,3 +205,7 @@ func builtinTickets(t *testing.T, b *bus.Bus) []tracker.BuiltinTicket {
 	}
 	return ts
 }
+
+// caseID is the id of the account's n-th case when it was opened at t0 (the tests'
+// clock start).
+func caseID(account string, n int) string { return CaseID(account, n, t0) }

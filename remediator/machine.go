@@ -27,7 +27,9 @@ package remediator
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +64,9 @@ type Input struct {
 	// TicketOpened is the ticket opened for the case; TicketError says why opening failed.
 	TicketOpened *model.TicketRef
 	TicketError  string
+	// TicketOpFailed says that a ticket operation (comment, close, reopen) failed for
+	// good, and why (e.g. "could not reopen ticket SEC-1: …").
+	TicketOpFailed string
 	// Deleted is the outcome of the AssumeRoot deletion.
 	Deleted *Deletion
 	// Expire asks whether a risk acceptance has expired at At.
@@ -72,7 +77,19 @@ type Input struct {
 	// Policy.
 	AssumeRoot   bool // deletion through AssumeRoot is enabled (ROOTWARDEN_ASSUME_ROOT)
 	MaxActionIDs int  // 0 → DefaultMaxActionIDs
+	// VerifyTimeout time-boxes verifying: a case verifying longer goes back to
+	// ticketed with the reason (0 → DefaultVerifyTimeout).
+	VerifyTimeout time.Duration
+	// CheckCooldown is how soon after a human's re-check or "I deleted" another one is
+	// ignored (0 → DefaultCheckCooldown; negative: never).
+	CheckCooldown time.Duration
 }
+
+// Defaults of the policy inputs.
+const (
+	DefaultVerifyTimeout = 30 * time.Minute
+	DefaultCheckCooldown = time.Minute
+)
 
 // Deletion is what the AssumeRoot path did.
 type Deletion struct {
@@ -132,6 +149,8 @@ func Apply(c *model.Case, in Input) (Decision, error) {
 		d.ticketOpened(*in.TicketOpened)
 	case in.TicketError != "":
 		d.ticketError(in.TicketError)
+	case in.TicketOpFailed != "":
+		d.ticketProblem(in.TicketOpFailed)
 	case in.Deleted != nil:
 		d.deleted(*in.Deleted)
 	case in.Expire:
@@ -200,8 +219,13 @@ func (d *decider) ticketOp(causeID, op, text string) {
 // EventID is the id (and Nats-Msg-Id) of a case event.
 func EventID(caseID string, seq int) string { return fmt.Sprintf("%s/%d", caseID, seq) }
 
-// CaseID is the id of an account's n-th case.
-func CaseID(account string, n int) string { return fmt.Sprintf("%s-%d", account, n) }
+// CaseID is the id of an account's n-th case, opened at: "<account>-<n>-<opened, Unix
+// seconds in base 36>". The time makes ids unique even when the state was lost and
+// numbering starts again at 1, so a ticket or Slack message found by case id is
+// always this case's.
+func CaseID(account string, n int, opened time.Time) string {
+	return fmt.Sprintf("%s-%d-%s", account, n, strconv.FormatInt(opened.Unix(), 36))
+}
 
 func (d *decider) finding(o model.Observation, ownCheck bool) error {
 	if o.AccountID == "" {
@@ -225,7 +249,7 @@ func (d *decider) finding(o model.Observation, ownCheck bool) error {
 		if !active {
 			return nil
 		}
-		d.problem(model.EventCheckFailed, "check failed: "+o.Error)
+		d.checkProblem(o.ErrorCode, o.Error)
 		return nil
 	}
 	src := o.Source
@@ -241,6 +265,7 @@ func (d *decider) finding(o model.Observation, ownCheck bool) error {
 		d.c.State = model.StateResolved
 		d.c.Pending = nil
 		d.c.Risk = nil
+		d.c.VerifyingSince = nil
 		at := d.in.At
 		d.c.ResolvedAt = &at
 		reason := fmt.Sprintf("no root access keys (seen by %s)", src)
@@ -255,11 +280,19 @@ func (d *decider) finding(o model.Observation, ownCheck bool) error {
 	}
 	from := d.c.State
 	oldSev := d.c.Severity
+	hadError := d.c.LastError
 	detailsChanged := d.refresh(o)
+	// A keys-present observation made after the claim of deletion answers the claim
+	// as well as our own verification check does.
+	newerThanClaim := d.c.VerifyingSince != nil && !o.ObservedAt.IsZero() && o.ObservedAt.After(*d.c.VerifyingSince)
 	switch {
-	case ownCheck && d.in.Verify && d.c.State == model.StateVerifying:
+	case d.c.State == model.StateVerifying && ((ownCheck && d.in.Verify) || newerThanClaim):
 		d.c.State = model.StateTicketed
+		d.c.VerifyingSince = nil
 		reason := "keys are still there"
+		if !ownCheck {
+			reason += fmt.Sprintf(" (seen by %s)", src)
+		}
 		if d.c.Ticket == nil {
 			// Verification after an AssumeRoot deletion (or a claim made before any
 			// ticket existed): a human must now act, so the ticket path takes over.
@@ -279,6 +312,8 @@ func (d *decider) finding(o model.Observation, ownCheck bool) error {
 		d.emit(model.EventUpdated, from, model.System, reason, "")
 	case ownCheck:
 		d.emit(model.EventUpdated, from, model.System, "re-checked: root access keys are still present", "")
+	case hadError != "":
+		d.emit(model.EventUpdated, from, model.System, fmt.Sprintf("check works again (seen by %s)", src), "")
 	case detailsChanged:
 		d.emit(model.EventUpdated, from, model.System, fmt.Sprintf("details refreshed (seen by %s)", src), "")
 	}
@@ -295,8 +330,7 @@ func (d *decider) refresh(o model.Observation) bool {
 			K []model.KeyDetail
 			E *model.TrailEvent
 			N string
-			L string
-		}{c.Keys, c.Event, c.AccountName, c.LastError})
+		}{c.Keys, c.Event, c.AccountName})
 		return string(b)
 	}
 	before := visible()
@@ -311,7 +345,10 @@ func (d *decider) refresh(o model.Observation) bool {
 	if o.Event != nil {
 		c.Event = o.Event
 	}
-	c.LastError = ""
+	if c.LastError != "" {
+		c.LastError = "" // the check works again; the caller says so once
+		d.changed = true
+	}
 	if !o.ObservedAt.IsZero() && o.ObservedAt.After(c.LastCheckedAt) {
 		c.LastCheckedAt = o.ObservedAt
 		d.changed = true
@@ -336,7 +373,7 @@ func (d *decider) open(o model.Observation, src model.Source) {
 	}
 	d.c = &model.Case{
 		SchemaVersion: model.SchemaVersion,
-		ID:            CaseID(o.AccountID, n),
+		ID:            CaseID(o.AccountID, n, d.in.At),
 		Number:        n,
 		AccountID:     o.AccountID,
 		AccountName:   o.AccountName,
@@ -359,13 +396,36 @@ func (d *decider) open(o model.Observation, src model.Source) {
 	d.emit(model.EventOpened, "", model.System, reason, "")
 }
 
-// problem records an error on the case, with an event only when its text changes.
-func (d *decider) problem(t model.CaseEventType, text string) {
-	if d.c == nil || !d.c.State.Active() || d.c.LastError == text {
+// checkProblem records a failed check on the case, with an event only when the
+// failure differs from the one already recorded: failures are compared by a stable
+// key (error code and text without AWS request ids or other unique ids).
+func (d *decider) checkProblem(code, text string) {
+	if d.c == nil || !d.c.State.Active() {
 		return
 	}
-	d.c.LastError = text
-	d.emit(t, d.c.State, model.System, text, "")
+	msg := "check failed: " + StableError(text)
+	if code != "" && !strings.Contains(msg, code) {
+		msg = "check failed: " + code + ": " + StableError(text)
+	}
+	if d.c.LastError == msg {
+		return
+	}
+	d.c.LastError = msg
+	d.emit(model.EventCheckFailed, d.c.State, model.System, msg, "")
+}
+
+// ticketProblem records a ticket failure, apart from check failures, with an event
+// only when it differs from the one recorded.
+func (d *decider) ticketProblem(text string) {
+	if d.c == nil || !d.c.State.Active() {
+		return
+	}
+	text = StableError(text)
+	if d.c.TicketError == text {
+		return
+	}
+	d.c.TicketError = text
+	d.emit(model.EventUpdated, d.c.State, model.System, text, "")
 }
 
 func (d *decider) checkError(text string) {
@@ -375,7 +435,7 @@ func (d *decider) checkError(text string) {
 	if d.dropPending(PendingRecheck) {
 		d.changed = true
 	}
-	d.problem(model.EventCheckFailed, "check failed: "+text)
+	d.checkProblem("", text)
 }
 
 func (d *decider) action(a model.Action) error {
@@ -447,14 +507,24 @@ func (d *decider) action(a model.Action) error {
 		d.c.State = model.StateOpen
 		d.c.Risk = nil
 		d.emit(model.EventReopened, from, a.Actor, withReason("risk acceptance revoked by "+who), a.ID)
+	case (a.Kind == model.ActionConfirmDeleted || a.Kind == model.ActionRecheck) && a.Actor.Kind != model.ActorTicket && d.throttled():
+		// A check for the case was asked for moments ago (or is still owed): another
+		// one would cost AWS calls and thread replies and tell nothing new. The action
+		// id is remembered; nothing else changes.
+		d.changed = true
 	case a.Kind == model.ActionConfirmDeleted && from == model.StateTicketed:
 		d.c.State = model.StateVerifying
+		at := d.in.At
+		d.c.VerifyingSince = &at
+		d.c.CheckRequestedAt = &at
 		reason := who + " says the root keys are deleted; verifying with AWS"
 		if a.Actor.Kind == model.ActorTicket {
 			reason = "ticket closed by " + who + "; verifying with AWS"
 		}
 		d.emit(model.EventVerifying, from, a.Actor, reason, a.ID)
 	case a.Kind == model.ActionRecheck:
+		at := d.in.At
+		d.c.CheckRequestedAt = &at
 		d.addPending(PendingRecheck)
 		d.emit(model.EventUpdated, from, a.Actor, "re-check requested by "+who, a.ID)
 	case !knownAction(a.Kind):
@@ -476,10 +546,17 @@ func (d *decider) ticketOpened(ref model.TicketRef) {
 		}
 		return
 	}
-	d.c.Ticket = &ref
-	if strings.HasPrefix(d.c.LastError, "could not open ticket") {
-		d.c.LastError = ""
+	if d.c.Ticket != nil {
+		// Another ticket of the case is already linked (two openers raced): keep the
+		// first, close the duplicate with a pointer to it.
+		first := *d.c.Ticket
+		d.changed = true
+		d.ops = append(d.ops, TicketOp{ID: fmt.Sprintf("%s/dup/%s", d.c.ID, ref.ID), Op: TicketClose, Ticket: ref,
+			Text: fmt.Sprintf("Duplicate of %s %s (rootwarden opened the ticket of case %s twice); closing this one.", first.ID, first.URL, d.c.ID)})
+		return
 	}
+	d.c.Ticket = &ref
+	d.c.TicketError = ""
 	id := d.emit(model.EventUpdated, d.c.State, model.System, fmt.Sprintf("ticket %s opened %s", ref.ID, ref.URL), "")
 	if !d.c.State.Active() {
 		d.ticketOp(id, TicketClose, "The case was resolved before this ticket was linked: AWS reports no root access keys.")
@@ -487,7 +564,7 @@ func (d *decider) ticketOpened(ref model.TicketRef) {
 }
 
 func (d *decider) ticketError(text string) {
-	d.problem(model.EventUpdated, "could not open ticket: "+text)
+	d.ticketProblem("could not open ticket: " + text)
 }
 
 func (d *decider) deleted(del Deletion) {
@@ -524,17 +601,70 @@ func (d *decider) deleted(del Deletion) {
 	}
 	if from == model.StateTicketed {
 		d.c.State = model.StateVerifying
+		at := d.in.At
+		d.c.VerifyingSince = &at
 	}
 	d.emit(model.EventKeysDeleted, from, model.System, reason, "")
 }
 
+// throttled reports whether a human's check request comes within the cooldown of the
+// last one, or while a check is still owed.
+func (d *decider) throttled() bool {
+	if slices.Contains(d.c.Pending, PendingRecheck) {
+		return true
+	}
+	cool := d.in.CheckCooldown
+	if cool == 0 {
+		cool = DefaultCheckCooldown
+	}
+	return cool > 0 && d.c.CheckRequestedAt != nil && d.in.At.Sub(*d.c.CheckRequestedAt) < cool
+}
+
+// expire ends what is time-boxed: a risk acceptance at its expiry, and verifying
+// after VerifyTimeout (back to ticketed, saying why: the check keeps failing, e.g. a
+// broken role or an account no longer ACTIVE).
 func (d *decider) expire() {
-	if d.c == nil || d.c.State != model.StateRiskAccepted || d.c.Risk == nil || d.in.At.Before(d.c.Risk.Expires) {
+	if d.c == nil {
+		return
+	}
+	if d.c.State == model.StateVerifying {
+		d.verifyTimedOut()
+		return
+	}
+	if d.c.State != model.StateRiskAccepted || d.c.Risk == nil || d.in.At.Before(d.c.Risk.Expires) {
 		return
 	}
 	d.c.State = model.StateOpen
 	d.c.Risk = nil
 	d.emit(model.EventReopened, model.StateRiskAccepted, model.System, "risk acceptance expired", "")
+}
+
+func (d *decider) verifyTimedOut() {
+	limit := d.in.VerifyTimeout
+	if limit <= 0 {
+		limit = DefaultVerifyTimeout
+	}
+	since := d.c.UpdatedAt
+	if d.c.VerifyingSince != nil {
+		since = *d.c.VerifyingSince
+	}
+	if d.in.At.Sub(since) < limit {
+		return
+	}
+	why := d.c.LastError
+	if why == "" {
+		why = "no answer from the detector"
+	}
+	d.c.State = model.StateTicketed
+	d.c.VerifyingSince = nil
+	reason := fmt.Sprintf("could not verify the deletion within %s (%s); back to ticketed: re-check once the check works", limit, why)
+	if d.c.Ticket == nil {
+		d.addPending(PendingOpenTicket)
+		reason += "; opening a ticket"
+	}
+	id := d.emit(model.EventUpdated, model.StateVerifying, model.System, reason, "")
+	d.ticketOp(id, TicketComment, fmt.Sprintf("rootwarden could not verify with AWS that the root access keys of account %s are gone (%s). "+
+		"The case is waiting again; it resolves as soon as a check sees no root access keys.", d.c.AccountID, why))
 }
 
 func (d *decider) addPending(p string) {
@@ -584,6 +714,23 @@ func orDash(s string) string {
 	return s
 }
 
+var (
+	uuidRE      = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
+	requestIDRE = regexp.MustCompile(`(?i)[,;(]?\s*\b(request ?id|requestid|x-amzn-requestid|x-amz-request-id)\b[:=]?\s*[^\s,;)]*\)?`)
+	longHexRE   = regexp.MustCompile(`(?i)\b[0-9a-f]{16,}\b`)
+	spacesRE    = regexp.MustCompile(`\s{2,}`)
+)
+
+// StableError is an error text without what differs between two occurrences of the
+// same failure: AWS request ids, UUIDs, long hex ids. Failures are compared by it.
+func StableError(s string) string {
+	s = requestIDRE.ReplaceAllString(s, "")
+	s = uuidRE.ReplaceAllString(s, "…")
+	s = longHexRE.ReplaceAllString(s, "…")
+	s = strings.TrimSpace(spacesRE.ReplaceAllString(s, " "))
+	return strings.TrimRight(s, " ,;")
+}
+
 // cloneCase deep-copies the slices and pointers of a case.
 func cloneCase(c model.Case) model.Case {
 	c.Keys = slices.Clone(c.Keys)
@@ -594,6 +741,8 @@ func cloneCase(c model.Case) model.Case {
 	c.Ticket = clonePtr(c.Ticket)
 	c.Risk = clonePtr(c.Risk)
 	c.ResolvedAt = clonePtr(c.ResolvedAt)
+	c.VerifyingSince = clonePtr(c.VerifyingSince)
+	c.CheckRequestedAt = clonePtr(c.CheckRequestedAt)
 	return c
 }
 

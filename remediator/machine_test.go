@@ -12,12 +12,16 @@ import (
 )
 
 func caseIn(state model.State) *model.Case {
-	c := &model.Case{SchemaVersion: 1, ID: acct + "-1", Number: 1, AccountID: acct, AccountName: "prod", OrgMember: true,
+	c := &model.Case{SchemaVersion: 1, ID: caseID(acct, 1), Number: 1, AccountID: acct, AccountName: "prod", OrgMember: true,
 		State: state, Severity: model.SeverityHigh, Keys: []model.KeyDetail{{Slot: 1, Active: true}}, FoundBy: model.SourceSweep,
 		LastCheckedAt: t0.Add(-time.Hour), OpenedAt: t0.Add(-2 * time.Hour), UpdatedAt: t0.Add(-time.Hour), Seq: 3}
 	switch state {
 	case model.StateTicketed, model.StateVerifying:
 		c.Ticket = &model.TicketRef{System: "builtin", ID: "RW-1"}
+		if state == model.StateVerifying {
+			claimed := t0.Add(-10 * time.Minute)
+			c.VerifyingSince = &claimed
+		}
 	case model.StateRiskAccepted:
 		c.Risk = &model.RiskAcceptance{Reason: "legacy", Expires: t0.Add(time.Hour), By: model.System, At: t0.Add(-time.Hour)}
 	case model.StateResolved:
@@ -31,7 +35,7 @@ func TestStateMachineTable(t *testing.T) {
 	exp := t0.Add(24 * time.Hour)
 	act := func(k model.ActionKind) func() Input {
 		return func() Input {
-			a := action(k, acct, acct+"-1")
+			a := action(k, acct, caseID(acct, 1))
 			if k == model.ActionAcceptRisk {
 				a.Reason, a.Expires = "legacy integration", &exp
 			}
@@ -58,8 +62,9 @@ func TestStateMachineTable(t *testing.T) {
 		// "same" (stored, state unchanged), "new" (a new open case)
 		want map[model.State]string
 	}{
+		// A keys-present finding made after the claim of deletion answers it.
 		{"finding keys present", find(true, ""), map[model.State]string{
-			"": "new", "open": "same", "ticketed": "same", "verifying": "same", "resolved": "new", "risk_accepted": "same"}},
+			"": "new", "open": "same", "ticketed": "same", "verifying": "ticketed", "resolved": "new", "risk_accepted": "same"}},
 		{"finding keys absent", find(false, ""), map[model.State]string{
 			"": "noop", "open": "resolved", "ticketed": "resolved", "verifying": "resolved", "resolved": "noop", "risk_accepted": "resolved"}},
 		{"finding with only an error", find(false, "AccessDenied"), map[model.State]string{
@@ -81,7 +86,7 @@ func TestStateMachineTable(t *testing.T) {
 		{"verification says no keys", check(false), map[model.State]string{
 			"": "noop", "open": "resolved", "ticketed": "resolved", "verifying": "resolved", "resolved": "noop", "risk_accepted": "resolved"}},
 		{"expiry scan after expiry", func() Input { return Input{At: t0.Add(2 * time.Hour), Expire: true} }, map[model.State]string{
-			"": "noop", "open": "noop", "ticketed": "noop", "verifying": "noop", "resolved": "noop", "risk_accepted": "open"}},
+			"": "noop", "open": "noop", "ticketed": "noop", "verifying": "ticketed", "resolved": "noop", "risk_accepted": "open"}},
 		{"expiry scan before expiry", func() Input { return Input{At: t0, Expire: true} }, map[model.State]string{
 			"": "noop", "open": "noop", "ticketed": "noop", "verifying": "noop", "resolved": "noop", "risk_accepted": "noop"}},
 	}
@@ -166,7 +171,7 @@ func TestNewCaseAfterResolvedGetsNextNumber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Case.ID != acct+"-2" || d.Case.Number != 2 || d.Case.Seq != 1 || d.Case.FoundBy != model.SourceEvent {
+	if d.Case.ID != caseID(acct, 2) || d.Case.Number != 2 || d.Case.Seq != 1 || d.Case.FoundBy != model.SourceEvent {
 		t.Fatalf("got %s n=%d seq=%d by %s", d.Case.ID, d.Case.Number, d.Case.Seq, d.Case.FoundBy)
 	}
 	if d.Events[0].Reason != "root access keys found (seen by event)" {
@@ -193,8 +198,8 @@ func TestResolvedReasonNamesTheSource(t *testing.T) {
 
 func TestStaleAndDuplicateActions(t *testing.T) {
 	c := caseIn(model.StateOpen)
-	c.ID, c.Number = acct+"-2", 2
-	a := action(model.ActionApprove, acct, acct+"-1")
+	c.ID, c.Number = caseID(acct, 2), 2
+	a := action(model.ActionApprove, acct, caseID(acct, 1))
 	d, err := Apply(c, Input{At: t0, Action: &a})
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +271,7 @@ func TestAcceptRiskNeedsReasonAndFutureExpiry(t *testing.T) {
 		"no reason":   {Expires: &past},
 	} {
 		t.Run(name, func(t *testing.T) {
-			b := action(model.ActionAcceptRisk, acct, acct+"-1")
+			b := action(model.ActionAcceptRisk, acct, caseID(acct, 1))
 			b.Reason, b.Expires = a.Reason, a.Expires
 			d, err := Apply(caseIn(model.StateOpen), Input{At: t0, Action: &b})
 			if err != nil || d.Refused == "" || d.Case.State != model.StateOpen {
@@ -350,7 +355,7 @@ func TestLateCheckAnswerDoesNotReopenAResolvedCase(t *testing.T) {
 	}
 	// A newer check that sees keys again does open a new case.
 	o = observation(acct, true, model.SourceCheck, t0)
-	if d, err := Apply(c, Input{At: t0, Check: &o}); err != nil || !d.Changed() || d.Case.ID != acct+"-2" {
+	if d, err := Apply(c, Input{At: t0, Check: &o}); err != nil || !d.Changed() || d.Case.ID != caseID(acct, 2) {
 		t.Fatalf("a current check with keys did not open a new case: %v %+v", err, d.Case)
 	}
 }

@@ -11,6 +11,8 @@ package remediator
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,8 +46,30 @@ type Config struct {
 	ExpiryScanInterval time.Duration
 	// MaxActionIDs bounds the action ids remembered per case (default 64).
 	MaxActionIDs int
-	// CheckTimeout bounds one on-demand check (default 30s).
+	// CheckTimeout bounds one on-demand check (default DefaultCheckTimeout). It must
+	// not be shorter than the detector's account timeout (ROOTWARDEN_ACCOUNT_TIMEOUT),
+	// or the remediator gives up on checks the detector completes.
 	CheckTimeout time.Duration
+	// TicketTimeout bounds one tracker operation with its retries (default 2m).
+	TicketTimeout time.Duration
+	// VerifyTimeout time-boxes verifying (default DefaultVerifyTimeout).
+	VerifyTimeout time.Duration
+	// CheckCooldown: a re-check or "I deleted" within this time of the last one is
+	// ignored (default DefaultCheckCooldown; negative: never).
+	CheckCooldown time.Duration
+	// Workers bounds the accounts whose work (tickets, checks, deletions) runs at
+	// once (default 16); each account's work runs on one goroutine at a time.
+	Workers int
+	// LeaseTTL is how long a claim on an account's owed work lasts unless renewed
+	// (default 10s; renewed every third of it while the work runs). Another replica
+	// runs the work only when the claim lapsed.
+	LeaseTTL time.Duration
+	// AckWait of the consumers (default 10s; handlers heartbeat with InProgress).
+	AckWait time.Duration
+	// MaxDeliver of the consumers (default 20).
+	MaxDeliver int
+	// Instance names this replica in work claims (default a random id).
+	Instance string
 	// RetryDelay is the NakWithDelay after a transient failure (default 5s); it
 	// doubles with each further delivery, up to maxRetryDelay.
 	RetryDelay time.Duration
@@ -74,9 +98,13 @@ type Remediator struct {
 	transitions *prometheus.CounterVec
 	openCases   prometheus.Gauge
 
-	mu sync.Mutex // guards running, and orders workers.Add before Run's Wait
+	mu sync.Mutex // guards running, polling, and orders workers.Add before Run's Wait
 	// running marks accounts whose work this instance runs now.
 	running map[string]bool
+	// polling marks accounts whose ticket this instance reads now.
+	polling map[string]bool
+	// sem bounds the work running at once (Workers).
+	sem chan struct{}
 	// workers are the work goroutines started by message handlers; Run waits for them.
 	workers sync.WaitGroup
 }
@@ -108,7 +136,31 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 		cfg.MaxActionIDs = DefaultMaxActionIDs
 	}
 	if cfg.CheckTimeout <= 0 {
-		cfg.CheckTimeout = 30 * time.Second
+		cfg.CheckTimeout = DefaultCheckTimeout
+	}
+	if cfg.TicketTimeout <= 0 {
+		cfg.TicketTimeout = 2 * time.Minute
+	}
+	if cfg.VerifyTimeout <= 0 {
+		cfg.VerifyTimeout = DefaultVerifyTimeout
+	}
+	if cfg.CheckCooldown == 0 {
+		cfg.CheckCooldown = DefaultCheckCooldown
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 16
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Second
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 10 * time.Second
+	}
+	if cfg.MaxDeliver <= 0 {
+		cfg.MaxDeliver = maxDeliver
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = randomID()
 	}
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = 5 * time.Second
@@ -120,7 +172,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 		cfg.Now = time.Now
 	}
 	r := &Remediator{cfg: cfg, log: log.With("component", "remediator"), b: b, checker: checker, tracker: tr,
-		running: map[string]bool{}}
+		running: map[string]bool{}, polling: map[string]bool{}, sem: make(chan struct{}, cfg.Workers)}
 	r.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rootwarden_remediator_transitions_total", Help: "Case events by type and resulting state."},
 		[]string{"type", "to"})
@@ -136,8 +188,14 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	return r, nil
 }
 
+// DefaultCheckTimeout bounds an on-demand check: the detector's default account
+// timeout (60s) plus a margin for the request and the answer.
+const DefaultCheckTimeout = 75 * time.Second
+
 // Run consumes findings and actions, polls tickets and scans for expiry and unfinished
-// work until ctx ends.
+// work until ctx ends. Consuming starts at once; the scan for work a previous instance
+// left unfinished runs beside it, and no loop waits on a ticket system or AWS: that
+// work runs on the bounded per-account pool.
 func (r *Remediator) Run(ctx context.Context) error {
 	findings, err := r.consumer(ctx, bus.StreamFindings, bus.ConsumerRemediatorFind)
 	if err != nil {
@@ -147,8 +205,6 @@ func (r *Remediator) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Resume whatever a previous instance left unfinished before taking new work.
-	r.scan(ctx, true)
 	// Runs last (defers run last-in first-out), after the consumers have stopped: end
 	// ctx, so workAsync starts no more work (it checks ctx under mu), then wait for
 	// the work already started.
@@ -159,6 +215,11 @@ func (r *Remediator) Run(ctx context.Context) error {
 		r.mu.Unlock()
 		r.workers.Wait()
 	}()
+	adv, err := r.watchMaxDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = adv.Unsubscribe() }()
 
 	errh := jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if ctx.Err() == nil {
@@ -176,30 +237,55 @@ func (r *Remediator) Run(ctx context.Context) error {
 	}
 	defer ac.Stop()
 
-	poll := time.NewTicker(r.cfg.TicketPollInterval)
-	defer poll.Stop()
-	scan := time.NewTicker(r.cfg.ExpiryScanInterval)
-	defer scan.Stop()
+	// Resume whatever a previous instance left unfinished, beside the consumers.
+	r.goTracked(ctx, func() { r.scan(ctx, true, false) })
+	r.goTracked(ctx, func() { r.every(ctx, r.cfg.TicketPollInterval, func() { r.pollTickets(ctx, false) }) })
+	r.goTracked(ctx, func() { r.every(ctx, r.cfg.ExpiryScanInterval, func() { r.scan(ctx, false, false) }) })
 	r.log.Info("remediator running", "ticket_poll", r.cfg.TicketPollInterval, "scan", r.cfg.ExpiryScanInterval,
-		"assume_root", r.cfg.AssumeRoot)
+		"assume_root", r.cfg.AssumeRoot, "instance", r.cfg.Instance)
+	<-ctx.Done()
+	return nil
+}
+
+// every runs f every d until ctx ends; f runs on its own loop, so a slow f delays
+// only itself.
+func (r *Remediator) every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-poll.C:
-			r.pollTickets(ctx)
-		case <-scan.C:
-			r.scan(ctx, false)
+			return
+		case <-t.C:
+			f()
 		}
 	}
 }
 
+// goTracked runs f on a goroutine Run waits for; none once ctx ended.
+func (r *Remediator) goTracked(ctx context.Context, f func()) bool {
+	r.mu.Lock()
+	if ctx.Err() != nil {
+		r.mu.Unlock()
+		return false
+	}
+	r.workers.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.workers.Done()
+		f()
+	}()
+	return true
+}
+
 func (r *Remediator) consumer(ctx context.Context, stream, durable string) (jetstream.Consumer, error) {
 	c, err := r.b.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable:       durable,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       2 * time.Minute,
-		MaxDeliver:    maxDeliver,
+		Durable:   durable,
+		AckPolicy: jetstream.AckExplicitPolicy,
+		// Short: a message in flight when the process died is redelivered within
+		// seconds; handlers that take longer say so with InProgress.
+		AckWait:       r.cfg.AckWait,
+		MaxDeliver:    r.cfg.MaxDeliver,
 		MaxAckPending: 256,
 		Description:   "rootwarden remediator",
 	})
@@ -207,6 +293,25 @@ func (r *Remediator) consumer(ctx context.Context, stream, durable string) (jets
 		return nil, fmt.Errorf("create consumer %s on %s: %w", durable, stream, err)
 	}
 	return c, nil
+}
+
+// heartbeat tells JetStream the message is still being worked on, every third of
+// AckWait, until the returned stop is called.
+func (r *Remediator) heartbeat(m jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(r.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // onFinding handles one message of RW_FINDINGS and ends in exactly one of Ack,
@@ -218,7 +323,9 @@ func (r *Remediator) onFinding(ctx context.Context, m jetstream.Msg) {
 		_ = m.TermWithReason("malformed finding")
 		return
 	}
+	stop := r.heartbeat(m)
 	err := r.HandleFinding(ctx, o)
+	stop()
 	r.settle(ctx, m, o.AccountID, "finding "+o.ID, err)
 	if err == nil {
 		r.workAsync(ctx, o.AccountID)
@@ -233,7 +340,9 @@ func (r *Remediator) onAction(ctx context.Context, m jetstream.Msg) {
 		_ = m.TermWithReason("malformed action")
 		return
 	}
+	stop := r.heartbeat(m)
 	err := r.HandleAction(ctx, a)
+	stop()
 	r.settle(ctx, m, a.AccountID, "action "+a.ID, err)
 	if err == nil {
 		r.workAsync(ctx, a.AccountID)
@@ -244,30 +353,21 @@ func (r *Remediator) onAction(ctx context.Context, m jetstream.Msg) {
 // system or check for one account does not hold up the messages of every other
 // account (work itself keeps to one goroutine per account).
 func (r *Remediator) workAsync(ctx context.Context, account string) {
-	r.mu.Lock()
-	if ctx.Err() != nil { // shutting down: the scan at the next start resumes it
-		r.mu.Unlock()
-		return
-	}
-	r.workers.Add(1)
-	r.mu.Unlock()
-	go func() {
-		defer r.workers.Done()
-		r.work(ctx, account)
-	}()
+	// Shutting down: nothing starts; the scan at the next start resumes it.
+	r.goTracked(ctx, func() { r.work(ctx, account) })
 }
 
 func (r *Remediator) settle(ctx context.Context, m jetstream.Msg, account, what string, err error) {
 	log := r.log.With("account", account)
 	if err == nil {
 		if aerr := m.Ack(); aerr != nil {
-			log.Warn("ack failed", "msg", what, "err", aerr)
+			log.Warn("ack failed", "message", what, "err", aerr)
 		}
 		return
 	}
 	code := model.ErrorCode(err)
 	if code == model.CodeInvalid || code == model.CodeNotFound || code == model.CodeUnauthorized {
-		log.Warn("message refused", "msg", what, "err", err)
+		log.Warn("message refused", "message", what, "err", err)
 		r.recordRefusal(ctx, account, what, err)
 		_ = m.TermWithReason(truncate(err.Error(), 200))
 		return
@@ -276,18 +376,18 @@ func (r *Remediator) settle(ctx context.Context, m jetstream.Msg, account, what 
 	if md, merr := m.Metadata(); merr == nil {
 		delivered = md.NumDelivered
 	}
-	if delivered >= maxDeliver {
+	if delivered >= uint64(r.cfg.MaxDeliver) {
 		// JetStream would stop redelivering without a word: say so, on the case too.
-		log.Error("message dropped: still failing after the last delivery", "msg", what, "delivered", delivered, "err", err)
+		log.Error("message dropped: still failing after the last delivery", "message", what, "delivered", delivered, "err", err)
 		r.recordRefusal(ctx, account, what, fmt.Errorf("gave up after %d deliveries: %w", delivered, err))
 		_ = m.TermWithReason(truncate(fmt.Sprintf("gave up after %d deliveries: %s", delivered, err), 200))
 		return
 	}
 	d := retryDelay(r.cfg.RetryDelay, delivered)
 	if delivered > 1 {
-		log.Warn("message will be retried", "msg", what, "delivered", delivered, "retry_in", d, "err", err)
+		log.Warn("message will be retried", "message", what, "delivered", delivered, "retry_in", d, "err", err)
 	} else {
-		log.Debug("message will be retried", "msg", what, "retry_in", d, "err", err)
+		log.Debug("message will be retried", "message", what, "retry_in", d, "err", err)
 	}
 	_ = m.NakWithDelay(d)
 }
@@ -312,8 +412,23 @@ func retryDelay(base time.Duration, delivered uint64) time.Duration {
 
 // HandleFinding applies one observation (what the findings consumer does per message).
 func (r *Remediator) HandleFinding(ctx context.Context, o model.Observation) error {
-	_, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return Input{At: now, Finding: &o} })
+	_, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return r.policy(Input{At: now, Finding: &o}) })
 	return err
+}
+
+// policy adds the configured policy to an input.
+func (r *Remediator) policy(in Input) Input {
+	in.AssumeRoot = r.cfg.AssumeRoot
+	in.MaxActionIDs = r.cfg.MaxActionIDs
+	in.VerifyTimeout = r.cfg.VerifyTimeout
+	in.CheckCooldown = r.cfg.CheckCooldown
+	return in
+}
+
+func randomID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // HandleAction applies one action (what the actions consumer does per message).

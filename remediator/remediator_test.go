@@ -42,7 +42,7 @@ func TestFindingThroughApprovalToResolvedOverTheBus(t *testing.T) {
 
 	publishFinding(t, b, observation(acct, true, model.SourceSweep, clk.Now()))
 	rec := waitState(t, r, acct, model.StateOpen)
-	if rec.ID != acct+"-1" {
+	if rec.ID != caseID(acct, 1) {
 		t.Fatalf("case id %s", rec.ID)
 	}
 	publishAction(t, b, action(model.ActionApprove, acct, rec.ID))
@@ -109,7 +109,7 @@ func TestTwoFindingsAtOnceMakeOneCase(t *testing.T) {
 			}
 		}
 		rec := getCase(t, r1, account)
-		if rec.ID != account+"-1" || rec.Seq != 1 {
+		if rec.ID != caseID(account, 1) || rec.Seq != 1 {
 			t.Fatalf("case %s seq %d", rec.ID, rec.Seq)
 		}
 		evs := allEvents(t, b, account)
@@ -128,7 +128,7 @@ func TestCrashAfterTicketCreatedBeforeSaveOpensOneTicket(t *testing.T) {
 	if err := r1.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if err := r1.HandleAction(ctx, action(model.ActionApprove, acct, acct+"-1")); err != nil {
+	if err := r1.HandleAction(ctx, action(model.ActionApprove, acct, caseID(acct, 1))); err != nil {
 		t.Fatal(err)
 	}
 	if err := r1.runWork(ctx, acct); !errors.Is(err, crashed) {
@@ -172,7 +172,7 @@ func TestCrashAfterSaveBeforeAckMakesOneTransition(t *testing.T) {
 	runRem(t, r)
 	publishFinding(t, b, observation(acct, true, model.SourceSweep, clk.Now()))
 	waitState(t, r, acct, model.StateOpen)
-	publishAction(t, b, action(model.ActionApprove, acct, acct+"-1"))
+	publishAction(t, b, action(model.ActionApprove, acct, caseID(acct, 1)))
 	testutil.Eventually(t, "ticket", func() bool { c := getCase(t, r, acct); return c.Ticket != nil && len(c.Outbox) == 0 })
 	if failures.Load() >= 0 {
 		t.Fatalf("the crash hook did not fire twice")
@@ -201,7 +201,7 @@ func TestOutboxIsFlushedAtStartup(t *testing.T) {
 	r2 := newRem(t, b, clk, nil)
 	runRem(t, r2)
 	testutil.Eventually(t, "outbox flushed", func() bool { return len(getCase(t, r2, acct).Outbox) == 0 })
-	if evs := allEvents(t, b, acct); len(evs) != 1 || evs[0].ID != acct+"-1/1" {
+	if evs := allEvents(t, b, acct); len(evs) != 1 || evs[0].ID != caseID(acct, 1)+"/1" {
 		t.Fatalf("events %v", eventTypes(evs))
 	}
 }
@@ -214,7 +214,7 @@ func TestDuplicateActionMakesOneTransition(t *testing.T) {
 	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
 		t.Fatal(err)
 	}
-	a := action(model.ActionAcceptRisk, acct, acct+"-1")
+	a := action(model.ActionAcceptRisk, acct, caseID(acct, 1))
 	exp := clk.Now().Add(time.Hour)
 	a.Reason, a.Expires = "migration in progress", &exp
 	for i := 0; i < 3; i++ {
@@ -242,17 +242,17 @@ func TestStaleAndResolvedActionsAreRefused(t *testing.T) {
 	clk.Add(time.Minute)
 	must(r.HandleFinding(ctx, observation(acct, false, model.SourceSweep, clk.Now())))
 	// Action on a resolved case.
-	must(r.HandleAction(ctx, action(model.ActionApprove, acct, acct+"-1")))
+	must(r.HandleAction(ctx, action(model.ActionApprove, acct, caseID(acct, 1))))
 	if c := getCase(t, r, acct); c.State != model.StateResolved || c.Ticket != nil || len(c.Pending) != 0 {
 		t.Fatalf("action on resolved case changed it: %+v", c.Case)
 	}
 	clk.Add(time.Minute)
 	must(r.HandleFinding(ctx, observation(acct, true, model.SourceEvent, clk.Now())))
-	if c := getCase(t, r, acct); c.ID != acct+"-2" || c.State != model.StateOpen {
+	if c := getCase(t, r, acct); c.ID != CaseID(acct, 2, clk.Now()) || c.State != model.StateOpen {
 		t.Fatalf("new finding after resolved: %s %s", c.ID, c.State)
 	}
 	// An action for the old case is stale.
-	must(r.HandleAction(ctx, action(model.ActionApprove, acct, acct+"-1")))
+	must(r.HandleAction(ctx, action(model.ActionApprove, acct, caseID(acct, 1))))
 	c := getCase(t, r, acct)
 	if c.State != model.StateOpen || len(c.Pending) != 0 {
 		t.Fatalf("stale action changed the case: %s %v", c.State, c.Pending)
@@ -276,7 +276,7 @@ func TestRiskAcceptanceReopensAtExpiryAcrossRestart(t *testing.T) {
 	if err := r1.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
 		t.Fatal(err)
 	}
-	a := action(model.ActionAcceptRisk, acct, acct+"-1")
+	a := action(model.ActionAcceptRisk, acct, caseID(acct, 1))
 	exp := clk.Now().Add(48 * time.Hour)
 	a.Reason, a.Expires = "vendor integration until Friday", &exp
 	if err := r1.HandleAction(ctx, a); err != nil {
@@ -385,7 +385,7 @@ func approvedCase(t *testing.T, r *Remediator) *record {
 	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, r.cfg.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, acct+"-1")); err != nil {
+	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, caseID(acct, 1))); err != nil {
 		t.Fatal(err)
 	}
 	r.work(ctx, acct)
@@ -431,7 +431,7 @@ func TestRecheckRefreshesAndResolves(t *testing.T) {
 	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.HandleAction(ctx, action(model.ActionRecheck, acct, acct+"-1")); err != nil {
+	if err := r.HandleAction(ctx, action(model.ActionRecheck, acct, caseID(acct, 1))); err != nil {
 		t.Fatal(err)
 	}
 	r.work(ctx, acct)
@@ -439,7 +439,8 @@ func TestRecheckRefreshesAndResolves(t *testing.T) {
 		t.Fatalf("after re-check with keys: %s %v", c.State, c.Pending)
 	}
 	resp.set(acct, false)
-	if err := r.HandleAction(ctx, action(model.ActionRecheck, acct, acct+"-1")); err != nil {
+	clk.Add(DefaultCheckCooldown) // a re-check right after the last one is ignored
+	if err := r.HandleAction(ctx, action(model.ActionRecheck, acct, caseID(acct, 1))); err != nil {
 		t.Fatal(err)
 	}
 	r.work(ctx, acct)
@@ -466,7 +467,7 @@ func TestMalformedMessagesAreTermed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An action for an account without a case is permanent too.
-	publishAction(t, b, action(model.ActionApprove, "444444444444", "444444444444-1"))
+	publishAction(t, b, action(model.ActionApprove, "444444444444", caseID("444444444444", 1)))
 	publishFinding(t, b, observation(acct, true, model.SourceSweep, clk.Now()))
 	waitState(t, r, acct, model.StateOpen)
 	if getCase(t, r, "666666666666") != nil {
@@ -505,8 +506,8 @@ func TestConcurrentActionsOneWinsTheOtherIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Two approvers click at the same moment on two replicas.
-		approve := action(model.ActionApprove, account, account+"-1")
-		accept := action(model.ActionApprove, account, account+"-1")
+		approve := action(model.ActionApprove, account, caseID(account, 1))
+		accept := action(model.ActionApprove, account, caseID(account, 1))
 		accept.Actor = model.Actor{Kind: model.ActorSlack, ID: "U999", Name: "bob"}
 		var wg sync.WaitGroup
 		wg.Add(2)

@@ -33,6 +33,13 @@ type record struct {
 	model.Case
 	Outbox    []model.CaseEvent `json:"outbox,omitempty"`
 	TicketOps []TicketOp        `json:"ticket_ops,omitempty"`
+	// TicketClosure is the closure of the case's ticket last taken as "I deleted the
+	// keys" (ticket id @ the tracker's closure time): one closure is verified once.
+	TicketClosure string `json:"ticket_closure,omitempty"`
+	// OpenAttemptAt is when this case's ticket was last asked to be opened (wall
+	// clock): an attempt right after an interrupted one waits for the tracker's
+	// search to show what the interrupted one may have created.
+	OpenAttemptAt *time.Time `json:"open_attempt_at,omitempty"`
 }
 
 const maxCASAttempts = 20
@@ -85,9 +92,7 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 		if err != nil {
 			return Decision{}, err
 		}
-		in := input(r.cfg.Now())
-		in.AssumeRoot = r.cfg.AssumeRoot
-		in.MaxActionIDs = r.cfg.MaxActionIDs
+		in := r.policy(input(r.cfg.Now()))
 		var cur *model.Case
 		if rec != nil {
 			cur = &rec.Case

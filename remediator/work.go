@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,6 +26,9 @@ import (
 
 // work runs the account's owed side effects. Within one instance only one goroutine
 // works on an account at a time; a request arriving meanwhile makes it go round again.
+// Across replicas, a compare-and-set lease on the account (lease.go) makes one of
+// them run it. The work takes one of the Workers slots, so a burst of accounts
+// queues here rather than overwhelming the trackers and AWS.
 func (r *Remediator) work(ctx context.Context, account string) {
 	r.mu.Lock()
 	if _, busy := r.running[account]; busy {
@@ -34,9 +38,26 @@ func (r *Remediator) work(ctx context.Context, account string) {
 	}
 	r.running[account] = false
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, account)
+		r.mu.Unlock()
+	}()
+	select {
+	case r.sem <- struct{}{}:
+		defer func() { <-r.sem }()
+	case <-ctx.Done():
+		return
+	}
 	for {
-		if err := r.runWork(ctx, account); err != nil && ctx.Err() == nil {
+		switch held, err := r.leased(ctx, account, func(ctx context.Context) error { return r.runWork(ctx, account) }); {
+		case err != nil && ctx.Err() == nil:
 			r.log.Warn("case work unfinished; will retry", "account", account, "err", err)
+		case !held && ctx.Err() == nil:
+			// Another replica runs it. Should it finish before seeing what this one
+			// was asked to do, look again once its claim would have lapsed.
+			r.log.Debug("case work claimed by another replica", "account", account)
+			r.retryLater(ctx, account, r.cfg.LeaseTTL/3)
 		}
 		r.mu.Lock()
 		if r.running[account] && ctx.Err() == nil {
@@ -44,10 +65,30 @@ func (r *Remediator) work(ctx context.Context, account string) {
 			r.mu.Unlock()
 			continue
 		}
-		delete(r.running, account)
 		r.mu.Unlock()
 		return
 	}
+}
+
+// retryLater runs the account's work again after d when it still owes some.
+func (r *Remediator) retryLater(ctx context.Context, account string, d time.Duration) {
+	r.goTracked(ctx, func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if rec, _, err := r.load(ctx, account); err == nil && rec != nil && owed(rec) {
+			r.work(ctx, account)
+		}
+	})
+}
+
+// owed reports whether a record has side effects still to run.
+func owed(rec *record) bool {
+	return len(rec.TicketOps) > 0 || len(rec.Case.Pending) > 0 || rec.Case.State == model.StateVerifying || len(rec.Outbox) > 0
 }
 
 func (r *Remediator) runWork(ctx context.Context, account string) error {
@@ -90,7 +131,7 @@ func (r *Remediator) nextStep(ctx context.Context, rec *record, tried map[string
 		return true, r.deleteKeys(ctx, c)
 	case slices.Contains(c.Pending, PendingOpenTicket) && !tried[PendingOpenTicket]:
 		tried[PendingOpenTicket] = true
-		return true, r.openTicket(ctx, c)
+		return true, r.openTicket(ctx, rec)
 	case c.State == model.StateVerifying && !tried["verify"]:
 		tried["verify"] = true
 		tried[PendingRecheck] = true
@@ -102,8 +143,26 @@ func (r *Remediator) nextStep(ctx context.Context, rec *record, tried map[string
 	return false, nil
 }
 
-func (r *Remediator) openTicket(ctx context.Context, c model.Case) error {
-	ref, err := r.tracker.Open(ctx, c, r.slackLink(ctx, c.ID))
+func (r *Remediator) openTicket(ctx context.Context, rec *record) error {
+	c := rec.Case
+	// The intent is on the case (pending open_ticket). A tracker whose search lags
+	// behind its creates (Jira) may not show a ticket an interrupted attempt made a
+	// moment ago: wait until it would.
+	if lagger, ok := r.tracker.(interface{ SearchLag() time.Duration }); ok && rec.OpenAttemptAt != nil {
+		if wait := lagger.SearchLag() - time.Since(*rec.OpenAttemptAt); wait > 0 {
+			r.log.Info("waiting for the ticket system's search before opening again", "account", c.AccountID, "case", c.ID, "wait", wait)
+			if !sleepCtx(ctx, wait) {
+				return ctx.Err()
+			}
+		}
+	}
+	now := time.Now()
+	if err := r.update(ctx, c.AccountID, func(rec *record) bool { rec.OpenAttemptAt = &now; return true }); err != nil {
+		return err
+	}
+	tctx, cancel := context.WithTimeout(ctx, r.cfg.TicketTimeout)
+	ref, err := r.tracker.Open(tctx, c, r.slackLink(ctx, c.ID))
+	cancel()
 	if err == nil {
 		if h := r.cfg.afterTicketCreate; h != nil {
 			if herr := h(c.ID); herr != nil {
@@ -162,7 +221,10 @@ func (r *Remediator) check(ctx context.Context, c model.Case, verify bool) error
 }
 
 func (r *Remediator) ticketOp(ctx context.Context, account string, op TicketOp) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.TicketTimeout)
+	defer cancel()
 	var err error
+	what := op.Op
 	switch op.Op {
 	case TicketClose:
 		err = r.tracker.Close(ctx, op.Ticket, op.Text)
@@ -175,6 +237,7 @@ func (r *Remediator) ticketOp(ctx context.Context, account string, op TicketOp) 
 			if st.Done {
 				err = r.tracker.Reopen(ctx, op.Ticket, op.Text)
 			} else {
+				what = TicketComment
 				err = r.tracker.Comment(ctx, op.Ticket, op.Text)
 			}
 		}
@@ -184,7 +247,15 @@ func (r *Remediator) ticketOp(ctx context.Context, account string, op TicketOp) 
 	if err != nil {
 		switch model.ErrorCode(err) {
 		case model.CodeInvalid, model.CodeNotFound, model.CodeUnauthorized:
-			r.log.Warn("ticket operation failed for good; dropped", "account", account, "ticket", op.Ticket.ID, "op", op.Op, "err", err)
+			// Final: say so on the case (a thread reply) instead of dropping it.
+			r.log.Warn("ticket operation failed for good", "account", account, "ticket", op.Ticket.ID, "op", op.Op, "err", err)
+			text := fmt.Sprintf("could not %s ticket %s: %s", what, op.Ticket.ID, err)
+			if op.Op == TicketReopen && what == TicketReopen {
+				text += "; it stays done: once the keys are deleted, press \"I deleted the keys\""
+			}
+			if _, aerr := r.apply(ctx, account, func(now time.Time) Input { return Input{At: now, TicketOpFailed: text} }); aerr != nil {
+				return aerr
+			}
 		default:
 			return fmt.Errorf("%s ticket %s: %w", op.Op, op.Ticket.ID, err)
 		}
@@ -194,6 +265,17 @@ func (r *Remediator) ticketOp(ctx context.Context, account string, op TicketOp) 
 		rec.TicketOps = slices.DeleteFunc(rec.TicketOps, func(o TicketOp) bool { return o.ID == op.ID && o.Op == op.Op })
 		return len(rec.TicketOps) != n
 	})
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // slackLink is the permalink of the case's Slack message, when the notifier has posted one.
@@ -212,9 +294,12 @@ func (r *Remediator) slackLink(ctx context.Context, caseID string) string {
 	return ref.Permalink
 }
 
-// scan publishes leftover events, reopens expired risk acceptances, and runs work
-// left unfinished (all of it at start-up, work older than StaleWork later).
-func (r *Remediator) scan(ctx context.Context, startup bool) {
+// scan publishes leftover events, ends what is time-boxed (risk acceptances at
+// their expiry, verifying after VerifyTimeout), and hands work left unfinished to
+// the pool (all of it at start-up, work older than StaleWork later). It never waits
+// on a tracker or AWS itself; with wait it returns once the work it started is done
+// (ScanNow, tests).
+func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 	recs, err := r.records(ctx)
 	if err != nil {
 		r.log.Warn("scan cases", "err", err)
@@ -222,6 +307,7 @@ func (r *Remediator) scan(ctx context.Context, startup bool) {
 	}
 	now := r.cfg.Now()
 	active := 0
+	var wg sync.WaitGroup
 	for _, rec := range recs {
 		if ctx.Err() != nil {
 			return
@@ -235,63 +321,130 @@ func (r *Remediator) scan(ctx context.Context, startup bool) {
 				r.log.Warn("publish case events", "account", c.AccountID, "err", err)
 			}
 		}
-		if c.State == model.StateRiskAccepted && c.Risk != nil && !now.Before(c.Risk.Expires) {
+		riskOver := c.State == model.StateRiskAccepted && c.Risk != nil && !now.Before(c.Risk.Expires)
+		verifyOver := c.State == model.StateVerifying && c.VerifyingSince != nil && now.Sub(*c.VerifyingSince) >= r.cfg.VerifyTimeout
+		if riskOver || verifyOver {
 			if _, err := r.apply(ctx, c.AccountID, func(now time.Time) Input { return Input{At: now, Expire: true} }); err != nil {
-				r.log.Warn("reopen expired risk acceptance", "account", c.AccountID, "err", err)
+				r.log.Warn("end time-boxed state", "account", c.AccountID, "state", c.State, "err", err)
 			}
-			continue
+			if riskOver {
+				continue
+			}
 		}
-		owed := len(rec.TicketOps) > 0 || len(c.Pending) > 0 || c.State == model.StateVerifying
-		if owed && (startup || now.Sub(c.UpdatedAt) >= r.cfg.StaleWork) {
-			r.work(ctx, c.AccountID)
+		if owed(rec) && (startup || now.Sub(c.UpdatedAt) >= r.cfg.StaleWork) {
+			account := c.AccountID
+			if wait {
+				wg.Add(1)
+				if !r.goTracked(ctx, func() { defer wg.Done(); r.work(ctx, account) }) {
+					wg.Done()
+				}
+			} else {
+				r.workAsync(ctx, account)
+			}
 		}
 	}
 	r.openCases.Set(float64(active))
+	wg.Wait()
 }
 
-// ScanNow runs one scan as the periodic one does (expiry, leftovers). For operators
-// and tests.
-func (r *Remediator) ScanNow(ctx context.Context) { r.scan(ctx, false) }
+// ScanNow runs one scan as the periodic one does (expiry, leftovers) and waits for
+// the work it started. For operators and tests.
+func (r *Remediator) ScanNow(ctx context.Context) { r.scan(ctx, false, true) }
 
-// pollTickets reads the ticket of each ticketed case; a ticket moved to done counts as
-// "I deleted the keys" by its assignee.
-func (r *Remediator) pollTickets(ctx context.Context) {
+// pollTickets reads the ticket of each ticketed case, each on the pool (a hung
+// tracker call holds up only its own account); a ticket moved to done counts as
+// "I deleted the keys" by its assignee, once per closure. With wait it returns once
+// every read is done.
+func (r *Remediator) pollTickets(ctx context.Context, wait bool) {
 	recs, err := r.records(ctx)
 	if err != nil {
 		r.log.Warn("poll tickets", "err", err)
 		return
 	}
+	var wg sync.WaitGroup
 	for _, rec := range recs {
 		c := rec.Case
-		if ctx.Err() != nil {
-			return
-		}
 		if c.State != model.StateTicketed || c.Ticket == nil || len(rec.TicketOps) > 0 {
 			continue
 		}
-		st, err := r.tracker.Status(ctx, *c.Ticket)
-		if err != nil {
-			r.log.Warn("read ticket status", "account", c.AccountID, "case", c.ID, "ticket", c.Ticket.ID, "err", err)
-			continue
+		r.mu.Lock()
+		busy := r.polling[c.AccountID]
+		if !busy {
+			r.polling[c.AccountID] = true
 		}
-		if !st.Done {
-			continue
+		r.mu.Unlock()
+		if busy {
+			continue // the last read of this ticket has not returned yet
 		}
-		who := st.Assignee
-		if who == "" {
-			who = "unassigned"
+		wg.Add(1)
+		started := r.goTracked(ctx, func() {
+			defer wg.Done()
+			defer func() { r.mu.Lock(); delete(r.polling, c.AccountID); r.mu.Unlock() }()
+			r.pollTicket(ctx, rec)
+		})
+		if !started {
+			wg.Done()
+			r.mu.Lock()
+			delete(r.polling, c.AccountID)
+			r.mu.Unlock()
 		}
-		a := model.Action{SchemaVersion: model.SchemaVersion, ID: fmt.Sprintf("ticket/%s/%d", c.ID, c.Seq),
-			Kind: model.ActionConfirmDeleted, AccountID: c.AccountID, CaseID: c.ID,
-			Actor: model.Actor{Kind: model.ActorTicket, ID: st.Assignee, Name: who}, At: r.cfg.Now(),
-			Reason: fmt.Sprintf("ticket %s is %s", c.Ticket.ID, st.State), Origin: "ticket"}
-		if err := r.HandleAction(ctx, a); err != nil {
-			r.log.Warn("apply ticket confirmation", "account", c.AccountID, "case", c.ID, "err", err)
-			continue
-		}
-		r.work(ctx, c.AccountID)
+	}
+	if wait {
+		wg.Wait()
 	}
 }
 
-// PollTicketsNow runs one ticket poll. For operators and tests.
-func (r *Remediator) PollTicketsNow(ctx context.Context) { r.pollTickets(ctx) }
+func (r *Remediator) pollTicket(ctx context.Context, rec *record) {
+	c := rec.Case
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, r.cfg.TicketTimeout)
+	st, err := r.tracker.Status(tctx, *c.Ticket)
+	cancel()
+	<-r.sem
+	if err != nil {
+		r.log.Warn("read ticket status", "account", c.AccountID, "case", c.ID, "ticket", c.Ticket.ID, "err", err)
+		return
+	}
+	if !st.Done {
+		return
+	}
+	// One closure is one claim: the tracker's closure time names it, so a ticket that
+	// stays done (it could not be reopened) is not verified again on every poll.
+	closure := st.ClosedAt
+	if closure == "" {
+		closure = st.State
+	}
+	closure = c.Ticket.ID + "@" + closure
+	if rec.TicketClosure == closure {
+		return
+	}
+	who := st.Assignee
+	if who == "" {
+		who = "unassigned"
+	}
+	a := model.Action{SchemaVersion: model.SchemaVersion, ID: fmt.Sprintf("ticket/%s/%s", c.ID, closure),
+		Kind: model.ActionConfirmDeleted, AccountID: c.AccountID, CaseID: c.ID,
+		Actor: model.Actor{Kind: model.ActorTicket, ID: st.Assignee, Name: who}, At: r.cfg.Now(),
+		Reason: fmt.Sprintf("ticket %s is %s", c.Ticket.ID, st.State), Origin: "ticket"}
+	if err := r.HandleAction(ctx, a); err != nil {
+		r.log.Warn("apply ticket confirmation", "account", c.AccountID, "case", c.ID, "err", err)
+		return
+	}
+	if err := r.update(ctx, c.AccountID, func(rec *record) bool {
+		if rec.Case.ID != c.ID || rec.TicketClosure == closure {
+			return false
+		}
+		rec.TicketClosure = closure
+		return true
+	}); err != nil {
+		r.log.Warn("remember ticket closure", "account", c.AccountID, "case", c.ID, "err", err)
+	}
+	r.work(ctx, c.AccountID)
+}
+
+// PollTicketsNow runs one ticket poll and waits for it. For operators and tests.
+func (r *Remediator) PollTicketsNow(ctx context.Context) { r.pollTickets(ctx, true) }

@@ -199,6 +199,9 @@ type TicketStatus struct {
 	Done     bool   `json:"done"`
 	Assignee string `json:"assignee,omitempty"`
 	State    string `json:"state,omitempty"` // the tracker's own word
+	// ClosedAt is the tracker's own time of the current closure, verbatim (GitHub
+	// closed_at, Jira statuscategorychangedate): it tells one closure from the next.
+	ClosedAt string `json:"closed_at,omitempty"`
 }
 
 // RiskAcceptance records an accepted risk.
@@ -224,8 +227,9 @@ type Case struct {
 	Severity      Severity          `json:"severity"`
 	Keys          []KeyDetail       `json:"keys"`
 	FoundBy       Source            `json:"found_by"`
-	Event         *TrailEvent       `json:"event,omitempty"` // the latest CloudTrail event seen
-	LastError     string            `json:"last_error,omitempty"`
+	Event         *TrailEvent       `json:"event,omitempty"`        // the latest CloudTrail event seen
+	LastError     string            `json:"last_error,omitempty"`   // the last check failure (request ids stripped)
+	TicketError   string            `json:"ticket_error,omitempty"` // the last ticket failure, apart from check errors
 	LastCheckedAt time.Time         `json:"last_checked_at"`
 	Ticket        *TicketRef        `json:"ticket,omitempty"`
 	Risk          *RiskAcceptance   `json:"risk,omitempty"`
@@ -233,7 +237,13 @@ type Case struct {
 	OpenedAt      time.Time         `json:"opened_at"`
 	UpdatedAt     time.Time         `json:"updated_at"`
 	ResolvedAt    *time.Time        `json:"resolved_at,omitempty"`
-	Seq           int               `json:"seq"` // number of the last case event
+	// VerifyingSince is when the case last entered verifying (the claim); a keys-present
+	// observation made after it means the keys are still there.
+	VerifyingSince *time.Time `json:"verifying_since,omitempty"`
+	// CheckRequestedAt is when a human last asked for a check (re-check, "I deleted");
+	// further requests within the remediator's cooldown are ignored.
+	CheckRequestedAt *time.Time `json:"check_requested_at,omitempty"`
+	Seq              int        `json:"seq"` // number of the last case event
 	// Pending lists side effects the remediator still owes the case (open_ticket,
 	// delete_keys, recheck). They are recorded before they run, so a crash resumes them.
 	Pending []string `json:"pending,omitempty"`

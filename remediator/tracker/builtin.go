@@ -37,6 +37,7 @@ type BuiltinTicket struct {
 	Comments  []BuiltinComment `json:"comments,omitempty"`
 	CreatedAt time.Time        `json:"created_at"`
 	UpdatedAt time.Time        `json:"updated_at"`
+	ClosedAt  *time.Time       `json:"closed_at,omitempty"` // when it was last marked done
 }
 
 // BuiltinComment is a comment on a built-in ticket.
@@ -196,17 +197,26 @@ func (t *Builtin) Comment(ctx context.Context, ref model.TicketRef, text string)
 
 // Close comments with the resolution and marks the ticket done.
 func (t *Builtin) Close(ctx context.Context, ref model.TicketRef, resolution string) error {
-	return t.modify(ctx, ref.ID, func(tk *BuiltinTicket) { t.comment(tk, resolution); tk.State = "done" })
+	return t.modify(ctx, ref.ID, func(tk *BuiltinTicket) { t.comment(tk, resolution); t.done(tk) })
 }
 
 // Reopen comments and marks the ticket open again.
 func (t *Builtin) Reopen(ctx context.Context, ref model.TicketRef, text string) error {
-	return t.modify(ctx, ref.ID, func(tk *BuiltinTicket) { t.comment(tk, text); tk.State = "open" })
+	return t.modify(ctx, ref.ID, func(tk *BuiltinTicket) { t.comment(tk, text); tk.State = "open"; tk.ClosedAt = nil })
 }
 
 // MarkDone marks a ticket done by assignee, as a person closing it would (tests, demo).
 func (t *Builtin) MarkDone(ctx context.Context, id, assignee string) error {
-	return t.modify(ctx, id, func(tk *BuiltinTicket) { tk.State = "done"; tk.Assignee = assignee })
+	return t.modify(ctx, id, func(tk *BuiltinTicket) { t.done(tk); tk.Assignee = assignee })
+}
+
+// done marks a ticket done; a ticket already done keeps its closure time.
+func (t *Builtin) done(tk *BuiltinTicket) {
+	if tk.State != "done" || tk.ClosedAt == nil {
+		now := t.Now()
+		tk.ClosedAt = &now
+	}
+	tk.State = "done"
 }
 
 // Status reads the ticket's state and assignee.
@@ -215,5 +225,9 @@ func (t *Builtin) Status(ctx context.Context, ref model.TicketRef) (model.Ticket
 	if err != nil {
 		return model.TicketStatus{}, fmt.Errorf("status of built-in ticket: %w", err)
 	}
-	return model.TicketStatus{Done: tk.State == "done", Assignee: tk.Assignee, State: tk.State}, nil
+	st := model.TicketStatus{Done: tk.State == "done", Assignee: tk.Assignee, State: tk.State}
+	if tk.ClosedAt != nil && st.Done {
+		st.ClosedAt = tk.ClosedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return st, nil
 }

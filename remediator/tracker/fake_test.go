@@ -302,14 +302,22 @@ func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
 		}
 		e.setDone(ref, "bob")
 		st, err := e.tr.Status(ctx, ref)
-		if err != nil || !st.Done || st.Assignee != "bob" {
-			t.Fatalf("done ticket status %+v %v", st, err)
+		if err != nil || !st.Done || st.Assignee != "bob" || st.ClosedAt == "" {
+			t.Fatalf("done ticket status %+v %v (a done ticket names its closure time)", st, err)
 		}
 		if err := e.tr.Reopen(ctx, ref, "Keys are still there"); err != nil {
 			t.Fatal(err)
 		}
 		if e.isDone(ref) {
 			t.Fatal("reopen left the ticket done")
+		}
+		time.Sleep(2 * time.Millisecond) // Jira's times are in milliseconds
+		e.setDone(ref, "bob")
+		if st2, err := e.tr.Status(ctx, ref); err != nil || st2.ClosedAt == "" || st2.ClosedAt == st.ClosedAt {
+			t.Fatalf("a second closure has closure time %q, the first %q (%v)", st2.ClosedAt, st.ClosedAt, err)
+		}
+		if err := e.tr.Reopen(ctx, ref, ""); err != nil {
+			t.Fatal(err)
 		}
 		if err := e.tr.Comment(ctx, ref, "a note"); err != nil {
 			t.Fatal(err)

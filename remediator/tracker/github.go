@@ -67,6 +67,7 @@ type ghIssue struct {
 	HTMLURL     string `json:"html_url"`
 	State       string `json:"state"`
 	StateReason string `json:"state_reason"`
+	ClosedAt    string `json:"closed_at"`
 	Assignee    *struct {
 		Login string `json:"login"`
 	} `json:"assignee"`
@@ -197,6 +198,9 @@ func (g *GitHub) Status(ctx context.Context, ref model.TicketRef) (model.TicketS
 		return model.TicketStatus{}, fmt.Errorf("read github issue %s: %w", ref.ID, err)
 	}
 	st := model.TicketStatus{Done: is.State == "closed", State: strings.TrimSuffix(is.State+" "+is.StateReason, " ")}
+	if st.Done {
+		st.ClosedAt = is.ClosedAt
+	}
 	if is.Assignee != nil {
 		st.Assignee = is.Assignee.Login
 	}

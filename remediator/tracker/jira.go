@@ -100,7 +100,11 @@ type jiraIssue struct {
 				Key string `json:"key"`
 			} `json:"statusCategory"`
 		} `json:"status"`
-		Assignee *struct {
+		// StatusCategoryChangeDate is when the issue last moved between status
+		// categories (into done, for a done issue); ResolutionDate when it was resolved.
+		StatusCategoryChangeDate string `json:"statuscategorychangedate"`
+		ResolutionDate           string `json:"resolutiondate"`
+		Assignee                 *struct {
 			AccountID    string `json:"accountId"`
 			DisplayName  string `json:"displayName"`
 			EmailAddress string `json:"emailAddress"`
@@ -198,10 +202,13 @@ func (j *Jira) Comment(ctx context.Context, ref model.TicketRef, text string) er
 // Status reads the issue's status and assignee; done is the "done" status category.
 func (j *Jira) Status(ctx context.Context, ref model.TicketRef) (model.TicketStatus, error) {
 	var is jiraIssue
-	if err := j.http.do(ctx, http.MethodGet, issuePath(ref.ID)+"?fields=status,assignee", nil, &is); err != nil {
+	if err := j.http.do(ctx, http.MethodGet, issuePath(ref.ID)+"?fields=status,assignee,statuscategorychangedate,resolutiondate", nil, &is); err != nil {
 		return model.TicketStatus{}, fmt.Errorf("read jira issue %s: %w", ref.ID, err)
 	}
 	st := model.TicketStatus{Done: is.Fields.Status.StatusCategory.Key == "done", State: is.Fields.Status.Name}
+	if st.Done {
+		st.ClosedAt = firstNonEmpty(is.Fields.StatusCategoryChangeDate, is.Fields.ResolutionDate)
+	}
 	if a := is.Fields.Assignee; a != nil {
 		st.Assignee = firstNonEmpty(a.EmailAddress, a.DisplayName, a.AccountID)
 	}

@@ -21,6 +21,7 @@ type jiraFakeIssue struct {
 	assignee        string
 	comments        []string
 	created         time.Time
+	catChanged      string
 }
 
 // jiraFake speaks the part of Jira Cloud REST v3 the tracker uses.
@@ -75,7 +76,8 @@ func newJiraFake(t *testing.T) *jiraFake {
 			}
 			switch {
 			case len(rest) == 1 && r.Method == http.MethodGet:
-				fields := map[string]any{"status": map[string]any{"name": is.statusName, "statusCategory": map[string]any{"key": is.cat}}}
+				fields := map[string]any{"status": map[string]any{"name": is.statusName, "statusCategory": map[string]any{"key": is.cat}},
+					"statuscategorychangedate": is.catChanged}
 				if is.assignee != "" {
 					fields["assignee"] = map[string]any{"accountId": "abc", "displayName": is.assignee}
 				} else {
@@ -93,6 +95,7 @@ func newJiraFake(t *testing.T) *jiraFake {
 				}})
 			case len(rest) == 2 && rest[1] == "transitions" && r.Method == http.MethodPost:
 				id := body["transition"].(map[string]any)["id"]
+				is.catChanged = time.Now().Format("2006-01-02T15:04:05.000-0700")
 				switch id {
 				case "11":
 					is.statusName, is.cat = "To Do", "new"
@@ -152,6 +155,7 @@ func newJiraEnv(t *testing.T) (contractEnv, *jiraFake) {
 		setDone: func(ref model.TicketRef, who string) {
 			f.mu.Lock()
 			f.issues[ref.ID].statusName, f.issues[ref.ID].cat, f.issues[ref.ID].assignee = "Done", "done", who
+			f.issues[ref.ID].catChanged = time.Now().Format("2006-01-02T15:04:05.000-0700")
 			f.mu.Unlock()
 		},
 		isDone: func(ref model.TicketRef) bool {

@@ -1,0 +1,255 @@
+package remediator
+
+// Faults a real organization produces: trackers that refuse, hang or race, several
+// replicas, restarts. Each test here failed on the code before the fix.
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rootwarden/rootwarden/internal/bus/bustest"
+	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
+	"github.com/rootwarden/rootwarden/remediator/tracker"
+)
+
+// stuckTracker is the built-in tracker with faults: Reopen refused (a Jira workflow
+// without a way out of Done), and calls for chosen accounts that hang until the
+// caller gives up (a ticket system that accepted the connection and never answers).
+type stuckTracker struct {
+	*tracker.Builtin
+	refuseReopen bool
+	hangAccount  string // Open and Status for this account's cases hang
+	hangs        atomic.Int32
+	reopens      atomic.Int32
+}
+
+func (s *stuckTracker) hang(ctx context.Context, caseID string) error {
+	if s.hangAccount == "" || !strings.HasPrefix(caseID, s.hangAccount) {
+		return nil
+	}
+	s.hangs.Add(1)
+	<-ctx.Done()
+	return model.Wrap(model.CodeTransient, ctx.Err(), "ticket system did not answer")
+}
+
+func (s *stuckTracker) Open(ctx context.Context, c model.Case, link string) (model.TicketRef, error) {
+	if err := s.hang(ctx, c.ID); err != nil {
+		return model.TicketRef{}, err
+	}
+	return s.Builtin.Open(ctx, c, link)
+}
+
+func (s *stuckTracker) Status(ctx context.Context, ref model.TicketRef) (model.TicketStatus, error) {
+	tk, _, err := s.Get(ctx, ref.ID)
+	if err == nil {
+		if err := s.hang(ctx, tk.CaseID); err != nil {
+			return model.TicketStatus{}, err
+		}
+	}
+	return s.Builtin.Status(ctx, ref)
+}
+
+func (s *stuckTracker) Reopen(ctx context.Context, ref model.TicketRef, text string) error {
+	s.reopens.Add(1)
+	if s.refuseReopen {
+		_ = s.Comment(ctx, ref, text) // Jira posts the comment, then finds no transition
+		return model.Errorf(model.CodeInvalid, "jira issue %s: no suitable transition among 0", ref.ID)
+	}
+	return s.Builtin.Reopen(ctx, ref, text)
+}
+
+func TestDoneTicketThatCannotBeReopenedDoesNotLoop(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	resp := startResponder(t, b, clk)
+	resp.set(acct, true) // the assignee closed the ticket without deleting the key
+	tr := &stuckTracker{Builtin: tracker.NewBuiltin(b), refuseReopen: true}
+	r := newRem(t, b, clk, tr)
+	rec := approvedCase(t, r)
+	if err := tr.MarkDone(ctx, rec.Ticket.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		r.PollTicketsNow(ctx)
+		clk.Add(2 * time.Minute)
+	}
+	evs := allEvents(t, b, acct)
+	verifying := 0
+	var reopenFailed *model.CaseEvent
+	for i, e := range evs {
+		if e.Type == model.EventVerifying {
+			verifying++
+		}
+		if strings.Contains(e.Reason, "could not reopen ticket") {
+			reopenFailed = &evs[i]
+		}
+	}
+	if verifying != 1 {
+		t.Fatalf("one closure of the ticket was verified %d times in 5 polls: %v", verifying, eventTypes(evs))
+	}
+	if reopenFailed == nil {
+		t.Fatalf("no case event says the ticket could not be reopened: %v", eventTypes(evs))
+	}
+	c := getCase(t, r, acct)
+	if c.State != model.StateTicketed || !strings.Contains(c.TicketError, "could not reopen") {
+		t.Fatalf("case %s, ticket error %q", c.State, c.TicketError)
+	}
+	// A new closure (the assignee reopened and closed it again) is verified again.
+	if err := tr.Builtin.Reopen(ctx, *rec.Ticket, ""); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	if err := tr.MarkDone(ctx, rec.Ticket.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	r.PollTicketsNow(ctx)
+	n := 0
+	for _, e := range allEvents(t, b, acct) {
+		if e.Type == model.EventVerifying {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("a second closure made %d verifications in all, want 2", n)
+	}
+}
+
+func TestHungTicketCallDoesNotStopRiskExpiryOfOtherAccounts(t *testing.T) {
+	const other = "333333333333"
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	resp := startResponder(t, b, clk)
+	resp.set(acct, true)
+	tr := &stuckTracker{Builtin: tracker.NewBuiltin(b)}
+	r := newRem(t, b, clk, tr, func(c *Config) {
+		c.TicketPollInterval = 20 * time.Millisecond
+		c.ExpiryScanInterval = 20 * time.Millisecond
+	})
+	rec := approvedCase(t, r)
+	if err := tr.MarkDone(ctx, rec.Ticket.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	tr.hangAccount = acct // from now on the ticket system hangs for acct's ticket
+	if err := r.HandleFinding(ctx, observation(other, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	exp := clk.Now().Add(time.Hour)
+	a := action(model.ActionAcceptRisk, other, getCase(t, r, other).ID)
+	a.Reason, a.Expires = "legacy", &exp
+	if err := r.HandleAction(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	runRem(t, r)
+	testutil.Eventually(t, "a ticket call hangs", func() bool { return tr.hangs.Load() > 0 })
+	clk.Add(2 * time.Hour)
+	waitState(t, r, other, model.StateOpen) // the acceptance expired although acct's ticket call hangs
+}
+
+func TestStartupScanDoesNotHoldUpFindings(t *testing.T) {
+	const other = "333333333333"
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	startResponder(t, b, clk)
+	tr := &stuckTracker{Builtin: tracker.NewBuiltin(b), hangAccount: acct}
+	r := newRem(t, b, clk, tr)
+	// A previous instance left acct's ticket to open; the ticket system now hangs.
+	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, getCase(t, r, acct).ID)); err != nil {
+		t.Fatal(err)
+	}
+	runRem(t, r)
+	testutil.Eventually(t, "the start-up scan is stuck on acct's ticket", func() bool { return tr.hangs.Load() > 0 })
+	publishFinding(t, b, observation(other, true, model.SourceSweep, clk.Now()))
+	waitState(t, r, other, model.StateOpen)
+}
+
+// racyTracker opens tickets as GitHub and Jira do: find by label, then create, which
+// is not atomic across processes. Its creation is slow, so two replicas overlap.
+type racyTracker struct {
+	mu      sync.Mutex
+	tickets map[string][]model.TicketRef // by case id
+	creates atomic.Int32
+	closed  []string
+	delay   time.Duration
+}
+
+func (r *racyTracker) Open(ctx context.Context, c model.Case, _ string) (model.TicketRef, error) {
+	r.mu.Lock()
+	found := r.tickets[c.ID]
+	r.mu.Unlock()
+	if len(found) > 0 {
+		return found[0], nil
+	}
+	time.Sleep(r.delay)
+	n := r.creates.Add(1)
+	ref := model.TicketRef{System: "github", ID: strconv.Itoa(int(n)), URL: "https://github.example/i/" + strconv.Itoa(int(n))}
+	r.mu.Lock()
+	r.tickets[c.ID] = append(r.tickets[c.ID], ref)
+	r.mu.Unlock()
+	return ref, nil
+}
+func (r *racyTracker) Comment(context.Context, model.TicketRef, string) error { return nil }
+func (r *racyTracker) Close(_ context.Context, ref model.TicketRef, _ string) error {
+	r.mu.Lock()
+	r.closed = append(r.closed, ref.ID)
+	r.mu.Unlock()
+	return nil
+}
+func (r *racyTracker) Reopen(context.Context, model.TicketRef, string) error { return nil }
+func (r *racyTracker) Status(context.Context, model.TicketRef) (model.TicketStatus, error) {
+	return model.TicketStatus{}, nil
+}
+
+func TestTwoReplicasOpenOneTicket(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	startResponder(t, b, clk)
+	tr := &racyTracker{tickets: map[string][]model.TicketRef{}, delay: 300 * time.Millisecond}
+	r1 := newRem(t, b, clk, tr)
+	r2 := newRem(t, b, clk, tr)
+	if err := r1.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.HandleAction(ctx, action(model.ActionApprove, acct, getCase(t, r1, acct).ID)); err != nil {
+		t.Fatal(err)
+	}
+	// Both replicas restart at once (a rolling deploy) and find the same owed work.
+	var wg sync.WaitGroup
+	for _, r := range []*Remediator{r1, r2} {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.scan(ctx, true, true) }()
+	}
+	wg.Wait()
+	testutil.Eventually(t, "ticket linked", func() bool { c := getCase(t, r1, acct); return c.Ticket != nil })
+	if n := tr.creates.Load(); n != 1 {
+		t.Fatalf("two replicas created %d tickets for one case", n)
+	}
+}
+
+func TestASecondLinkedTicketIsClosedAndTheFirstKept(t *testing.T) {
+	c := caseIn(model.StateTicketed) // linked to RW-1
+	second := model.TicketRef{System: "builtin", ID: "RW-2"}
+	d, err := Apply(c, Input{At: t0, TicketOpened: &second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Changed() && d.Case.Ticket.ID != "RW-1" {
+		t.Fatalf("the case now links %s; the first ticket is orphaned", d.Case.Ticket.ID)
+	}
+	if len(d.TicketOps) != 1 || d.TicketOps[0].Op != TicketClose || d.TicketOps[0].Ticket.ID != "RW-2" ||
+		!strings.Contains(d.TicketOps[0].Text, "RW-1") {
+		t.Fatalf("ops %+v, want the duplicate closed with a pointer to the first", d.TicketOps)
+	}
+}
