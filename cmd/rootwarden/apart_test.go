@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,10 @@ func TestComponentsRunApartOverExternalNATS(t *testing.T) {
 	for {
 		var found bool
 		for _, m := range sl.Messages("C0APART01") {
-			if m.Metadata != nil && m.Metadata.EventPayload["case_id"] == member+"-1" {
+			if m.Metadata == nil {
+				continue
+			}
+			if id, _ := m.Metadata.EventPayload["case_id"].(string); strings.HasPrefix(id, member+"-1-") {
 				found = true
 			}
 		}
