@@ -263,6 +263,8 @@ func buttons(c model.Case) []slack.BlockElement {
 		return []slack.BlockElement{approve, accept, recheck}
 	case model.StateTicketed:
 		return []slack.BlockElement{slack.NewButtonBlockElement(ActionIDConfirmDeleted, v, plain("I deleted the keys")), recheck}
+	case model.StateVerifying: // a check that keeps failing can be retried by hand
+		return []slack.BlockElement{recheck}
 	case model.StateRiskAccepted:
 		return []slack.BlockElement{slack.NewButtonBlockElement(ActionIDRevoke, v, plain("Revoke acceptance")).WithStyle(slack.StyleDanger)}
 	}
@@ -276,7 +278,7 @@ func actionAllowed(k model.ActionKind, s model.State) bool {
 	case model.ActionApprove, model.ActionAcceptRisk:
 		return s == model.StateOpen
 	case model.ActionRecheck:
-		return s == model.StateOpen || s == model.StateTicketed
+		return s == model.StateOpen || s == model.StateTicketed || s == model.StateVerifying
 	case model.ActionConfirmDeleted:
 		return s == model.StateTicketed
 	case model.ActionRevokeAccept:

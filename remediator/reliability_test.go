@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
@@ -252,4 +255,44 @@ func TestASecondLinkedTicketIsClosedAndTheFirstKept(t *testing.T) {
 		!strings.Contains(d.TicketOps[0].Text, "RW-1") {
 		t.Fatalf("ops %+v, want the duplicate closed with a pointer to the first", d.TicketOps)
 	}
+}
+
+func TestConsumersRedeliverWithinSeconds(t *testing.T) {
+	b := bustest.New(t)
+	r := newRem(t, b, newClock(), nil)
+	runRem(t, r)
+	for _, name := range []string{bus.ConsumerRemediatorFind, bus.ConsumerRemediatorAction} {
+		stream := bus.StreamFindings
+		if name == bus.ConsumerRemediatorAction {
+			stream = bus.StreamActions
+		}
+		var info *jetstream.ConsumerInfo
+		testutil.Eventually(t, "consumer "+name, func() bool {
+			c, err := b.JS.Consumer(context.Background(), stream, name)
+			if err != nil {
+				return false
+			}
+			info = c.CachedInfo()
+			return true
+		})
+		if info.Config.AckWait > 10*time.Second {
+			t.Errorf("%s: AckWait %v: work in flight when the process died waits that long after a restart", name, info.Config.AckWait)
+		}
+	}
+}
+
+func TestMessageThatUsedUpItsDeliveriesIsNotDroppedSilently(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	var died atomic.Int32
+	r := newRem(t, b, clk, nil, func(c *Config) {
+		c.AckWait, c.MaxDeliver = 300*time.Millisecond, 2
+		// The process dies during every delivery JetStream makes.
+		c.dieOnDelivery = func(string) bool { died.Add(1); return true }
+	})
+	runRem(t, r)
+	publishFinding(t, b, observation(acct, true, model.SourceSweep, clk.Now()))
+	testutil.Eventually(t, "two deliveries", func() bool { return died.Load() >= 2 })
+	// JetStream has given up on the finding; the remediator heard of it and applied it.
+	waitState(t, r, acct, model.StateOpen)
 }

@@ -85,6 +85,9 @@ type Config struct {
 	// hooks for crash tests: a non-nil error stops the work at that point.
 	afterTicketCreate func(caseID string) error
 	afterSave         func(account string) error
+	// dieOnDelivery, when it returns true, leaves the message unsettled as a process
+	// that died while handling it would.
+	dieOnDelivery func(subject string) bool
 }
 
 // Remediator drives cases.
@@ -323,6 +326,9 @@ func (r *Remediator) onFinding(ctx context.Context, m jetstream.Msg) {
 		_ = m.TermWithReason("malformed finding")
 		return
 	}
+	if h := r.cfg.dieOnDelivery; h != nil && h(m.Subject()) {
+		return
+	}
 	stop := r.heartbeat(m)
 	err := r.HandleFinding(ctx, o)
 	stop()
@@ -338,6 +344,9 @@ func (r *Remediator) onAction(ctx context.Context, m jetstream.Msg) {
 	if err := json.Unmarshal(m.Data(), &a); err != nil || a.AccountID == "" || a.ID == "" || m.Subject() != bus.ActionSubject(a.AccountID) {
 		r.log.Warn("malformed action dropped", "subject", m.Subject(), "err", errOr(err, "no account or action id, or not the subject's account"))
 		_ = m.TermWithReason("malformed action")
+		return
+	}
+	if h := r.cfg.dieOnDelivery; h != nil && h(m.Subject()) {
 		return
 	}
 	stop := r.heartbeat(m)
