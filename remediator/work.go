@@ -190,7 +190,9 @@ func (r *Remediator) deleteKeys(ctx context.Context, c model.Case) error {
 	case c.State != model.StateTicketed:
 		del.Err = "the case is " + string(c.State) + ", not ticketed"
 	default:
-		ids, err := r.cfg.Deleter.DeleteRootKeys(ctx, c.AccountID)
+		dctx, cancel := context.WithTimeout(ctx, r.cfg.CheckTimeout)
+		ids, err := r.cfg.Deleter.DeleteRootKeys(dctx, c.AccountID)
+		cancel()
 		del.KeyIDs = ids
 		if err != nil {
 			del.Err = err.Error()

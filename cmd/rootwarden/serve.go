@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/nats-io/nats.go"
@@ -124,7 +125,8 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			return err
 		}
 		rcfg := remediator.Config{APIToken: cfg.APIToken, AssumeRoot: cfg.AssumeRoot,
-			TicketPollInterval: cfg.TicketPoll, Metrics: reg}
+			TicketPollInterval: cfg.TicketPoll, Metrics: reg,
+			CheckTimeout: cfg.AccountTimeout + 15*time.Second} // never shorter than the detector's own bound
 		if cfg.AssumeRoot {
 			rcfg.Deleter = remediator.NewAWSRootKeyDeleter(awsCfg)
 		}
