@@ -60,6 +60,14 @@ func (r *Remediator) APIHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/cases", r.auth(r.listCases))
 	mux.HandleFunc("GET /api/v1/cases/{id}", r.auth(r.showCase))
+	mux.HandleFunc("GET /api/v1/unchecked", r.auth(func(w http.ResponseWriter, req *http.Request) {
+		u, err := r.Unchecked(req.Context())
+		if err != nil {
+			writeCodeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"unchecked": u}) // account → failure
+	}))
 	mux.HandleFunc("/api/v1/", r.auth(func(w http.ResponseWriter, req *http.Request) {
 		writeErr(w, http.StatusNotFound, model.CodeNotFound, "no such API endpoint: "+req.Method+" "+req.URL.Path)
 	}))

@@ -5,6 +5,7 @@ package remediator
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -295,4 +296,122 @@ func TestMessageThatUsedUpItsDeliveriesIsNotDroppedSilently(t *testing.T) {
 	testutil.Eventually(t, "two deliveries", func() bool { return died.Load() >= 2 })
 	// JetStream has given up on the finding; the remediator heard of it and applied it.
 	waitState(t, r, acct, model.StateOpen)
+}
+
+func TestAccountThatCannotBeCheckedSurfaces(t *testing.T) {
+	const broken = "555555555555"
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	logs := &testutil.LogBuffer{}
+	r, err := New(Config{Now: clk.Now, APIToken: testTk}, logs.Logger(), b, bus0{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		o := observation(broken, false, model.SourceSweep, clk.Now())
+		o.ErrorCode = "AccessDenied"
+		o.Error = "assume role: AccessDenied: not authorized (request id " + strconv.Itoa(i) + "abcdef0123456789abcdef)"
+		if err := r.HandleFinding(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(15 * time.Minute)
+	}
+	u, err := r.Unchecked(ctx)
+	if err != nil || !strings.Contains(u[broken], "AccessDenied") {
+		t.Fatalf("unchecked accounts %v %v: want %s with its failure", u, err, broken)
+	}
+	code, body := apiGetT(t, r.APIHandler(), "/api/v1/unchecked", testTk)
+	if code != 200 || !strings.Contains(string(body), broken) {
+		t.Fatalf("API: %d %s", code, body)
+	}
+	if n := strings.Count(logs.String(), "account cannot be checked"); n != 1 {
+		t.Fatalf("reported %d times, want once:\n%s", n, logs.String())
+	}
+	if err := r.HandleFinding(ctx, observation(broken, false, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := r.Unchecked(ctx); len(u) != 0 {
+		t.Fatalf("a check that works did not clear it: %v", u)
+	}
+}
+
+func TestHungTicketCallEndsAtItsDeadlineAndIsRecorded(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	startResponder(t, b, clk)
+	tr := &stuckTracker{Builtin: tracker.NewBuiltin(b), hangAccount: acct}
+	r := newRem(t, b, clk, tr, func(c *Config) { c.TicketTimeout = 200 * time.Millisecond })
+	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, caseID(acct, 1))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { r.work(ctx, acct); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the work still waits on a ticket system that never answers")
+	}
+	c := getCase(t, r, acct)
+	if !strings.Contains(c.TicketError, "could not open ticket") || !slices.Contains(c.Pending, PendingOpenTicket) {
+		t.Fatalf("ticket error %q, pending %v: want the failure recorded and the intent kept", c.TicketError, c.Pending)
+	}
+}
+
+type failingChecker struct{ calls atomic.Int32 }
+
+func (f *failingChecker) Check(context.Context, string, string) (model.Observation, error) {
+	f.calls.Add(1)
+	return model.Observation{}, model.Errorf(model.CodeInvalid, "AccountNotActive: account 222222222222 is SUSPENDED")
+}
+
+func TestVerifyingWithAFailingCheckGoesBackToTicketedOnTheScan(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	chk := &failingChecker{}
+	r, err := New(Config{Now: clk.Now}, nil, b, chk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := approvedCase(t, r)
+	if err := r.HandleAction(ctx, action(model.ActionConfirmDeleted, acct, rec.ID)); err != nil {
+		t.Fatal(err)
+	}
+	r.work(ctx, acct)
+	for range 3 { // the periodic scan retries the verification; each fails the same way
+		clk.Add(5 * time.Minute)
+		r.ScanNow(ctx)
+	}
+	if c := getCase(t, r, acct); c.State != model.StateVerifying || chk.calls.Load() < 2 {
+		t.Fatalf("state %s after %d checks", c.State, chk.calls.Load())
+	}
+	clk.Add(DefaultVerifyTimeout)
+	r.ScanNow(ctx)
+	c := waitState(t, r, acct, model.StateTicketed)
+	evs := allEvents(t, b, acct)
+	last := evs[len(evs)-1]
+	if !strings.Contains(last.Reason, "could not verify") || !strings.Contains(last.Reason, "SUSPENDED") {
+		t.Fatalf("last event %s %q", last.Type, last.Reason)
+	}
+	failed := 0
+	for _, e := range evs {
+		if e.Type == model.EventCheckFailed {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d check_failed events for one failure: %v", failed, eventTypes(evs))
+	}
+	// Back in ticketed a human can act again.
+	if err := r.HandleAction(ctx, action(model.ActionConfirmDeleted, acct, c.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if c := getCase(t, r, acct); c.State != model.StateVerifying {
+		t.Fatalf("I deleted after the time box: %s", c.State)
+	}
 }

@@ -70,6 +70,9 @@ type Config struct {
 	MaxDeliver int
 	// Instance names this replica in work claims (default a random id).
 	Instance string
+	// UncheckedAfter is how many failed checks in a row of an account without a
+	// case make it reported as unchecked (default DefaultUncheckedAfter).
+	UncheckedAfter int
 	// RetryDelay is the NakWithDelay after a transient failure (default 5s); it
 	// doubles with each further delivery, up to maxRetryDelay.
 	RetryDelay time.Duration
@@ -100,6 +103,7 @@ type Remediator struct {
 
 	transitions *prometheus.CounterVec
 	openCases   prometheus.Gauge
+	unchecked   prometheus.Gauge
 
 	mu sync.Mutex // guards running, polling, and orders workers.Add before Run's Wait
 	// running marks accounts whose work this instance runs now.
@@ -162,6 +166,9 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	if cfg.MaxDeliver <= 0 {
 		cfg.MaxDeliver = maxDeliver
 	}
+	if cfg.UncheckedAfter <= 0 {
+		cfg.UncheckedAfter = DefaultUncheckedAfter
+	}
 	if cfg.Instance == "" {
 		cfg.Instance = randomID()
 	}
@@ -181,8 +188,10 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 		[]string{"type", "to"})
 	r.openCases = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "rootwarden_remediator_active_cases", Help: "Cases not resolved, as of the last scan."})
+	r.unchecked = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rootwarden_remediator_unchecked_accounts", Help: "Accounts without a case that could not be checked several times in a row, as of the last scan."})
 	if cfg.Metrics != nil {
-		for _, c := range []prometheus.Collector{r.transitions, r.openCases} {
+		for _, c := range []prometheus.Collector{r.transitions, r.openCases, r.unchecked} {
 			if err := cfg.Metrics.Register(c); err != nil {
 				return nil, fmt.Errorf("remediator: register metrics: %w", err)
 			}
@@ -422,6 +431,11 @@ func retryDelay(base time.Duration, delivered uint64) time.Duration {
 // HandleFinding applies one observation (what the findings consumer does per message).
 func (r *Remediator) HandleFinding(ctx context.Context, o model.Observation) error {
 	_, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return r.policy(Input{At: now, Finding: &o}) })
+	if err == nil {
+		if rec, _, lerr := r.load(ctx, o.AccountID); lerr == nil && (rec == nil || !rec.State.Active()) {
+			r.noteCheck(ctx, o)
+		}
+	}
 	return err
 }
 

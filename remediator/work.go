@@ -324,7 +324,11 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 			}
 		}
 		riskOver := c.State == model.StateRiskAccepted && c.Risk != nil && !now.Before(c.Risk.Expires)
-		verifyOver := c.State == model.StateVerifying && c.VerifyingSince != nil && now.Sub(*c.VerifyingSince) >= r.cfg.VerifyTimeout
+		claimed := c.UpdatedAt // cases from before VerifyingSince existed
+		if c.VerifyingSince != nil {
+			claimed = *c.VerifyingSince
+		}
+		verifyOver := c.State == model.StateVerifying && now.Sub(claimed) >= r.cfg.VerifyTimeout
 		if riskOver || verifyOver {
 			if _, err := r.apply(ctx, c.AccountID, func(now time.Time) Input { return Input{At: now, Expire: true} }); err != nil {
 				r.log.Warn("end time-boxed state", "account", c.AccountID, "state", c.State, "err", err)
@@ -346,6 +350,9 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 		}
 	}
 	r.openCases.Set(float64(active))
+	if u, err := r.Unchecked(ctx); err == nil {
+		r.unchecked.Set(float64(len(u)))
+	}
 	wg.Wait()
 }
 
