@@ -215,7 +215,7 @@ type RiskAcceptance struct {
 // Case is one account's root-key case. The remediator is its only writer.
 type Case struct {
 	SchemaVersion int               `json:"schema_version"`
-	ID            string            `json:"id"` // "<account>-<n>"
+	ID            string            `json:"id"` // "<account>-<n>-<opened>" (remediator.CaseID)
 	Number        int               `json:"number"`
 	AccountID     string            `json:"account_id"`
 	AccountName   string            `json:"account_name"`
