@@ -112,6 +112,10 @@ type Remediator struct {
 	polling map[string]bool
 	// sem bounds the work running at once (Workers).
 	sem chan struct{}
+
+	uncheckedMu sync.Mutex
+	// uncheckedKnown are the accounts with a failure count in rw_sched (nil: not read yet).
+	uncheckedKnown map[string]bool
 	// workers are the work goroutines started by message handlers; Run waits for them.
 	workers sync.WaitGroup
 }
@@ -431,7 +435,7 @@ func retryDelay(base time.Duration, delivered uint64) time.Duration {
 // HandleFinding applies one observation (what the findings consumer does per message).
 func (r *Remediator) HandleFinding(ctx context.Context, o model.Observation) error {
 	_, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return r.policy(Input{At: now, Finding: &o}) })
-	if err == nil {
+	if err == nil && (o.Failed() || r.mayBeUnchecked(ctx, o.AccountID)) {
 		if rec, _, lerr := r.load(ctx, o.AccountID); lerr == nil && (rec == nil || !rec.State.Active()) {
 			r.noteCheck(ctx, o)
 		}

@@ -34,6 +34,9 @@ type unchecked struct {
 
 // noteCheck records the outcome of a check of an account without an active case.
 func (r *Remediator) noteCheck(ctx context.Context, o model.Observation) {
+	if !o.Failed() && !r.mayBeUnchecked(ctx, o.AccountID) {
+		return // the common case: a clean account that works, no KV round trip
+	}
 	key := uncheckedPrefix + o.AccountID
 	kv := r.b.Sched
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
@@ -47,6 +50,9 @@ func (r *Remediator) noteCheck(ctx context.Context, o model.Observation) {
 				_ = kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
 				r.log.Info("account can be checked again", "account", o.AccountID)
 			}
+			r.uncheckedMu.Lock()
+			delete(r.uncheckedKnown, o.AccountID)
+			r.uncheckedMu.Unlock()
 			return
 		}
 		var u unchecked
@@ -71,12 +77,39 @@ func (r *Remediator) noteCheck(ctx context.Context, o model.Observation) {
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		}
+		if err == nil {
+			r.uncheckedMu.Lock()
+			if r.uncheckedKnown != nil {
+				r.uncheckedKnown[o.AccountID] = true
+			}
+			r.uncheckedMu.Unlock()
+		}
 		if err == nil && report {
 			r.log.Error("account cannot be checked: root access keys there would go unnoticed", "account", o.AccountID,
 				"failures", u.Failures, "since", u.Since, "err", u.Error)
 		}
 		return
 	}
+}
+
+// mayBeUnchecked reports whether the account may have a failure count (read from the
+// bucket once, kept up to date by noteCheck; another replica's counts are found when
+// that account fails here too).
+func (r *Remediator) mayBeUnchecked(ctx context.Context, account string) bool {
+	r.uncheckedMu.Lock()
+	defer r.uncheckedMu.Unlock()
+	if r.uncheckedKnown == nil {
+		l, err := r.b.Sched.ListKeysFiltered(ctx, uncheckedPrefix+">")
+		if err != nil {
+			return true
+		}
+		known := map[string]bool{}
+		for k := range l.Keys() {
+			known[k[len(uncheckedPrefix):]] = true
+		}
+		r.uncheckedKnown = known
+	}
+	return r.uncheckedKnown[account]
 }
 
 // Unchecked lists the accounts that could not be checked UncheckedAfter times in a
