@@ -5,6 +5,7 @@ package remediator
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -413,5 +414,30 @@ func TestVerifyingWithAFailingCheckGoesBackToTicketedOnTheScan(t *testing.T) {
 	}
 	if c := getCase(t, r, acct); c.State != model.StateVerifying {
 		t.Fatalf("I deleted after the time box: %s", c.State)
+	}
+}
+
+func TestWorkClaimedByADeadReplicaIsTakenOver(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	startResponder(t, b, clk)
+	r := newRem(t, b, clk, nil, func(c *Config) { c.LeaseTTL = 600 * time.Millisecond })
+	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, caseID(acct, 1))); err != nil {
+		t.Fatal(err)
+	}
+	// A replica claimed the work and was killed (SIGKILL: it never gave the claim up).
+	data, _ := json.Marshal(lease{Owner: "dead-replica", Until: time.Now().Add(600 * time.Millisecond)})
+	if _, err := b.Sched.Put(ctx, leaseKey(acct), data); err != nil {
+		t.Fatal(err)
+	}
+	runRem(t, r)
+	c := waitState(t, r, acct, model.StateTicketed)
+	testutil.Eventually(t, "ticket opened once the dead replica's claim lapsed", func() bool { return getCase(t, r, acct).Ticket != nil })
+	if n := len(builtinTickets(t, b)); n != 1 {
+		t.Fatalf("%d tickets, case %s", n, c.ID)
 	}
 }
