@@ -223,24 +223,24 @@ func (r *Remediator) check(ctx context.Context, c model.Case, verify bool) error
 }
 
 func (r *Remediator) ticketOp(ctx context.Context, account string, op TicketOp) error {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.TicketTimeout)
+	tctx, cancel := context.WithTimeout(ctx, r.cfg.TicketTimeout)
 	defer cancel()
 	var err error
 	what := op.Op
 	switch op.Op {
 	case TicketClose:
-		err = r.tracker.Close(ctx, op.Ticket, op.Text)
+		err = r.tracker.Close(tctx, op.Ticket, op.Text)
 	case TicketComment:
-		err = r.tracker.Comment(ctx, op.Ticket, op.Text)
+		err = r.tracker.Comment(tctx, op.Ticket, op.Text)
 	case TicketReopen:
 		var st model.TicketStatus
-		st, err = r.tracker.Status(ctx, op.Ticket)
+		st, err = r.tracker.Status(tctx, op.Ticket)
 		if err == nil {
 			if st.Done {
-				err = r.tracker.Reopen(ctx, op.Ticket, op.Text)
+				err = r.tracker.Reopen(tctx, op.Ticket, op.Text)
 			} else {
 				what = TicketComment
-				err = r.tracker.Comment(ctx, op.Ticket, op.Text)
+				err = r.tracker.Comment(tctx, op.Ticket, op.Text)
 			}
 		}
 	default:
