@@ -6,7 +6,8 @@ package notifier
 // triggers an incident with dedup_key = case id (once: a marker in KV rw_sched
 // remembers it; a crash before the marker is saved triggers again, which PagerDuty
 // folds into the same incident); the case's resolution or accepted risk resolves it.
-// The consumer starts at new events: turning PagerDuty on does not page for history.
+// The consumer starts at the events after start-up: turning PagerDuty on does not page
+// for history.
 
 import (
 	"context"
@@ -40,16 +41,23 @@ func (n *Notifier) incidentLoop(ctx context.Context) {
 }
 
 func (n *Notifier) consumeIncidents(ctx context.Context) error {
-	cons, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{
+	cons, err := n.b.JS.CreateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{
 		Durable:       bus.ConsumerNotifierPager,
 		Description:   "notifier: critical cases → PagerDuty incidents",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
 		MaxDeliver:    -1,
 		MaxAckPending: 1, // a case's trigger comes before its resolve
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+		// On first creation: the events from this process's start on (stream times are
+		// wall-clock), never the history. An existing consumer keeps its position.
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  &n.startedAt,
 		FilterSubject: bus.SubjectCases + ">",
 	})
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		// A restart: keep its position (its start time cannot change).
+		cons, err = n.b.JS.Consumer(ctx, bus.StreamCases, bus.ConsumerNotifierPager)
+	}
 	if err != nil {
 		return fmt.Errorf("create consumer %s on %s: %w", bus.ConsumerNotifierPager, bus.StreamCases, err)
 	}

@@ -71,6 +71,8 @@ type onCallState struct {
 
 	chkMu  sync.Mutex
 	checks map[string]time.Time // account → last slash check
+
+	startedAt time.Time // wall clock at New: where the PagerDuty consumer starts
 }
 
 func (n *Notifier) initOnCall() error {
@@ -87,6 +89,7 @@ func (n *Notifier) initOnCall() error {
 		n.cfg.HomeDebounce = DefaultHomeDebounce
 	}
 	n.checks = map[string]time.Time{}
+	n.startedAt = time.Now()
 	n.home.viewers = map[string]time.Time{}
 	n.home.notices = map[string]string{}
 	return nil

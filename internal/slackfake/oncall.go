@@ -5,9 +5,15 @@ package slackfake
 // served through one hook in dispatch.
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 )
@@ -120,4 +126,81 @@ func (s *Server) viewsPublish(req request) map[string]any {
 	s.seq++
 	return map[string]any{"ok": true, "view": map[string]any{"id": fmt.Sprintf("VH%06d", s.seq), "team_id": TeamID,
 		"type": "home", "blocks": v.Blocks, "hash": fmt.Sprintf("%d.hash", s.seq)}}
+}
+
+// AppHomeOpened is the Events API body Slack posts when user opens the app's Home tab.
+func AppHomeOpened(user string) []byte {
+	n := next()
+	b, _ := json.Marshal(map[string]any{
+		"token": "deprecated-verification-token", "team_id": TeamID, "api_app_id": "A0FAKE", "type": "event_callback",
+		"event_id": fmt.Sprintf("Ev%08d", n), "event_time": time.Now().Unix(),
+		"event": map[string]any{"type": "app_home_opened", "user": user, "channel": "D0" + user, "tab": "home",
+			"event_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), n%1_000_000)},
+	})
+	return b
+}
+
+// URLVerification is the body Slack posts when the Events request URL is saved.
+func URLVerification(challenge string) []byte {
+	b, _ := json.Marshal(map[string]any{"token": "deprecated-verification-token", "challenge": challenge, "type": "url_verification"})
+	return b
+}
+
+// SlashCommand is the form Slack posts for `/rootwarden <text>` typed by user in channel.
+func SlashCommand(user, userName, text, channel, responseURL string) url.Values {
+	n := next()
+	return url.Values{
+		"token": {"deprecated-verification-token"}, "team_id": {TeamID}, "team_domain": {"fake"},
+		"channel_id": {channel}, "channel_name": {channel}, "user_id": {user}, "user_name": {userName},
+		"command": {"/rootwarden"}, "text": {text}, "api_app_id": {"A0FAKE"}, "response_url": {responseURL},
+		"trigger_id": {fmt.Sprintf("%d.%d.trigger%06d", time.Now().Unix(), n, n)},
+	}
+}
+
+// SlashCommandPayload is the JSON of a slash command as Socket Mode carries it.
+func SlashCommandPayload(form url.Values) json.RawMessage {
+	m := map[string]string{}
+	for k := range form {
+		m[k] = form.Get(k)
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// HomeBlockAction is the form Slack posts when user presses a button in their Home tab
+// (container type "view": no channel, no message).
+func HomeBlockAction(userID, userName, actionID, value, blockID string) url.Values {
+	n := next()
+	now := time.Now()
+	p := map[string]any{
+		"type": "block_actions", "token": "deprecated-verification-token", "api_app_id": "A0FAKE",
+		"team":       map[string]any{"id": TeamID, "domain": "fake"},
+		"user":       map[string]any{"id": userID, "username": userName, "name": userName, "team_id": TeamID},
+		"trigger_id": fmt.Sprintf("%d.%d.trigger%06d", now.Unix(), n, n),
+		"container":  map[string]any{"type": "view", "view_id": "VHOME"},
+		"view":       map[string]any{"id": "VHOME", "type": "home", "callback_id": "rw_home"},
+		"actions": []map[string]any{{
+			"type": "button", "action_id": actionID, "block_id": blockID, "value": value,
+			"text": map[string]any{"type": "plain_text", "text": actionID}, "action_ts": fmt.Sprintf("%d.%06d", now.Unix(), n%1_000_000),
+		}},
+		"state": map[string]any{"values": map[string]any{}},
+	}
+	return payloadForm(p)
+}
+
+// DeliverJSON posts a JSON body (an Events API delivery) to endpoint signed with secret.
+func DeliverJSON(ctx context.Context, endpoint, secret string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header = Sign(secret, time.Now(), body)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
 }
