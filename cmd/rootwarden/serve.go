@@ -147,10 +147,14 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			sopts = append(sopts, slack.OptionAppLevelToken(cfg.SlackAppToken))
 		}
 		api := slack.New(cfg.SlackBotToken, sopts...)
+		oncall, err := notifierOnCall(cfg, b)
+		if err != nil {
+			return err
+		}
 		n, err := notifier.New(notifier.Config{Channel: cfg.SlackChannel, SigningSecret: cfg.SlackSigningSecret,
 			AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL, Approvers: cfg.Approvers,
 			RemindAfter: cfg.RemindAfter, MaxReminders: cfg.MaxReminders, SLA: cfg.SLA,
-			MaxRiskAcceptance: cfg.MaxRiskAcceptance, Metrics: reg}, log, b, api)
+			MaxRiskAcceptance: cfg.MaxRiskAcceptance, Metrics: reg, OnCallConfig: oncall}, log, b, api)
 		if err != nil {
 			return fmt.Errorf("notifier: %w", err)
 		}
@@ -159,6 +163,8 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		}
 		if cfg.SlackSigningSecret != "" {
 			srv.Handle("POST /slack/interactions", n.InteractionsHandler())
+			srv.Handle("POST /slack/events", n.EventsHandler())     // App Home (app_home_opened)
+			srv.Handle("POST /slack/commands", n.CommandsHandler()) // /rootwarden
 		}
 		g.Go("notifier", func() error { return n.Run(gctx) })
 	}

@@ -259,3 +259,15 @@ func errorText(data []byte) string {
 	}
 	return "unexpected answer"
 }
+
+// String keeps the token and routing key out of fmt output.
+func (c Config) String() string {
+	return fmt.Sprintf("pagerduty.Config{schedules:%v token_set:%t routing_key_set:%t api:%s events:%s}",
+		c.Schedules, c.Token != "", c.RoutingKey != "", c.APIURL, c.EventsURL)
+}
+
+// GoString keeps them out of %#v.
+func (c Config) GoString() string { return c.String() }
+
+// String keeps the secrets out of fmt output of the client.
+func (c *Client) String() string { return "pagerduty.Client" + c.cfg.String() }
