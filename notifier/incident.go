@@ -97,7 +97,7 @@ func (n *Notifier) handleIncidentMsg(ctx context.Context, msg jetstream.Msg) {
 			"case", ev.CaseID, "seq", ev.Seq, "err", err)
 		_ = msg.TermWithReason("pagerduty: " + pe.Message)
 	default:
-		d := n.backoff(delivered)
+		d := min(time.Second<<min(delivered-1, 8), 5*time.Minute) // 1s, 2s, … 256s
 		n.log.Warn("PagerDuty event not sent yet: retrying", "case", ev.CaseID, "err", err, "retry_in", d)
 		_ = msg.NakWithDelay(d)
 	}

@@ -201,7 +201,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 func (n *Notifier) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if len(n.users) == 0 && len(n.groups) == 0 {
+	if len(n.users) == 0 && len(n.groups) == 0 && n.cfg.OnCall == nil {
 		n.log.Warn("no approvers configured: approvals are refused (fail closed)")
 	}
 	cons, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{

@@ -28,6 +28,8 @@ const (
 	DefaultOnCallCacheTTL = time.Minute
 	DefaultCheckEvery     = time.Minute
 	DefaultHomeDebounce   = 2 * time.Second
+
+	onCallErrTTL = 5 * time.Second // a PagerDuty failure is remembered this long
 )
 
 // OnCallSource says who is on call at a time (PagerDuty's GET /oncalls).
@@ -66,6 +68,8 @@ type onCallState struct {
 	ocMu    sync.Mutex
 	ocAt    time.Time
 	ocUsers []string // Slack ids on call at ocAt
+	ocErr   error    // the last failure, trusted for onCallErrTTL (a hanging PagerDuty costs one wait, not one per click)
+	ocErrAt time.Time
 
 	home homeState // home.go
 
@@ -117,15 +121,27 @@ func (n *Notifier) onCallNow(ctx context.Context) ([]string, error) {
 	if !at.IsZero() && now.Sub(at) < n.cfg.OnCallCacheTTL && !now.Before(at) {
 		return users, nil
 	}
+	n.ocMu.Lock()
+	lastErr, errAt := n.ocErr, n.ocErrAt
+	n.ocMu.Unlock()
+	if lastErr != nil && now.Sub(errAt) < onCallErrTTL && !now.Before(errAt) {
+		return nil, lastErr
+	}
+	fail := func(err error) ([]string, error) {
+		n.ocMu.Lock()
+		n.ocErr, n.ocErrAt = err, now
+		n.ocMu.Unlock()
+		return nil, err
+	}
 	emails, err := n.cfg.OnCall.OnCallEmails(ctx, now)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	ids := make([]string, 0, len(emails))
 	for _, e := range emails {
 		id, err := n.slackUserByEmail(ctx, e)
 		if err != nil {
-			return nil, fmt.Errorf("users.lookupByEmail for an on-call person: %s", slackErrText(err))
+			return fail(fmt.Errorf("users.lookupByEmail for an on-call person: %s", slackErrText(err)))
 		}
 		if id == "" {
 			n.log.Warn("on-call person has no Slack user with their PagerDuty email: they cannot approve", "email_domain", domainOf(e))
@@ -135,7 +151,7 @@ func (n *Notifier) onCallNow(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(ids)
 	n.ocMu.Lock()
-	n.ocAt, n.ocUsers = now, ids
+	n.ocAt, n.ocUsers, n.ocErr = now, ids, nil
 	n.ocMu.Unlock()
 	return ids, nil
 }

@@ -263,6 +263,13 @@ func TestPagerDutyDownRefusesOnCallApprovalWithReason(t *testing.T) {
 	if strings.Contains(o.logs.String(), "PDTOKENSECRET") {
 		t.Fatal("PagerDuty token in the logs")
 	}
+	// PagerDuty is back: a few seconds later the on-call person may approve.
+	o.pd.SetDown(false)
+	o.clock.Add(6 * time.Second)
+	_, acts = o.click(c, channelID, todayUser, notifier.ActionIDApprove)
+	if len(acts) != 1 || acts[0].Actor.ID != todayUser {
+		t.Fatalf("after PagerDuty recovered: %d actions, want bob's approval", len(acts))
+	}
 }
 
 func TestReminderMentionsWhoeverIsOnCall(t *testing.T) {

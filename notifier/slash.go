@@ -79,7 +79,12 @@ func (n *Notifier) command(ctx context.Context, cmd slack.SlashCommand) commandR
 		sub = strings.ToLower(fields[0])
 	}
 	log := n.log.With("user", cmd.UserID, "command", sub)
-	n.m.interactions.WithLabelValues("slash_command", orDash(sub)).Inc()
+	label := "unknown" // a metric label must not carry what users type
+	switch sub {
+	case "", "help", "status", "check", "case":
+		label = orDash(sub)
+	}
+	n.m.interactions.WithLabelValues("slash_command", label).Inc()
 	switch {
 	case sub == "" || sub == "help":
 		return usage("")
