@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -202,6 +201,10 @@ func TestOwnerIsMentionedButIsNoApprover(t *testing.T) {
 		t.Fatalf("owner's approval: ephemerals %q, actions %d; want refused", eph, len(acts))
 	}
 
+	// Slack's lookup fails: the message still goes out, with the email and no mention.
+	o.fake.FailNext("users.lookupByEmail", 1, slackfake.ServerError(http.StatusInternalServerError))
+	o.openCaseWith("565656565656", "", map[string]string{"owner": "sam@example.com"})
+
 	// No owner tag, and an owner who is not in Slack: both said on the message.
 	o.openCaseWith("555555555555", "", nil)
 	o.openCaseWith("666666666666", "", map[string]string{"owner": "gone@example.com"})
@@ -210,7 +213,7 @@ func TestOwnerIsMentionedButIsNoApprover(t *testing.T) {
 		texts = append(texts, m.AllText())
 	}
 	all := strings.Join(texts, "\n")
-	for _, want := range []string{"no owner: the account has no `owner` tag", "gone@example.com (not a Slack user)"} {
+	for _, want := range []string{"no owner: the account has no `owner` tag", "gone@example.com (not a Slack user)", "sam@example.com (Slack lookup failed)"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("messages do not say %q", want)
 		}
@@ -484,8 +487,19 @@ func TestSlashCommandAnswersEphemerally(t *testing.T) {
 			}
 		})
 	}
-	if _, m := o.command(outsider, "status", ""); !strings.Contains(fmt.Sprint(m["text"]), "Oldest open case: `"+c.ID+"`") {
-		t.Errorf("status does not name the oldest open case: %v", m["text"])
+	if _, m := o.command(outsider, "status", ""); !strings.Contains(fmt.Sprint(m["text"]), "Oldest open case: `"+c.ID+"`") ||
+		!strings.Contains(fmt.Sprint(m["text"]), "Last sweep: none yet") {
+		t.Errorf("status does not name the oldest open case and the missing sweep: %v", m["text"])
+	}
+	sweep, _ := json.Marshal(map[string]any{"id": "20261201T100000Z-abc", "started_at": o.clock.Now().Add(-20 * time.Minute),
+		"done": true, "accounts": 42, "error": "organizations:ListAccounts: AccessDenied"})
+	if _, err := o.b.Sched.Put(context.Background(), "sweep", sweep); err != nil {
+		t.Fatal(err)
+	}
+	if _, m := o.command(outsider, "status", ""); !strings.Contains(fmt.Sprint(m["text"]), "Last sweep: `20261201T100000Z-abc`") ||
+		!strings.Contains(fmt.Sprint(m["text"]), "42 accounts; listing failed: organizations:ListAccounts: AccessDenied") ||
+		!strings.Contains(fmt.Sprint(m["text"]), "(20m ago)") {
+		t.Errorf("status does not report the last sweep and its error: %v", m["text"])
 	}
 
 	// check of an account with a case: the same Re-check action as the button.
@@ -566,7 +580,6 @@ func TestSocketModeHomeAndSlashCommand(t *testing.T) {
 	}
 }
 
-var _ = url.Values{}
 
 func TestPagerDutyConsumerSurvivesARestart(t *testing.T) {
 	o := newOnCallEnv(t, true, nil)
