@@ -88,10 +88,36 @@ func (n *Notifier) tellInHome(_ context.Context, user, text string) {
 }
 
 func (n *Notifier) publishHome(ctx context.Context, user string) error {
-	cases, err := n.activeCases(ctx)
+	cases, err := n.homeCases(ctx)
 	if err != nil {
 		return err
 	}
+	return n.publishHomeWith(ctx, user, cases)
+}
+
+// homeCase is a case with its line in the Home tab (the same for every viewer).
+type homeCase struct {
+	model.Case
+	line string
+}
+
+// homeCases reads the active cases and renders their lines once per publication round.
+func (n *Notifier) homeCases(ctx context.Context) ([]homeCase, error) {
+	cases, err := n.activeCases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]homeCase, len(cases))
+	for i, c := range cases {
+		out[i] = homeCase{Case: c}
+		if i < homeMaxBlocks { // never shown beyond: no lookups for them
+			out[i].line = n.homeLine(ctx, c)
+		}
+	}
+	return out, nil
+}
+
+func (n *Notifier) publishHomeWith(ctx context.Context, user string, cases []homeCase) error {
 	n.home.mu.Lock()
 	notice := n.home.notices[user]
 	if notice != "" && n.now().Sub(n.home.noticed[user]) > homeNoticeTTL {
@@ -101,7 +127,7 @@ func (n *Notifier) publishHome(ctx context.Context, user string) error {
 	n.home.mu.Unlock()
 	approver, _ := n.isApprover(ctx, user)
 	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, CallbackID: "rw_home",
-		Blocks: slack.Blocks{BlockSet: n.homeBlocks(ctx, cases, approver, notice)}}
+		Blocks: slack.Blocks{BlockSet: n.homeBlocks(cases, approver, notice)}}
 	if _, err := n.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view}); err != nil {
 		return fmt.Errorf("views.publish for %s: %w", user, err)
 	}
@@ -141,7 +167,7 @@ func (n *Notifier) activeCases(ctx context.Context) ([]model.Case, error) {
 	return out, nil
 }
 
-func (n *Notifier) homeBlocks(ctx context.Context, cases []model.Case, approver bool, notice string) []slack.Block {
+func (n *Notifier) homeBlocks(cases []homeCase, approver bool, notice string) []slack.Block {
 	blocks := []slack.Block{slack.NewHeaderBlock(plain("rootwarden: active root access key cases"))}
 	if notice != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":no_entry: "+notice), nil, nil))
@@ -154,7 +180,7 @@ func (n *Notifier) homeBlocks(ctx context.Context, cases []model.Case, approver 
 	if len(cases) == 0 {
 		return append(blocks, slack.NewSectionBlock(mrkdwn(":white_check_mark: No active cases."), nil, nil))
 	}
-	byState := map[model.State][]model.Case{}
+	byState := map[model.State][]homeCase{}
 	for _, c := range cases {
 		byState[c.State] = append(byState[c.State], c)
 	}
@@ -173,8 +199,8 @@ func (n *Notifier) homeBlocks(ctx context.Context, cases []model.Case, approver 
 			if len(blocks)+2 > homeMaxBlocks-1 {
 				break
 			}
-			blocks = append(blocks, slack.NewSectionBlock(mrkdwn(n.homeLine(ctx, c)), nil, nil))
-			if btns := buttons(c); len(btns) > 0 {
+			blocks = append(blocks, slack.NewSectionBlock(mrkdwn(c.line), nil, nil))
+			if btns := buttons(c.Case); len(btns) > 0 {
 				blocks = append(blocks, slack.NewActionBlock("rw_home_"+c.ID, btns...))
 			}
 			shown++
@@ -256,10 +282,18 @@ func (n *Notifier) refreshHomes(ctx context.Context) {
 		users = append(users, u)
 	}
 	n.home.mu.Unlock()
+	if len(users) == 0 {
+		return
+	}
 	sort.Strings(users)
+	cases, err := n.homeCases(ctx)
+	if err != nil {
+		n.log.Warn("App Home refresh: cannot read the cases", "err", err)
+		return
+	}
 	for _, u := range users {
 		pctx, cancel := context.WithTimeout(ctx, homePublishIn)
-		err := n.publishHome(pctx, u)
+		err := n.publishHomeWith(pctx, u, cases)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("App Home refresh failed", "user", u, "err", slackErrText(err))

@@ -609,3 +609,23 @@ func TestPagerDutyConsumerSurvivesARestart(t *testing.T) {
 		t.Fatal("the restarted consumer could not start")
 	}
 }
+
+func TestAppHomeWithManyCasesStaysWithinSlacksBlockLimit(t *testing.T) {
+	o := newOnCallEnv(t, false, nil)
+	now := o.clock.Now()
+	for i := range 60 {
+		c := baseCase(fmt.Sprintf("%012d-1", 900000000000+i), now)
+		c.AccountID, c.OpenedAt = fmt.Sprintf("%012d", 900000000000+i), now.Add(-time.Duration(i)*time.Minute)
+		o.putCase(c)
+	}
+	if err := o.n.HomeOpened(context.Background(), approverUser); err != nil {
+		t.Fatalf("HomeOpened: %v", err)
+	}
+	h, ok := o.fake.Home(approverUser)
+	if !ok || len(h.View.Blocks.BlockSet) > 100 {
+		t.Fatalf("home published %v with %d blocks", ok, len(h.View.Blocks.BlockSet))
+	}
+	if !strings.Contains(h.AllText(), "more cases") || !strings.Contains(h.AllText(), "900000000059-1") {
+		t.Fatal("the Home tab neither shows the oldest cases first nor says how many are left out")
+	}
+}
