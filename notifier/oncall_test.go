@@ -580,7 +580,6 @@ func TestSocketModeHomeAndSlashCommand(t *testing.T) {
 	}
 }
 
-
 func TestPagerDutyConsumerSurvivesARestart(t *testing.T) {
 	o := newOnCallEnv(t, true, nil)
 	ctx, cancel := context.WithCancel(context.Background())
