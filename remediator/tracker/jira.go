@@ -33,6 +33,7 @@ type JiraConfig struct {
 	// interrupted open.
 	SearchLag time.Duration
 	Retry     Retry
+	OwnerTag  string // account tag holding the owner's email: the issue's assignee (assignee.go)
 }
 
 // DefaultJiraSearchLag is how long a new Jira Cloud issue may stay invisible to JQL
@@ -152,16 +153,25 @@ func (j *Jira) Open(ctx context.Context, c model.Case, slackLink string) (model.
 		}
 		return j.ref(first), true, nil
 	}
+	var assignee *string // looked up once, before the first create
 	create := func(ctx context.Context) (model.TicketRef, error) {
 		labels := append([]string{label, "rootwarden"}, j.cfg.Labels...)
 		var created jiraIssue
-		if err := j.http.once(ctx, http.MethodPost, "/rest/api/3/issue", map[string]any{"fields": map[string]any{
+		fields := map[string]any{
 			"project":     map[string]string{"key": j.cfg.Project},
 			"issuetype":   map[string]string{"name": j.cfg.IssueType},
 			"summary":     Title(c),
 			"labels":      labels,
 			"description": adf(description(c, slackLink)),
-		}}, &created); err != nil {
+		}
+		if assignee == nil {
+			id := j.jiraAssignee(ctx, c)
+			assignee = &id
+		}
+		if *assignee != "" {
+			fields["assignee"] = map[string]string{"accountId": *assignee}
+		}
+		if err := j.http.once(ctx, http.MethodPost, "/rest/api/3/issue", map[string]any{"fields": fields}, &created); err != nil {
 			return model.TicketRef{}, fmt.Errorf("create jira issue for case %s: %w", c.ID, err)
 		}
 		if created.Key == "" {
