@@ -21,6 +21,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
+	"github.com/rootwarden/rootwarden/remediator/tracker/trackerfake"
 )
 
 // stuckTracker is the built-in tracker with faults: Reopen refused (a Jira workflow
@@ -439,5 +440,47 @@ func TestWorkClaimedByADeadReplicaIsTakenOver(t *testing.T) {
 	testutil.Eventually(t, "ticket opened once the dead replica's claim lapsed", func() bool { return getCase(t, r, acct).Ticket != nil })
 	if n := len(builtinTickets(t, b)); n != 1 {
 		t.Fatalf("%d tickets, case %s", n, c.ID)
+	}
+}
+
+// The real Jira tracker over HTTP against the Jira fake: the creation answer is
+// lost, and the workflow has no way out of Done.
+func TestJiraLostCreateAndFinalDoneOverTheWire(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	resp := startResponder(t, b, clk)
+	resp.set(acct, true)
+	jira := trackerfake.NewJira()
+	jira.DoneIsFinal = true
+	t.Cleanup(jira.Close)
+	tr, err := tracker.NewJira(tracker.JiraConfig{BaseURL: jira.URL(), Email: "bot@example.com", APIToken: "t", Project: "SEC",
+		SearchLag: 50 * time.Millisecond, Retry: tracker.Retry{Base: time.Millisecond, MaxDelay: 10 * time.Millisecond}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRem(t, b, clk, tr)
+	jira.Inject(trackerfake.Fault{Lose: true, Method: "POST", Path: "/rest/api/3/issue"})
+	rec := approvedCase(t, r)
+	if n := len(jira.Issues()); n != 1 {
+		t.Fatalf("%d Jira issues for one case after a lost creation answer", n)
+	}
+	jira.Done(rec.Ticket.ID, "bob")
+	for range 4 {
+		r.PollTicketsNow(ctx)
+		clk.Add(2 * time.Minute)
+	}
+	verifying := 0
+	for _, e := range allEvents(t, b, acct) {
+		if e.Type == model.EventVerifying {
+			verifying++
+		}
+	}
+	is, _ := jira.Issue(rec.Ticket.ID)
+	if verifying != 1 || len(is.Comments) != 1 {
+		t.Fatalf("one closure: %d verifications, %d Jira comments %q", verifying, len(is.Comments), is.Comments)
+	}
+	if c := getCase(t, r, acct); !strings.Contains(c.TicketError, "could not reopen ticket "+rec.Ticket.ID) {
+		t.Fatalf("ticket error %q", c.TicketError)
 	}
 }

@@ -2,145 +2,17 @@ package tracker
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
+	"github.com/rootwarden/rootwarden/remediator/tracker/trackerfake"
 )
 
-// recorded is one request a fake ticket system received.
-type recorded struct {
-	Method, Path, Query, Auth string
-	Body                      map[string]any
-}
-
-// fakeServer is the shared part of the Jira and GitHub fakes: it records requests and
-// injects faults as the real systems misbehave: an HTTP status answered before the
-// real handler runs, an answer lost or replaced by a 5xx after the request took
-// effect, a call that hangs.
-type fakeServer struct {
-	mu     sync.Mutex
-	reqs   []recorded
-	faults []fault
-	srv    *httptest.Server
-}
-
-// fault is one misbehaviour, used by the next request that matches it.
-type fault struct {
-	status int         // answer this status (before the handler runs, unless after)
-	header http.Header // with these headers
-	after  bool        // run the real handler first (the request takes effect), then answer status
-	lose   bool        // run the real handler, then close the connection without an answer
-	hang   bool        // never answer (until the client gives up)
-	method string      // only for this method ("" any)
-	path   string      // only for paths with this prefix ("" any)
-}
-
-func (f fault) matches(r *http.Request) bool {
-	return (f.method == "" || f.method == r.Method) && strings.HasPrefix(r.URL.Path, f.path)
-}
-
-func newFakeServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, body map[string]any)) *fakeServer {
-	f := &fakeServer{}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		var body map[string]any
-		if len(raw) > 0 {
-			if err := json.Unmarshal(raw, &body); err != nil {
-				http.Error(w, `{"message":"bad json"}`, http.StatusBadRequest)
-				return
-			}
-		}
-		f.mu.Lock()
-		f.reqs = append(f.reqs, recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Auth: r.Header.Get("Authorization"), Body: body})
-		var ft *fault
-		for i := range f.faults {
-			if f.faults[i].matches(r) {
-				x := f.faults[i]
-				ft = &x
-				f.faults = append(f.faults[:i:i], f.faults[i+1:]...)
-				break
-			}
-		}
-		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case ft == nil:
-		case ft.hang:
-			<-r.Context().Done()
-			return
-		case ft.lose:
-			f.mu.Lock()
-			h(httptest.NewRecorder(), r, body) // takes effect; the answer goes nowhere
-			f.mu.Unlock()
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				_ = conn.Close()
-			}
-			return
-		case ft.after:
-			f.mu.Lock()
-			h(httptest.NewRecorder(), r, body)
-			f.mu.Unlock()
-			fallthrough
-		default:
-			for k, v := range ft.header {
-				w.Header()[k] = v
-			}
-			if ft.status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
-				w.Header().Set("Retry-After", "0")
-			}
-			w.WriteHeader(ft.status)
-			_, _ = w.Write([]byte(`{"message":"injected failure"}`))
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		h(w, r, body)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeServer) fail(statuses ...int) {
-	for _, st := range statuses {
-		f.inject(fault{status: st})
-	}
-}
-
-func (f *fakeServer) inject(fs ...fault) {
-	f.mu.Lock()
-	f.faults = append(f.faults, fs...)
-	f.mu.Unlock()
-}
-
-func (f *fakeServer) requests() []recorded {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]recorded(nil), f.reqs...)
-}
-
-func (f *fakeServer) count(method, pathPrefix string) int {
-	n := 0
-	for _, r := range f.requests() {
-		if r.Method == method && strings.HasPrefix(r.Path, pathPrefix) {
-			n++
-		}
-	}
-	return n
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+type fault = trackerfake.Fault
 
 func testCase(id string) model.Case {
 	last := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
@@ -160,7 +32,7 @@ func ctxT(t *testing.T) context.Context {
 // contractTest is what every REST tracker must do, run against each fake.
 type contractEnv struct {
 	tr        model.Tracker
-	srv       *fakeServer
+	srv       *trackerfake.Server
 	secret    string
 	logs      *testutil.LogBuffer
 	createPfx string // method+path prefix of "create issue"
@@ -192,48 +64,48 @@ func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
 		if err != nil || ref2 != ref {
 			t.Fatalf("second open: %+v %v, want %+v", ref2, err, ref)
 		}
-		if n := e.srv.count(e.createMth, e.createPfx); n != 1 {
+		if n := e.srv.Count(e.createMth, e.createPfx); n != 1 {
 			t.Fatalf("%d creates, want 1", n)
 		}
 		other, err := e.tr.Open(ctx, testCase("222222222222-2"), "")
 		if err != nil || other.ID == ref.ID {
 			t.Fatalf("another case got %+v %v", other, err)
 		}
-		for _, r := range e.srv.requests() {
+		for _, r := range e.srv.Requests() {
 			e.checkAuth(t, r.Auth)
 		}
 	})
 	t.Run("retries 429 and 5xx", func(t *testing.T) {
 		e := newEnv(t)
-		e.srv.fail(http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusBadGateway)
+		e.srv.Fail(http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusBadGateway)
 		if _, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), ""); err != nil {
 			t.Fatalf("open after transient failures: %v", err)
 		}
-		if n := len(e.srv.requests()); n != 5 { // 3 failures, search, create
+		if n := len(e.srv.Requests()); n != 5 { // 3 failures, search, create
 			t.Fatalf("%d requests, want 5", n)
 		}
 	})
 	t.Run("gives up after max attempts on 5xx", func(t *testing.T) {
 		e := newEnv(t)
-		e.srv.fail(500, 500, 500, 500, 500)
+		e.srv.Fail(500, 500, 500, 500, 500)
 		_, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
 		if err == nil || model.ErrorCode(err) != model.CodeTransient {
 			t.Fatalf("want a transient error, got %v", err)
 		}
-		if n := len(e.srv.requests()); n != fastRetry.MaxAttempts {
+		if n := len(e.srv.Requests()); n != fastRetry.MaxAttempts {
 			t.Fatalf("%d requests, want %d", n, fastRetry.MaxAttempts)
 		}
 	})
 	t.Run("gives up at once on 4xx and leaks no secret", func(t *testing.T) {
 		e := newEnv(t)
 		for _, st := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound} {
-			before := len(e.srv.requests())
-			e.srv.fail(st)
+			before := len(e.srv.Requests())
+			e.srv.Fail(st)
 			_, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
 			if err == nil {
 				t.Fatalf("%d: want an error", st)
 			}
-			if n := len(e.srv.requests()) - before; n != 1 {
+			if n := len(e.srv.Requests()) - before; n != 1 {
 				t.Fatalf("%d: %d requests, want 1", st, n)
 			}
 			if model.ErrorCode(err) == model.CodeTransient {
@@ -243,7 +115,7 @@ func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
 				t.Fatalf("error leaks the secret: %v", err)
 			}
 		}
-		e.srv.fail(503, 503)
+		e.srv.Fail(503, 503)
 		_, _ = e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
 		if e.logs.String() == "" {
 			t.Fatal("retries were not logged")
@@ -254,13 +126,13 @@ func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
 	})
 	t.Run("a create whose answer is lost or answered 5xx makes one ticket", func(t *testing.T) {
 		for _, ft := range []fault{
-			{lose: true},
-			{after: true, status: http.StatusBadGateway},
-			{after: true, status: http.StatusServiceUnavailable},
+			{Lose: true},
+			{After: true, Status: http.StatusBadGateway},
+			{After: true, Status: http.StatusServiceUnavailable},
 		} {
 			e := newEnv(t)
-			ft.method, ft.path = e.createMth, e.createPfx
-			e.srv.inject(ft)
+			ft.Method, ft.Path = e.createMth, e.createPfx
+			e.srv.Inject(ft)
 			ref, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
 			if err != nil {
 				t.Fatalf("%+v: open: %v", ft, err)
@@ -275,7 +147,7 @@ func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
 	})
 	t.Run("a hung call gives up at the client's timeout", func(t *testing.T) {
 		e := newEnv(t)
-		e.srv.inject(fault{hang: true}, fault{hang: true}, fault{hang: true}, fault{hang: true})
+		e.srv.Inject(fault{Hang: true}, fault{Hang: true}, fault{Hang: true}, fault{Hang: true})
 		done := make(chan error, 1)
 		go func() {
 			_, err := e.tr.Open(context.Background(), testCase("222222222222-1"), "")

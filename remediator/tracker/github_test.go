@@ -1,9 +1,7 @@
 package tracker
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,125 +9,33 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
+	"github.com/rootwarden/rootwarden/remediator/tracker/trackerfake"
 )
-
-type ghFakeIssue struct {
-	number        int
-	title, body   string
-	labels        []string
-	state, reason string
-	assignee      string
-	comments      []string
-	closedAt      string
-}
-
-// ghFake speaks the part of the GitHub REST API the tracker uses.
-type ghFake struct {
-	*fakeServer
-	issues []*ghFakeIssue
-}
-
-func newGHFake(t *testing.T) *ghFake {
-	f := &ghFake{}
-	base := "/repos/acme/security/issues"
-	f.fakeServer = newFakeServer(t, func(w http.ResponseWriter, r *http.Request, body map[string]any) {
-		if r.Header.Get("X-GitHub-Api-Version") == "" || !strings.Contains(r.Header.Get("Accept"), "github") {
-			writeJSON(w, 400, map[string]any{"message": "missing GitHub headers"})
-			return
-		}
-		p := r.URL.Path
-		render := func(is *ghFakeIssue) map[string]any {
-			m := map[string]any{"number": is.number, "html_url": fmt.Sprintf("https://github.example/acme/security/issues/%d", is.number),
-				"state": is.state, "state_reason": is.reason, "assignee": nil, "closed_at": nil}
-			if is.closedAt != "" {
-				m["closed_at"] = is.closedAt
-			}
-			if is.assignee != "" {
-				m["assignee"] = map[string]any{"login": is.assignee}
-			}
-			return m
-		}
-		switch {
-		case p == base && r.Method == http.MethodGet:
-			q, _ := url.ParseQuery(r.URL.RawQuery)
-			out := []any{}
-			for _, is := range f.issues {
-				if q.Get("state") != "all" && is.state != "open" {
-					continue
-				}
-				if contains(is.labels, q.Get("labels")) {
-					out = append(out, render(is))
-				}
-			}
-			writeJSON(w, 200, out)
-		case p == base && r.Method == http.MethodPost:
-			is := &ghFakeIssue{number: len(f.issues) + 1, title: body["title"].(string), body: body["body"].(string), state: "open"}
-			for _, l := range body["labels"].([]any) {
-				is.labels = append(is.labels, l.(string))
-			}
-			f.issues = append(f.issues, is)
-			writeJSON(w, 201, render(is))
-		case strings.HasPrefix(p, base+"/"):
-			rest := strings.Split(strings.TrimPrefix(p, base+"/"), "/")
-			n, _ := strconv.Atoi(rest[0])
-			if n < 1 || n > len(f.issues) {
-				writeJSON(w, 404, map[string]any{"message": "Not Found"})
-				return
-			}
-			is := f.issues[n-1]
-			switch {
-			case len(rest) == 1 && r.Method == http.MethodGet:
-				writeJSON(w, 200, render(is))
-			case len(rest) == 1 && r.Method == http.MethodPatch:
-				is.state, _ = body["state"].(string)
-				is.reason, _ = body["state_reason"].(string)
-				is.closedAt = ""
-				if is.state == "closed" {
-					is.closedAt = time.Now().UTC().Format(time.RFC3339Nano)
-				}
-				writeJSON(w, 200, render(is))
-			case len(rest) == 2 && rest[1] == "comments" && r.Method == http.MethodPost:
-				is.comments = append(is.comments, body["body"].(string))
-				writeJSON(w, 201, map[string]any{"id": 1})
-			default:
-				w.WriteHeader(405)
-			}
-		default:
-			writeJSON(w, 404, map[string]any{"message": "Not Found"})
-		}
-	})
-	return f
-}
 
 const ghToken = "ghp_SECRETsecretSECRET"
 
-func newGHEnv(t *testing.T) (contractEnv, *ghFake) {
-	f := newGHFake(t)
+func newGHEnv(t *testing.T) (contractEnv, *trackerfake.GitHub) {
+	f := trackerfake.NewGitHub()
+	t.Cleanup(f.Close)
 	logs := &testutil.LogBuffer{}
 	// A client without a timeout, as a caller may pass one: the tracker must add it.
-	tr, err := NewGitHub(GitHubConfig{BaseURL: f.srv.URL, Token: ghToken, Owner: "acme", Repo: "security", Retry: fastRetry,
+	tr, err := NewGitHub(GitHubConfig{BaseURL: f.URL(), Token: ghToken, Owner: "acme", Repo: "security", Retry: fastRetry,
 		Client: &http.Client{}, Timeout: 200 * time.Millisecond}, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(ref model.TicketRef) *ghFakeIssue { n, _ := strconv.Atoi(ref.ID); return f.issues[n-1] }
+	issue := func(ref model.TicketRef) trackerfake.GitHubIssue {
+		n, _ := strconv.Atoi(ref.ID)
+		is, _ := f.Issue(n)
+		return is
+	}
 	return contractEnv{
-		tr: tr, srv: f.fakeServer, secret: ghToken, logs: logs, createMth: http.MethodPost, createPfx: "/repos/acme/security/issues",
-		setDone: func(ref model.TicketRef, who string) {
-			f.mu.Lock()
-			is := issue(ref)
-			is.state, is.reason, is.assignee = "closed", "completed", who
-			is.closedAt = time.Now().UTC().Format(time.RFC3339Nano)
-			f.mu.Unlock()
-		},
-		isDone: func(ref model.TicketRef) bool { f.mu.Lock(); defer f.mu.Unlock(); return issue(ref).state == "closed" },
-		comments: func(ref model.TicketRef) []string {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			return append([]string(nil), issue(ref).comments...)
-		},
-		labels:  func(ref model.TicketRef) []string { f.mu.Lock(); defer f.mu.Unlock(); return issue(ref).labels },
-		tickets: func() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.issues) },
+		tr: tr, srv: &f.Server, secret: ghToken, logs: logs, createMth: http.MethodPost, createPfx: "/repos/acme/security/issues",
+		setDone:  func(ref model.TicketRef, who string) { n, _ := strconv.Atoi(ref.ID); f.CloseIssue(n, who) },
+		isDone:   func(ref model.TicketRef) bool { return issue(ref).State == "closed" },
+		comments: func(ref model.TicketRef) []string { return issue(ref).Comments },
+		labels:   func(ref model.TicketRef) []string { return issue(ref).Labels },
+		tickets:  func() int { return len(f.Issues()) },
 		checkAuth: func(t *testing.T, auth string) {
 			if auth != "Bearer "+ghToken {
 				t.Errorf("authorization %q", auth)
@@ -153,24 +59,24 @@ func TestGitHubFindsClosedIssueAndWritesTheBody(t *testing.T) {
 	e.setDone(ref, "carol")
 	// A closed issue of the case is still the case's ticket: no second issue.
 	ref2, err := e.tr.Open(ctx, c, "")
-	if err != nil || ref2 != ref || len(f.issues) != 1 {
-		t.Fatalf("reopen lookup: %+v %v (%d issues)", ref2, err, len(f.issues))
+	if err != nil || ref2 != ref || len(f.Issues()) != 1 {
+		t.Fatalf("reopen lookup: %+v %v (%d issues)", ref2, err, len(f.Issues()))
 	}
-	body := f.issues[0].body
+	body := f.Issues()[0].Body
 	for _, want := range []string{"https://console.aws.amazon.com/", "Security credentials", "Actions → Deactivate", AWSGuideURL,
 		"https://slack.example/p3", "billing", "no IAM policy", "222222222222"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("body lacks %q:\n%s", want, body)
 		}
 	}
-	if err := e.tr.Reopen(ctx, ref, "again"); err != nil || f.issues[0].state != "open" {
-		t.Fatalf("reopen: %v %s", err, f.issues[0].state)
+	if err := e.tr.Reopen(ctx, ref, "again"); err != nil || f.Issues()[0].State != "open" {
+		t.Fatalf("reopen: %v %s", err, f.Issues()[0].State)
 	}
 	if err := e.tr.Close(ctx, ref, "done"); err != nil {
 		t.Fatal(err)
 	}
-	if f.issues[0].state != "closed" || f.issues[0].reason != "completed" {
-		t.Errorf("state_reason %q", f.issues[0].reason)
+	if is := f.Issues()[0]; is.State != "closed" || is.StateReason != "completed" {
+		t.Errorf("state_reason %q", is.StateReason)
 	}
 }
 
@@ -187,13 +93,13 @@ func TestGitHubSecondaryRateLimitIsRetriedAfterItsDelay(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, f := newGHEnv(t)
-			f.inject(fault{status: tc.status, header: tc.header})
+			f.Inject(fault{Status: tc.status, Header: tc.header})
 			if _, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), ""); err != nil {
 				t.Fatalf("open after one rate-limited answer: %v", err)
 			}
 			// When the limit outlasts the attempts, the error is transient and says how long to wait.
 			for range fastRetry.MaxAttempts {
-				f.inject(fault{status: tc.status, header: tc.header})
+				f.Inject(fault{Status: tc.status, Header: tc.header})
 			}
 			err := e.tr.Comment(ctxT(t), model.TicketRef{System: "github", ID: "1"}, "x")
 			if model.ErrorCode(err) != model.CodeTransient {
@@ -206,7 +112,7 @@ func TestGitHubSecondaryRateLimitIsRetriedAfterItsDelay(t *testing.T) {
 	}
 	t.Run("a plain 403 is a refusal", func(t *testing.T) {
 		e, f := newGHEnv(t)
-		f.fail(http.StatusForbidden)
+		f.Fail(http.StatusForbidden)
 		if _, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), ""); model.ErrorCode(err) != model.CodeUnauthorized {
 			t.Fatalf("plain 403: %v", err)
 		}
