@@ -215,3 +215,34 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+func TestReopenRefusalsAreFinal(t *testing.T) {
+	t.Run("jira workflow without a way out of Done", func(t *testing.T) {
+		e, f := newJiraEnv(t)
+		f.Mu.Lock()
+		f.DoneIsFinal = true
+		f.Mu.Unlock()
+		ref, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Done(ref.ID, "bob")
+		if err := e.tr.Reopen(ctxT(t), ref, "Keys are still there"); model.ErrorCode(err) != model.CodeInvalid {
+			t.Fatalf("reopen: %v, want a final (invalid) error", err)
+		}
+	})
+	t.Run("archived github repository", func(t *testing.T) {
+		e, f := newGHEnv(t)
+		ref, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.CloseIssue(1, "bob")
+		f.Mu.Lock()
+		f.Archived = true
+		f.Mu.Unlock()
+		if err := e.tr.Reopen(ctxT(t), ref, "Keys are still there"); model.ErrorCode(err) != model.CodeUnauthorized {
+			t.Fatalf("reopen: %v, want a final (unauthorized) error", err)
+		}
+	})
+}
