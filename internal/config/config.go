@@ -38,9 +38,9 @@ type Config struct {
 	// (POST /slack/…) are served on this address alone, and not on HTTPAddr, so an
 	// ingress can expose them without /metrics and the case API.
 	SlackHTTPAddr string
-	APIToken     string // ROOTWARDEN_API_TOKEN; empty → case API off
-	LogLevel     string // ROOTWARDEN_LOG_LEVEL: debug, info, warn, error
-	LogFormat    string // ROOTWARDEN_LOG_FORMAT: text or json
+	APIToken      string // ROOTWARDEN_API_TOKEN; empty → case API off
+	LogLevel      string // ROOTWARDEN_LOG_LEVEL: debug, info, warn, error
+	LogFormat     string // ROOTWARDEN_LOG_FORMAT: text or json
 
 	SlackBotToken      string        // SLACK_BOT_TOKEN
 	SlackSigningSecret string        // SLACK_SIGNING_SECRET
