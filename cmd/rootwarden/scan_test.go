@@ -164,7 +164,8 @@ func TestScanJSON(t *testing.T) {
 		byID[r["account_id"].(string)] = r
 	}
 	withKey := byID["200000000001"]
-	if withKey["root_keys_present"] != true || withKey["account_name"] != "member-1" || withKey["error"] != "" {
+	if withKey["root_keys_present"] != true || withKey["account_name"] != "member-1" || withKey["error"] != nil ||
+		withKey["status"] != "root_keys" || withKey["severity"] != "critical" {
 		t.Errorf("row with key = %v", withKey)
 	}
 	k := withKey["keys"].([]any)[0].(map[string]any)
@@ -172,7 +173,12 @@ func TestScanJSON(t *testing.T) {
 		t.Errorf("key = %v", k)
 	}
 	denied := byID["200000000002"]
-	if denied["error_code"] != "AccessDenied" || denied["error"] == "" || denied["root_keys_present"] != false {
+	// An account that could not be checked is not reported clean: a script that
+	// selects root_keys_present == false must not count it.
+	if v, ok := denied["root_keys_present"]; !ok || v != nil {
+		t.Errorf("denied row: root_keys_present = %v (present %v), want null", v, ok)
+	}
+	if denied["error_code"] != "AccessDenied" || denied["error"] == nil || denied["status"] != "error" || denied["severity"] != nil {
 		t.Errorf("denied row = %v", denied)
 	}
 	if m := byID[scanMgmt]; m["management"] != true || m["org_member"] != false {

@@ -11,26 +11,42 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/rootwarden/rootwarden/internal/config"
 )
 
-// newLogger builds the process logger from ROOTWARDEN_LOG_LEVEL and _FORMAT.
+// newLogger builds the process logger from ROOTWARDEN_LOG_LEVEL and _FORMAT. Every
+// line follows the same conventions whichever component logs it: a duration is text
+// ("1m30s", never nanoseconds in JSON) and an error is under "err".
 func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: logConventions}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// logConventions is the ReplaceAttr of the process logger.
+func logConventions(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == "error" {
+		a.Key = "err"
+	}
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
+}
+
 // loadAWS loads the SDK's default configuration: its credential chain and AWS_*
 // variables (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, …). No custom HTTP client:
 // with AWS_CA_BUNDLE set the SDK refuses one.
 func loadAWS(ctx context.Context) (aws.Config, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	// The SDK's own logger writes off-format lines ("SDK … WARN falling back to
+	// IMDSv1"); failures reach the operator through the returned errors instead.
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithLogger(logging.Nop{}))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
 	}

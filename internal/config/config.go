@@ -625,3 +625,10 @@ func redact(u string) string {
 	}
 	return u
 }
+
+// Secret reads one secret variable as Load does: name, or the file named by name_FILE.
+func Secret(getenv func(string) string, name string) (string, error) {
+	r := reader{get: getenv, known: map[string]bool{}, fromFile: map[string]bool{}}
+	v := r.secret(name)
+	return v, errors.Join(r.errs...)
+}

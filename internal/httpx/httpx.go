@@ -132,6 +132,14 @@ func (s *Server) Listen(addr string) error {
 	return nil
 }
 
+// Close releases the listener of a server that Serve never ran (a start-up that
+// failed after Listen); after Serve it does nothing harmful.
+func (s *Server) Close() {
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+}
+
 // Addr is the bound address after Listen.
 func (s *Server) Addr() string {
 	if s.ln == nil {
