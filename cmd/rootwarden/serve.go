@@ -179,10 +179,6 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	if b.Server == nil {
 		where = "external"
 	}
-	log.Info("bus ready", "nats", where, "replicas", b.Replicas)
-	if b.Server != nil && cfg.DataDir == "" && has(roles, config.RoleRemediator) {
-		log.Warn("ROOTWARDEN_DATA_DIR is not set: cases live in a temporary directory and are lost when the process stops; set it in production")
-	}
 	if opt.bus != nil {
 		opt.bus(b)
 	}
@@ -248,6 +244,11 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		srv.Report("slack", slackErr)
 	}
 
+	// Start-up checks passed: from here on the components run.
+	log.Info("bus ready", "nats", where, "replicas", b.Replicas)
+	if b.Server != nil && cfg.DataDir == "" && has(roles, config.RoleRemediator) {
+		log.Warn("ROOTWARDEN_DATA_DIR is not set: cases live in a temporary directory and are lost when the process stops; set it in production")
+	}
 	g, gctx := newGroup(ctx)
 	if has(roles, config.RoleDetector) {
 		d, err := detector.New(detector.Config{OrgRoleName: cfg.OrgRoleName, ExternalID: cfg.OrgExternalID,
