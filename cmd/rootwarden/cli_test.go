@@ -474,6 +474,9 @@ func TestSimRunAndClick(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
 	}
+	if strings.Contains(logs.String(), "ROOTWARDEN_SIM_URL is not") {
+		t.Errorf("a variable sim.env sets is warned about:\n%s", logs)
+	}
 }
 
 // Whichever component logs, a duration is text and an error is under "err".

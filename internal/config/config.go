@@ -174,7 +174,7 @@ func read(r *reader) Config {
 }
 
 // otherVariables are ROOTWARDEN_* variables read outside this package.
-var otherVariables = []string{"ROOTWARDEN_CONFIG", "ROOTWARDEN_API_URL", "ROOTWARDEN_BENCH", "ROOTWARDEN_BENCH_LATENCY"}
+var otherVariables = []string{"ROOTWARDEN_CONFIG", "ROOTWARDEN_API_URL", "ROOTWARDEN_SIM_URL", "ROOTWARDEN_BENCH", "ROOTWARDEN_BENCH_LATENCY"}
 
 // Variables lists every variable rootwarden reads, sorted (the _FILE variants included).
 func Variables() []string {
