@@ -10,16 +10,21 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rootwarden/rootwarden/internal/awssim"
+	"github.com/rootwarden/rootwarden/internal/config"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/slackfake"
 	"github.com/rootwarden/rootwarden/internal/testutil"
 	"github.com/rootwarden/rootwarden/remediator"
 )
@@ -107,6 +112,7 @@ func TestCLIContractForEveryCommand(t *testing.T) {
 		{[]string{"help", "frobnicate"}, 2, `unknown help topic "frobnicate"`},
 		{[]string{"sim", "extra"}, 2, `"extra"`},
 		{[]string{"cases", "show"}, 2, "needs one case id"},
+		{[]string{"cases", "--account", "member-2"}, 2, "12-digit id"},
 		{[]string{"scan", "--format", "xml"}, 2, "--format"},
 		{[]string{"--version"}, 0, "rootwarden "},
 		{[]string{"version"}, 0, "commit "},
@@ -479,6 +485,17 @@ func TestSimRunAndClick(t *testing.T) {
 	}
 }
 
+// One msg key per JSON line, even when a component logs an attribute named msg.
+func TestLogHasOneMsgKey(t *testing.T) {
+	var buf bytes.Buffer
+	log := newLogger(&buf, config.Config{LogFormat: "json", LogLevel: "info"})
+	log.With("msg", "from With").Warn("message refused", "msg", "finding 1234")
+	line := buf.String()
+	if strings.Count(line, `"msg"`) != 1 || !strings.Contains(line, `"msg":"message refused"`) || !strings.Contains(line, `"detail":"finding 1234"`) {
+		t.Errorf("log line %s", line)
+	}
+}
+
 // Whichever component logs, a duration is text and an error is under "err".
 func TestLogConventions(t *testing.T) {
 	var buf bytes.Buffer
@@ -506,4 +523,82 @@ func newStandaloneSim(t *testing.T) *awssim.Sim {
 	t.Setenv("AWS_ACCESS_KEY_ID", ak)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", sk)
 	return sim
+}
+
+// Slack answering 5xx at start-up does not stop the process: it runs not ready, with
+// /readyz naming Slack, and the notifier starts once Slack answers.
+func TestSlackDownAtStartMakesItNotReady(t *testing.T) {
+	scanSim(t, 0)
+	sl := slackfake.New(slackfake.WithChannel("C0DOWN", "oncall"), slackfake.WithBotToken("xoxb-down"))
+	sl.Start()
+	t.Cleanup(sl.Close)
+	var down atomic.Bool
+	down.Store(true)
+	target, _ := url.Parse(strings.TrimSuffix(sl.APIURL(), "/api/"))
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() && strings.HasSuffix(r.URL.Path, "/auth.test") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	old := slackRetryDelay
+	slackRetryDelay = 50 * time.Millisecond
+	defer func() { slackRetryDelay = old }()
+
+	addr := freeAddr(t)
+	for k, v := range map[string]string{"SLACK_BOT_TOKEN": "xoxb-down", "SLACK_SIGNING_SECRET": "s", "ROOTWARDEN_SLACK_CHANNEL": "C0DOWN",
+		"ROOTWARDEN_SLACK_API_URL": front.URL + "/api/", "ROOTWARDEN_HTTP_ADDR": addr, "ROOTWARDEN_CONFIG": "",
+		"ROOTWARDEN_NATS_URL": "", "ROOTWARDEN_DATA_DIR": t.TempDir(), "ROOTWARDEN_LOG_LEVEL": "info"} {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	logs := &testutil.LogBuffer{}
+	go func() { done <- dispatch(ctx, []string{"notifier"}, io.Discard, logs) }()
+	defer func() { cancel(); <-done }()
+	readyz := func() (int, map[string]string) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		var m map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	testutil.EventuallyWithin(t, 20*time.Second, "/readyz 503 naming slack", func() bool {
+		code, m := readyz()
+		return code == http.StatusServiceUnavailable && m["slack"] != "" && m["slack"] != "ok"
+	})
+	if strings.Contains(logs.String(), "notifier running") {
+		t.Fatalf("the notifier runs while Slack is down:\n%s", logs)
+	}
+	down.Store(false)
+	testutil.EventuallyWithin(t, 20*time.Second, "ready once Slack answers, and the notifier running", func() bool {
+		code, m := readyz()
+		return code == http.StatusOK && m["slack"] == "ok" && strings.Contains(logs.String(), "notifier running")
+	})
+}
+
+// sim on every interface prints an address a client can use and warns that its
+// control endpoints have no authentication.
+func TestSimOnEveryInterfaceWarns(t *testing.T) {
+	scanSim(t, 0)
+	out, errb := &testutil.LogBuffer{}, &testutil.LogBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- dispatch(ctx, []string{"sim", "--addr", "0.0.0.0:0"}, out, errb) }()
+	defer func() { cancel(); <-done }()
+	testutil.EventuallyWithin(t, 10*time.Second, "the sim's variables", func() bool {
+		return strings.Contains(out.String(), "ROOTWARDEN_SIM_URL")
+	})
+	if !strings.Contains(out.String(), "AWS_ENDPOINT_URL=http://127.0.0.1:") || strings.Contains(out.String(), "[::]") {
+		t.Errorf("printed %s", out)
+	}
+	if !strings.Contains(errb.String(), "no authentication") {
+		t.Errorf("no warning on stderr: %q", errb)
+	}
 }

@@ -164,10 +164,14 @@ func checkSlack(ctx context.Context, n *notifier.Notifier) error {
 	return err
 }
 
+// slackRetryDelay is the first pause before the Slack check is retried (it doubles up
+// to 2 minutes).
+var slackRetryDelay = 5 * time.Second
+
 // waitForSlack retries the Slack check until it passes (nil), a permanent error
 // comes back (returned: the process stops), or ctx ends.
 func waitForSlack(ctx context.Context, n *notifier.Notifier, report func(error)) error {
-	delay := 5 * time.Second
+	delay := slackRetryDelay
 	for {
 		select {
 		case <-ctx.Done():

@@ -24,9 +24,49 @@ func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: logConventions}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(conventionHandler{slog.NewJSONHandler(w, opts)})
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(conventionHandler{slog.NewTextHandler(w, opts)})
+}
+
+// conventionHandler keeps one "msg" per line: an attribute a component names "msg"
+// becomes "detail" (a JSON line with two msg keys breaks log pipelines).
+type conventionHandler struct{ slog.Handler }
+
+func (h conventionHandler) Handle(ctx context.Context, r slog.Record) error {
+	clash := false
+	r.Attrs(func(a slog.Attr) bool {
+		clash = clash || a.Key == slog.MessageKey
+		return !clash
+	})
+	if clash {
+		nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+		r.Attrs(func(a slog.Attr) bool {
+			nr.AddAttrs(renameMsg(a))
+			return true
+		})
+		r = nr
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h conventionHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = renameMsg(a)
+	}
+	return conventionHandler{h.Handler.WithAttrs(out)}
+}
+
+func (h conventionHandler) WithGroup(name string) slog.Handler {
+	return conventionHandler{h.Handler.WithGroup(name)}
+}
+
+func renameMsg(a slog.Attr) slog.Attr {
+	if a.Key == slog.MessageKey {
+		a.Key = "detail"
+	}
+	return a
 }
 
 // logConventions is the ReplaceAttr of the process logger.
