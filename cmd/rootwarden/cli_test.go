@@ -602,3 +602,22 @@ func TestSimOnEveryInterfaceWarns(t *testing.T) {
 		t.Errorf("no warning on stderr: %q", errb)
 	}
 }
+
+// ROOTWARDEN_MAX_REMINDERS=0 reaches the notifier as "none" (it reads 0 as its
+// default of 3); unset reaches it as 3.
+func TestMaxRemindersZeroMeansNone(t *testing.T) {
+	for env, want := range map[string]int{"0": -1, "": 3, "5": 5} {
+		cfg, err := config.Load(func(k string) string {
+			if k == "ROOTWARDEN_MAX_REMINDERS" {
+				return env
+			}
+			return ""
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := notifierMaxReminders(cfg); got != want {
+			t.Errorf("ROOTWARDEN_MAX_REMINDERS=%q: notifier gets %d, want %d", env, got, want)
+		}
+	}
+}

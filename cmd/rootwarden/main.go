@@ -153,8 +153,26 @@ type envFlags struct {
 
 // add defines --flag as an override of the variable env.
 func (e *envFlags) add(flag, env, usage string) {
-	e.fs.String(flag, "", usage+" ("+env+")")
+	e.fs.Var(&envValue{kind: flagKinds[flag]}, flag, usage+" ("+env+")")
 	e.binds = append(e.binds, [2]string{flag, env})
+}
+
+// flagKinds name the value of each flag in the help (--concurrency N).
+var flagKinds = map[string]string{"http-addr": "ADDR", "slack-http-addr": "ADDR", "data-dir": "DIR", "nats-url": "URL",
+	"log-level": "LEVEL", "log-format": "FORMAT", "org-role": "ROLE", "external-id": "ID", "scan-interval": "DURATION",
+	"concurrency": "N", "account-timeout": "DURATION", "sqs-queue-url": "URL", "tracker": "NAME", "channel": "ID",
+	"approvers": "IDS", "slack-api-url": "URL"}
+
+// envValue is a flag's text, validated later with its variable (internal/config).
+type envValue struct{ v, kind string }
+
+func (v *envValue) String() string     { return v.v }
+func (v *envValue) Set(s string) error { v.v = s; return nil }
+func (v *envValue) Type() string {
+	if v.kind == "" {
+		return "string"
+	}
+	return v.kind
 }
 
 // getenv is base with the flags given on the command line laid over it, and

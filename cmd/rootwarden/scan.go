@@ -269,10 +269,47 @@ func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdo
 		return fail("write %s: %v", opt.format, werr)
 	}
 	if failed > 0 {
-		fmt.Fprintf(stderr, "rootwarden scan: %d of %s could not be checked\n", failed, plural(len(rows), "account"))
+		fmt.Fprintf(stderr, "rootwarden scan: %d of %s could not be checked%s\n", failed, plural(len(rows), "account"),
+			scanFailureHint(rows, cfg.OrgRoleName))
 		return scanError
 	}
 	return code
+}
+
+// scanFailureHint says in a few words what the commonest failures mean.
+func scanFailureHint(rows []scanRow, role string) string {
+	assume, denied, throttled := 0, 0, 0
+	for _, r := range rows {
+		if r.Status != "error" {
+			continue
+		}
+		msg, code := *r.Error, ""
+		if r.ErrorCode != nil {
+			code = *r.ErrorCode
+		}
+		switch {
+		case strings.Contains(msg, "AssumeRole") && strings.Contains(code+msg, "AccessDenied"):
+			assume++
+		case strings.Contains(code, "AccessDenied"):
+			denied++
+		case strings.Contains(code, "Throttl") || strings.Contains(code, "TooManyRequests"):
+			throttled++
+		}
+	}
+	var parts []string
+	if assume > 0 {
+		parts = append(parts, fmt.Sprintf("%d denied sts:AssumeRole on %s: check that the role exists in each member account and trusts this account's principal (and the external id, if set)", assume, role))
+	}
+	if denied > 0 {
+		parts = append(parts, fmt.Sprintf("%d denied IAM reads: the role needs iam:GetAccountSummary, iam:GenerateCredentialReport and iam:GetCredentialReport", denied))
+	}
+	if throttled > 0 {
+		parts = append(parts, fmt.Sprintf("%d throttled by AWS: lower --concurrency or retry", throttled))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 // printScanTable writes one aligned row per account. The ERROR column appears only

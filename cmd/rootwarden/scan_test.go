@@ -105,7 +105,7 @@ func TestScanExitCodes(t *testing.T) {
 		if row := lineWith(out, "200000000003"); !strings.Contains(row, "AccessDenied") {
 			t.Errorf("row of the denied account: %q", row)
 		}
-		if !strings.Contains(errOut, "1 of 4 accounts could not be checked") {
+		if !strings.Contains(errOut, "1 of 4 accounts could not be checked (1 denied IAM reads") {
 			t.Errorf("stderr: %q", errOut)
 		}
 		_, secret := sim.AdminCredentials(scanMgmt)
@@ -143,6 +143,9 @@ func TestScanJSON(t *testing.T) {
 	code, out, errOut := runScanT(t, "--json", "--org-role", "OrganizationAccountAccessRole", "--concurrency", "2")
 	if code != 2 {
 		t.Fatalf("exit %d, want 2 (one account denied)\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "1 denied sts:AssumeRole on OrganizationAccountAccessRole: check that the role exists") {
+		t.Errorf("stderr does not say what the AssumeRole denial means: %q", errOut)
 	}
 	var rows []map[string]any
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {

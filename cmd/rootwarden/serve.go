@@ -224,13 +224,9 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			sopts = append(sopts, slack.OptionAppLevelToken(cfg.SlackAppToken))
 		}
 		api := slack.New(cfg.SlackBotToken, sopts...)
-		maxReminders := cfg.MaxReminders
-		if maxReminders == 0 {
-			maxReminders = -1 // ROOTWARDEN_MAX_REMINDERS=0: none (the notifier reads 0 as "default")
-		}
 		n, err = notifier.New(notifier.Config{Channel: cfg.SlackChannel, SigningSecret: cfg.SlackSigningSecret,
 			AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL, Approvers: cfg.Approvers,
-			RemindAfter: cfg.RemindAfter, MaxReminders: maxReminders, SLA: cfg.SLA,
+			RemindAfter: cfg.RemindAfter, MaxReminders: notifierMaxReminders(cfg), SLA: cfg.SLA,
 			MaxRiskAcceptance: cfg.MaxRiskAcceptance, Metrics: reg}, log, b, api)
 		if err != nil {
 			return fmt.Errorf("notifier: %w", err)
@@ -312,6 +308,15 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	err = g.Wait()
 	log.Info("rootwarden stopped")
 	return err
+}
+
+// notifierMaxReminders is ROOTWARDEN_MAX_REMINDERS for notifier.Config, which reads 0
+// as "the default" and a negative number as "none": 0 in the variable means none.
+func notifierMaxReminders(cfg config.Config) int {
+	if cfg.MaxReminders == 0 {
+		return -1
+	}
+	return cfg.MaxReminders
 }
 
 // slackRoutes are the public endpoints Slack calls, served on ROOTWARDEN_SLACK_HTTP_ADDR
