@@ -302,6 +302,20 @@ func TestRunStopsOnPermanentSetupErrors(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})
+	t.Run("organization role from a member account", func(t *testing.T) {
+		sim := scanSim(t, 1)
+		base(t)
+		ak, sk := sim.AdminCredentials("200000000001")
+		t.Setenv("AWS_ACCESS_KEY_ID", ak)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", sk)
+		for _, cmd := range []string{"detector", "scan"} {
+			code, _, errOut := runCLI(t, cmd, "--org-role", "OrganizationAccountAccessRole")
+			if code != 2 || !strings.Contains(errOut, "management account or a delegated administrator") ||
+				strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+				t.Errorf("%s: exit %d, stderr %q", cmd, code, errOut)
+			}
+		}
+	})
 	t.Run("Slack API URL that does not answer names ROOTWARDEN_SLACK_API_URL", func(t *testing.T) {
 		sim := scanSim(t, 0)
 		_ = sim
