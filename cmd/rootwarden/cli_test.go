@@ -494,6 +494,14 @@ func TestSimRunAndClick(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
 	}
+	if strings.Contains(logs.String(), "is not a user of this Slack workspace") {
+		t.Errorf("the sim's approver is reported unknown:\n%s", logs)
+	}
+	for _, want := range []string{} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
 	if strings.Contains(logs.String(), "ROOTWARDEN_SIM_URL is not") {
 		t.Errorf("a variable sim.env sets is warned about:\n%s", logs)
 	}
@@ -565,7 +573,8 @@ func TestSlackDownAtStartMakesItNotReady(t *testing.T) {
 	addr := freeAddr(t)
 	for k, v := range map[string]string{"SLACK_BOT_TOKEN": "xoxb-down", "SLACK_SIGNING_SECRET": "s", "ROOTWARDEN_SLACK_CHANNEL": "C0DOWN",
 		"ROOTWARDEN_SLACK_API_URL": front.URL + "/api/", "ROOTWARDEN_HTTP_ADDR": addr, "ROOTWARDEN_CONFIG": "",
-		"ROOTWARDEN_NATS_URL": "", "ROOTWARDEN_DATA_DIR": t.TempDir(), "ROOTWARDEN_LOG_LEVEL": "info"} {
+		"ROOTWARDEN_NATS_URL": "", "ROOTWARDEN_DATA_DIR": t.TempDir(), "ROOTWARDEN_LOG_LEVEL": "info",
+		"ROOTWARDEN_APPROVERS": "U0NOBODY"} {
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -595,6 +604,9 @@ func TestSlackDownAtStartMakesItNotReady(t *testing.T) {
 		code, m := readyz()
 		return code == http.StatusOK && m["slack"] == "ok" && strings.Contains(logs.String(), "notifier running")
 	})
+	if !strings.Contains(logs.String(), "U0NOBODY is not a user of this Slack workspace") {
+		t.Errorf("an approver Slack does not know is not warned about:\n%s", logs)
+	}
 }
 
 // sim on every interface prints an address a client can use and warns that its

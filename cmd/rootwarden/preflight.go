@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/slack-go/slack"
 
 	"github.com/rootwarden/rootwarden/notifier"
 )
@@ -212,3 +213,36 @@ func watchDependency(ctx context.Context, report func(error), probe func(context
 		}
 	}
 }
+
+// checkApprovers looks each approver up in the workspace and returns one warning per
+// id that Slack does not know (a typo there means nobody can approve, and nothing
+// else would say so). Lookups Slack refuses for want of a scope are skipped.
+func checkApprovers(ctx context.Context, api *slack.Client, approvers []string) []string {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out []string
+	for _, a := range approvers {
+		var err error
+		if strings.HasPrefix(a, "S") {
+			_, err = api.GetUserGroupMembersContext(ctx, a)
+		} else {
+			_, err = api.GetUserInfoContext(ctx, a)
+		}
+		if err == nil {
+			continue
+		}
+		text := err.Error()
+		switch {
+		case strings.Contains(text, "user_not_found"):
+			out = append(out, fmt.Sprintf("ROOTWARDEN_APPROVERS: %s is not a user of this Slack workspace: that entry can approve nothing (%s)", a, findUserHint))
+		case strings.Contains(text, "no_such_subteam"):
+			out = append(out, fmt.Sprintf("ROOTWARDEN_APPROVERS: %s is not a user group of this Slack workspace: nobody in it can approve", a))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out
+}
+
+const findUserHint = "find a member's id: their profile → ⋮ → Copy member ID"

@@ -208,6 +208,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	// Slack: as AWS, a wrong token or channel stops; an unreachable Slack makes the
 	// process not ready, and the notifier starts once Slack answers.
 	var n *notifier.Notifier
+	var api *slack.Client
 	var slackErr error
 	if notifierRuns {
 		if err := slackReachable(ctx, cfg.SlackAPIURL); err != nil {
@@ -223,7 +224,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		if cfg.SlackAppToken != "" {
 			sopts = append(sopts, slack.OptionAppLevelToken(cfg.SlackAppToken))
 		}
-		api := slack.New(cfg.SlackBotToken, sopts...)
+		api = slack.New(cfg.SlackBotToken, sopts...)
 		n, err = notifier.New(notifier.Config{Channel: cfg.SlackChannel, SigningSecret: cfg.SlackSigningSecret,
 			AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL, Approvers: cfg.Approvers,
 			RemindAfter: cfg.RemindAfter, MaxReminders: notifierMaxReminders(cfg), SLA: cfg.SLA,
@@ -235,6 +236,11 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			slackErr = checkSlack(ctx, n)
 			if slackErr != nil && permanent(slackErr) {
 				return slackErr
+			}
+		}
+		if slackErr == nil {
+			for _, w := range checkApprovers(ctx, api, cfg.Approvers) {
+				log.Warn(w)
 			}
 		}
 		srv.Report("slack", slackErr)
@@ -290,6 +296,9 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 				log.Warn("Slack does not answer: the notifier starts once it does", "err", slackErr)
 				if err := waitForSlack(gctx, n, srv.Reporter("slack")); err != nil {
 					return err
+				}
+				for _, w := range checkApprovers(gctx, api, cfg.Approvers) {
+					log.Warn(w)
 				}
 			}
 			return n.Run(gctx)
