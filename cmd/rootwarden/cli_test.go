@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -644,6 +645,49 @@ func TestMaxRemindersZeroMeansNone(t *testing.T) {
 		}
 		if got := notifierMaxReminders(cfg); got != want {
 			t.Errorf("ROOTWARDEN_MAX_REMINDERS=%q: notifier gets %d, want %d", env, got, want)
+		}
+	}
+}
+
+// TestMainProcessHelper is not a test: run as a child with RW_TEST_MAIN=1, it is the
+// rootwarden binary with the arguments after "--".
+func TestMainProcessHelper(t *testing.T) {
+	if os.Getenv("RW_TEST_MAIN") != "1" {
+		t.Skip("helper process")
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	os.Args = append([]string{"rootwarden"}, args...)
+	main()
+}
+
+// `rootwarden demo | head` closes the demo's stdout early: the demo must still clean
+// up its temporary data directory (SIGPIPE used to kill it first).
+func TestDemoIntoAClosedPipeLeavesNothingBehind(t *testing.T) {
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainProcessHelper$", "--", "demo")
+	cmd.Env = append(os.Environ(), "RW_TEST_MAIN=1", "TMPDIR="+tmp)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_, _ = io.ReadAtLeast(stdout, buf, 1) // like head: read a little, then close
+	stdout.Close()
+	_ = cmd.Wait()
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "rootwarden") {
+			t.Errorf("left behind: %s", e.Name())
 		}
 	}
 }
