@@ -110,6 +110,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err.Error()} })
 	root.PersistentFlags().String("config", "", "YAML file of settings (ROOTWARDEN_CONFIG)")
+	_ = root.MarkPersistentFlagFilename("config", "yaml", "yml")
 	root.SetHelpCommand(&cobra.Command{
 		Use:   "help [command]",
 		Short: "Help about any command",

@@ -111,7 +111,14 @@ func Load(getenv func(string) string) (Config, error) {
 	var unknown []string
 	for k := range file {
 		if !r.known[k] {
-			unknown = append(unknown, names[k]+suggest(k, r.known, " (did you mean %s?)"))
+			hint := suggest(k, r.known, "%s")
+			if hint != "" && names[k] != strings.ToUpper(names[k]) { // the file writes slack_channel
+				hint = strings.ToLower(strings.TrimPrefix(hint, "ROOTWARDEN_"))
+			}
+			if hint != "" {
+				hint = " (did you mean " + hint + "?)"
+			}
+			unknown = append(unknown, names[k]+hint)
 		}
 	}
 	if len(unknown) > 0 {

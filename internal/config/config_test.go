@@ -292,7 +292,8 @@ func TestYAMLMistakesSayWhatIsWrong(t *testing.T) {
 	for name, tc := range map[string]struct{ yml, want string }{
 		"a tab":           {"slack_channel: C1\n\tscan_interval: 5m\n", "indented with a tab"},
 		"nested settings": {"slack:\n  channel: C1\n", "flat"},
-		"misspelt key":    {"slack_chanel: C1\n", "did you mean ROOTWARDEN_SLACK_CHANNEL"},
+		"misspelt key":    {"slack_chanel: C1\n", "slack_chanel (did you mean slack_channel?)"},
+		"misspelt name":   {"ROOTWARDEN_SLACK_CHANEL: C1\n", "(did you mean ROOTWARDEN_SLACK_CHANNEL?)"},
 		"bad value":       {"scan_interval: 15\n", "ROOTWARDEN_SCAN_INTERVAL (from "},
 	} {
 		t.Run(name, func(t *testing.T) {
