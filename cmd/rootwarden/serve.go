@@ -43,7 +43,8 @@ const serveLong = `Start %s until SIGINT or SIGTERM.
 Configuration comes from the environment (see README.md, "Configuration"), an optional
 YAML file (--config or ROOTWARDEN_CONFIG), and the flags below, which beat both.
 Secrets (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, ROOTWARDEN_API_TOKEN,
-ROOTWARDEN_JIRA_TOKEN, ROOTWARDEN_GITHUB_TOKEN) have no flags: set the variable or the
+ROOTWARDEN_JIRA_TOKEN, ROOTWARDEN_GITHUB_TOKEN, ROOTWARDEN_PAGERDUTY_TOKEN,
+ROOTWARDEN_PAGERDUTY_ROUTING_KEY) have no flags: set the variable or the
 same name with _FILE (a file holding the value). AWS comes from the SDK's own chain
 (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, an IAM role…).
 
@@ -225,10 +226,14 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			sopts = append(sopts, slack.OptionAppLevelToken(cfg.SlackAppToken))
 		}
 		api = slack.New(cfg.SlackBotToken, sopts...)
+		oncall, err := notifierOnCall(cfg, b)
+		if err != nil {
+			return err
+		}
 		n, err = notifier.New(notifier.Config{Channel: cfg.SlackChannel, SigningSecret: cfg.SlackSigningSecret,
 			AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL, Approvers: cfg.Approvers,
 			RemindAfter: cfg.RemindAfter, MaxReminders: notifierMaxReminders(cfg), SLA: cfg.SLA,
-			MaxRiskAcceptance: cfg.MaxRiskAcceptance, Metrics: reg}, log, b, api)
+			MaxRiskAcceptance: cfg.MaxRiskAcceptance, Metrics: reg, OnCallConfig: oncall}, log, b, api)
 		if err != nil {
 			return fmt.Errorf("notifier: %w", err)
 		}
@@ -329,11 +334,13 @@ func notifierMaxReminders(cfg config.Config) int {
 }
 
 // slackRoutes are the public endpoints Slack calls, served on ROOTWARDEN_SLACK_HTTP_ADDR
-// when it is set. Add /slack/events or /slack/commands here.
+// when it is set (else on ROOTWARDEN_HTTP_ADDR). Every new Slack endpoint goes here.
 func slackRoutes(cfg config.Config, n *notifier.Notifier) map[string]http.Handler {
 	routes := map[string]http.Handler{}
 	if cfg.SlackSigningSecret != "" {
 		routes["POST /slack/interactions"] = n.InteractionsHandler()
+		routes["POST /slack/events"] = n.EventsHandler()     // App Home (app_home_opened)
+		routes["POST /slack/commands"] = n.CommandsHandler() // /rootwarden
 	}
 	return routes
 }
@@ -343,7 +350,7 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	switch cfg.Tracker {
 	case "jira":
 		t, err := tracker.NewJira(tracker.JiraConfig{BaseURL: cfg.JiraURL, Email: cfg.JiraEmail,
-			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{}}, log.With("tracker", "jira"))
+			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{}, OwnerTag: cfg.OnCall.OwnerTag}, log.With("tracker", "jira"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_JIRA_URL: %w", err)
 		}
@@ -351,7 +358,7 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	case "github":
 		owner, repo, _ := strings.Cut(cfg.GitHubRepo, "/")
 		t, err := tracker.NewGitHub(tracker.GitHubConfig{BaseURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken,
-			Owner: owner, Repo: repo, Client: &http.Client{}}, log.With("tracker", "github"))
+			Owner: owner, Repo: repo, Client: &http.Client{}, OwnerLoginTag: cfg.OnCall.OwnerGitHubTag}, log.With("tracker", "github"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_GITHUB_REPO: %w", err)
 		}

@@ -70,6 +70,8 @@ type Config struct {
 	GitHubRepo   string        // ROOTWARDEN_GITHUB_REPO (owner/name)
 	GitHubToken  string        // ROOTWARDEN_GITHUB_TOKEN
 	GitHubAPIURL string        // ROOTWARDEN_GITHUB_API_URL (default https://api.github.com)
+
+	OnCall OnCall // routing rules, owner tags, PagerDuty: see oncall.go
 }
 
 // Role is a component a process runs; Validate checks what that component needs.
@@ -107,7 +109,7 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		return ""
 	}
-	c := read(&r)
+	c := read(&r, getenv, path)
 	var unknown []string
 	for k := range file {
 		if !r.known[k] {
@@ -133,8 +135,9 @@ func Load(getenv func(string) string) (Config, error) {
 }
 
 // read reads every setting through r; it is also how Variables learns the names.
-func read(r *reader) Config {
-	return Config{
+// path is the YAML file ("" → none), for the settings that read it themselves.
+func read(r *reader, getenv func(string) string, path string) Config {
+	c := Config{
 		NATSURL:       r.str("ROOTWARDEN_NATS_URL", ""),
 		NATSCreds:     r.str("ROOTWARDEN_NATS_CREDS", ""),
 		NATSCA:        r.str("ROOTWARDEN_NATS_CA", ""),
@@ -178,6 +181,8 @@ func read(r *reader) Config {
 		GitHubToken:  r.secret("ROOTWARDEN_GITHUB_TOKEN"),
 		GitHubAPIURL: r.str("ROOTWARDEN_GITHUB_API_URL", "https://api.github.com"),
 	}
+	c.OnCall = r.onCall(getenv, path)
+	return c
 }
 
 // otherVariables are ROOTWARDEN_* variables read outside this package.
@@ -187,7 +192,7 @@ var otherVariables = []string{"ROOTWARDEN_CONFIG", "ROOTWARDEN_API_URL", "ROOTWA
 func Variables() []string {
 	r := reader{known: map[string]bool{}, fromFile: map[string]bool{}}
 	r.get = func(k string) string { r.known[k] = true; return "" }
-	read(&r)
+	read(&r, r.get, "")
 	for _, k := range otherVariables {
 		r.known[k] = true
 	}
@@ -589,14 +594,19 @@ func readYAML(path string) (values, names map[string]string, err error) {
 		case *ast.NullNode:
 		case *ast.SequenceNode:
 			parts := make([]string, 0, len(v.Values))
+			structured := false
 			for _, e := range v.Values {
 				t, ok := scalarText(e)
-				if !ok {
-					return nil, nil, fmt.Errorf("%s: %s: list items must be plain values", path, k)
-				}
+				structured = structured || !ok
 				parts = append(parts, t)
 			}
-			out[key] = strings.Join(parts, ",")
+			if structured {
+				// A list of mappings (slack_routes): the setting reads the file itself;
+				// the value only says that the file sets it.
+				out[key] = "(list)"
+			} else {
+				out[key] = strings.Join(parts, ",")
+			}
 		default:
 			t, ok := scalarText(v)
 			if !ok {

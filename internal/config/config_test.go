@@ -233,19 +233,23 @@ func TestSecretsFromFiles(t *testing.T) {
 		return p
 	}
 	m := map[string]string{
-		"SLACK_BOT_TOKEN_FILE":         write("bot", "xoxb-from-file\n"),
-		"SLACK_SIGNING_SECRET_FILE":    write("sign", "signing-from-file"),
-		"SLACK_APP_TOKEN_FILE":         write("app", "xapp-from-file\n"),
-		"ROOTWARDEN_API_TOKEN_FILE":    write("api", "api-from-file\n"),
-		"ROOTWARDEN_JIRA_TOKEN_FILE":   write("jira", "jira-from-file"),
-		"ROOTWARDEN_GITHUB_TOKEN_FILE": write("gh", "gh-from-file"),
+		"SLACK_BOT_TOKEN_FILE":                  write("bot", "xoxb-from-file\n"),
+		"SLACK_SIGNING_SECRET_FILE":             write("sign", "signing-from-file"),
+		"SLACK_APP_TOKEN_FILE":                  write("app", "xapp-from-file\n"),
+		"ROOTWARDEN_API_TOKEN_FILE":             write("api", "api-from-file\n"),
+		"ROOTWARDEN_JIRA_TOKEN_FILE":            write("jira", "jira-from-file"),
+		"ROOTWARDEN_GITHUB_TOKEN_FILE":          write("gh", "gh-from-file"),
+		"ROOTWARDEN_PAGERDUTY_TOKEN_FILE":       write("pd", "pd-from-file\n"),
+		"ROOTWARDEN_PAGERDUTY_SCHEDULES":        "PABC123",
+		"ROOTWARDEN_PAGERDUTY_ROUTING_KEY_FILE": write("pdkey", "pdkey-from-file"),
 	}
 	c, err := Load(env(m))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.SlackBotToken != "xoxb-from-file" || c.SlackSigningSecret != "signing-from-file" || c.SlackAppToken != "xapp-from-file" ||
-		c.APIToken != "api-from-file" || c.JiraToken != "jira-from-file" || c.GitHubToken != "gh-from-file" {
+		c.APIToken != "api-from-file" || c.JiraToken != "jira-from-file" || c.GitHubToken != "gh-from-file" ||
+		c.OnCall.PagerDutyToken != "pd-from-file" || c.OnCall.PagerDutyRoutingKey != "pdkey-from-file" {
 		t.Errorf("got %+v", c)
 	}
 	t.Run("both set", func(t *testing.T) {

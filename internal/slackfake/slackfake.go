@@ -215,7 +215,8 @@ type Server struct {
 	seq        int
 
 	sock socketState
-	base string // set by Handler: the address the caller serves the fake at
+	oc   onCallState // oncall.go
+	base string      // set by Handler: the address the caller serves the fake at
 }
 
 // New returns a stopped fake with no channels, users or user groups.
@@ -556,6 +557,10 @@ func (s *Server) dispatch(w http.ResponseWriter, req request) {
 	}
 	if want != "" && req.token != want {
 		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	if resp, ok := s.dispatchOnCall(req); ok {
+		writeJSON(w, resp)
 		return
 	}
 	var resp map[string]any
