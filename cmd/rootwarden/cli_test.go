@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -559,6 +560,7 @@ func TestSlackDownAtStartMakesItNotReady(t *testing.T) {
 	down.Store(true)
 	target, _ := url.Parse(strings.TrimSuffix(sl.APIURL(), "/api/"))
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorLog = stdlog.New(io.Discard, "", 0)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() && strings.HasSuffix(r.URL.Path, "/auth.test") {
 			w.WriteHeader(http.StatusServiceUnavailable)
