@@ -206,7 +206,8 @@ func Variables() []string {
 
 // UnknownVariables returns one warning per ROOTWARDEN_* variable in environ
 // ("NAME=value" entries, as os.Environ gives) that rootwarden does not read, naming
-// the closest known variable: a misspelt name would otherwise be silently ignored.
+// the closest known variable, and per SLACK_* variable that is a near miss of one of
+// ours (SLACK_BOT_TOKN): a misspelt name would otherwise be silently ignored.
 func UnknownVariables(environ []string) []string {
 	known := map[string]bool{}
 	for _, k := range Variables() {
@@ -215,10 +216,18 @@ func UnknownVariables(environ []string) []string {
 	var out []string
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "ROOTWARDEN_") || known[k] {
+		if known[k] {
 			continue
 		}
-		out = append(out, k+" is not a rootwarden variable and is ignored"+suggest(k, known, " (did you mean %s?)"))
+		hint := suggest(k, known, " (did you mean %s?)")
+		switch {
+		case strings.HasPrefix(k, "ROOTWARDEN_"):
+		case strings.HasPrefix(k, "SLACK_") && hint != "":
+			// Other tools read SLACK_* too: only a near miss of ours is worth a word.
+		default:
+			continue
+		}
+		out = append(out, k+" is not a rootwarden variable and is ignored"+hint)
 	}
 	sort.Strings(out)
 	return out

@@ -281,11 +281,12 @@ func TestMaxRemindersZeroIsKept(t *testing.T) {
 
 func TestMisspeltVariablesAreNamedWithTheClosestOne(t *testing.T) {
 	got := UnknownVariables([]string{"ROOTWARDEN_APPROVER=U1", "ROOTWARDEN_SLACK_CHANEL=C1", "ROOTWARDEN_SLACK_CHANNEL=C1",
-		"HOME=/root", "ROOTWARDEN_ZZZZZZZZZZZZZZZZZZZZZZ=1", "SLACK_BOT_TOKEN_FILE=/x"})
+		"HOME=/root", "ROOTWARDEN_ZZZZZZZZZZZZZZZZZZZZZZ=1", "SLACK_BOT_TOKEN_FILE=/x", "SLACK_BOT_TOKN=x", "SLACK_WEBHOOK_URL=x"})
 	want := []string{
 		"ROOTWARDEN_APPROVER is not a rootwarden variable and is ignored (did you mean ROOTWARDEN_APPROVERS?)",
 		"ROOTWARDEN_SLACK_CHANEL is not a rootwarden variable and is ignored (did you mean ROOTWARDEN_SLACK_CHANNEL?)",
 		"ROOTWARDEN_ZZZZZZZZZZZZZZZZZZZZZZ is not a rootwarden variable and is ignored",
+		"SLACK_BOT_TOKN is not a rootwarden variable and is ignored (did you mean SLACK_BOT_TOKEN?)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
