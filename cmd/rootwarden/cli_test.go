@@ -25,6 +25,7 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/awssim"
 	"github.com/rootwarden/rootwarden/internal/config"
+	"github.com/rootwarden/rootwarden/internal/httpx"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/slackfake"
 	"github.com/rootwarden/rootwarden/internal/testutil"
@@ -691,5 +692,43 @@ func TestDemoIntoAClosedPipeLeavesNothingBehind(t *testing.T) {
 		if strings.HasPrefix(e.Name(), "rootwarden") {
 			t.Errorf("left behind: %s", e.Name())
 		}
+	}
+}
+
+// fakeTracker answers every call with err.
+type fakeTracker struct{ err error }
+
+func (f *fakeTracker) Open(context.Context, model.Case, string) (model.TicketRef, error) {
+	return model.TicketRef{}, f.err
+}
+func (f *fakeTracker) Comment(context.Context, model.TicketRef, string) error { return f.err }
+func (f *fakeTracker) Close(context.Context, model.TicketRef, string) error   { return f.err }
+func (f *fakeTracker) Reopen(context.Context, model.TicketRef, string) error  { return f.err }
+func (f *fakeTracker) Status(context.Context, model.TicketRef) (model.TicketStatus, error) {
+	return model.TicketStatus{}, f.err
+}
+
+// A tracker that fails in a way that may pass makes /readyz name it until a call
+// works; a refusal of one request (not found) is an answer, so it stays ready.
+func TestReadyzNamesAFailingTracker(t *testing.T) {
+	srv := httpx.New(slog.New(slog.DiscardHandler), nil)
+	f := &fakeTracker{}
+	tr := readyTracker{Tracker: f, report: srv.Reporter("tracker")}
+	readyz := func() (int, string) {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	f.err = model.Wrap(model.CodeTransient, io.ErrUnexpectedEOF, "jira: get issue RW-1")
+	if _, err := tr.Status(context.Background(), model.TicketRef{ID: "RW-1"}); err == nil {
+		t.Fatal("the error is not passed on")
+	}
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, `"tracker":"jira: get issue RW-1`) {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	f.err = model.Errorf(model.CodeNotFound, "no such issue")
+	_ = tr.Comment(context.Background(), model.TicketRef{ID: "RW-2"}, "x")
+	if code, body := readyz(); code != http.StatusOK || !strings.Contains(body, `"tracker":"ok"`) {
+		t.Fatalf("/readyz after an answer = %d %s", code, body)
 	}
 }

@@ -275,6 +275,9 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			_ = g.Wait()
 			return err
 		}
+		if cfg.Tracker != "builtin" {
+			tr = readyTracker{Tracker: tr, report: srv.Reporter("tracker")}
+		}
 		rcfg := remediator.Config{APIToken: cfg.APIToken, AssumeRoot: cfg.AssumeRoot,
 			TicketPollInterval: cfg.TicketPoll, Metrics: reg}
 		if cfg.AssumeRoot {
