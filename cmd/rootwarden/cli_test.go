@@ -163,6 +163,14 @@ func TestScanReadsTheRunConfiguration(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})
+	t.Run("a misspelt variable is named, with the closest known one", func(t *testing.T) {
+		t.Setenv("ROOTWARDEN_CONFIG", "")
+		t.Setenv("ROOTWARDEN_ORG_ROLE", "OrganizationAccountAccessRole")
+		code, _, errOut := runScanT(t)
+		if code != 0 || !strings.Contains(errOut, "ROOTWARDEN_ORG_ROLE is not a rootwarden variable and is ignored (did you mean ROOTWARDEN_ORG_ROLE_NAME?)") {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+	})
 	t.Run("environment beats the file, the flag beats the environment", func(t *testing.T) {
 		t.Setenv("ROOTWARDEN_CONFIG", yml)
 		t.Setenv("ROOTWARDEN_ORG_ROLE_NAME", "NoSuchRole")

@@ -150,7 +150,7 @@ func newScanCmd() *cobra.Command {
 			return usagef("--format %q is not one of table, json, csv, sarif, ocsf", f)
 		}
 		return exitCode(scan(cmd.Context(), ef.getenv(cmd, os.Getenv), scanOptions{format: f, onlyFindings: *onlyFindings,
-			verbose: *verbose}, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+			verbose: *verbose, checkEnviron: true}, cmd.OutOrStdout(), cmd.ErrOrStderr()))
 	}
 	return cmd
 }
@@ -166,6 +166,7 @@ type scanOptions struct {
 	format       string
 	onlyFindings bool
 	verbose      bool
+	checkEnviron bool // warn about misspelt ROOTWARDEN_* variables in os.Environ
 }
 
 func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdout, stderr io.Writer) int {
@@ -179,6 +180,11 @@ func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdo
 	}
 	if err != nil {
 		return fail("configuration: %s", oneLine(err))
+	}
+	if opt.checkEnviron {
+		for _, w := range config.UnknownVariables(os.Environ()) {
+			fmt.Fprintf(stderr, "rootwarden scan: warning: %s\n", w)
+		}
 	}
 	level := slog.LevelError
 	if opt.verbose {
