@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/rootwarden/rootwarden/internal/model"
 )
@@ -49,4 +50,13 @@ func (t readyTracker) Reopen(ctx context.Context, ref model.TicketRef, text stri
 func (t readyTracker) Status(ctx context.Context, ref model.TicketRef) (model.TicketStatus, error) {
 	st, err := t.Tracker.Status(ctx, ref)
 	return st, t.observe(err)
+}
+
+// SearchLag forwards the tracker's search lag (Jira): the remediator waits it out
+// before opening again after an interrupted open.
+func (t readyTracker) SearchLag() time.Duration {
+	if l, ok := t.Tracker.(interface{ SearchLag() time.Duration }); ok {
+		return l.SearchLag()
+	}
+	return 0
 }
