@@ -130,12 +130,15 @@ func (r *Remediator) showCase(w http.ResponseWriter, req *http.Request) {
 	}
 	account := id[:i]
 	ctx := req.Context()
-	events, err := r.History(ctx, account, id)
+	rec, _, err := r.load(ctx, account)
 	if err != nil {
 		writeCodeErr(w, err)
 		return
 	}
-	rec, _, err := r.load(ctx, account)
+	if rec != nil && strings.HasPrefix(rec.ID, id+"-") {
+		id = rec.ID // "<account>-<n>" names the account's current case "<account>-<n>-<opened>"
+	}
+	events, err := r.History(ctx, account, id)
 	if err != nil {
 		writeCodeErr(w, err)
 		return

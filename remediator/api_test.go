@@ -152,6 +152,9 @@ func TestAPIListsFiltersAndShowsHistory(t *testing.T) {
 	if code, _ := apiGetT(t, h, "/api/v1/cases/"+caseID(acct, 9), testTk); code != http.StatusNotFound {
 		t.Errorf("unknown case: %d", code)
 	}
+	if v := show(other + "-1"); v.ID != o1 { // "<account>-<n>" names the current case
+		t.Errorf("short id shows %s, want %s", v.ID, o1)
+	}
 	if code, _ := apiGetT(t, h, "/api/v1/cases/nonsense", testTk); code != http.StatusBadRequest {
 		t.Errorf("malformed id: %d", code)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	stdlog "log"
 	"log/slog"
@@ -479,7 +480,7 @@ func TestSimRunAndClick(t *testing.T) {
 	t.Run("cases --json is an array of objects", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "cases", "--json")
 		var list []map[string]any
-		if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0]["id"] != caseID {
+		if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || !strings.HasPrefix(fmt.Sprint(list[0]["id"]), caseID+"-") { // <account>-<n>-<opened>
 			t.Fatalf("exit %d, %q %q", code, out, errOut)
 		}
 	})

@@ -310,7 +310,8 @@ func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string
 	}
 	var cases []string
 	for _, m := range msgs {
-		if m.CaseID != caseID {
+		// "<account>-<n>" names the case "<account>-<n>-<opened>" too.
+		if m.CaseID != caseID && !strings.HasPrefix(m.CaseID, caseID+"-") {
 			if m.CaseID != "" {
 				cases = append(cases, m.CaseID)
 			}
