@@ -400,7 +400,7 @@ func (n *Notifier) ephemeral(ctx context.Context, channel, user, threadTS, text 
 	if threadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(threadTS))
 	}
-	if _, err := n.api.PostEphemeralContext(ctx, channel, user, opts...); err != nil {
+	if err := n.postEphemeral(ctx, channel, user, opts...); err != nil {
 		n.log.Warn("chat.postEphemeral failed", "channel", channel, "user", user, "err", slackErrText(err))
 	}
 }

@@ -7,7 +7,9 @@
 // remediator owns the case, the notifier only shows it and relays requests.
 //
 // Files: blocks.go is the whole Slack layout; consume.go the case-event projection;
-// interact.go the interaction gateway; remind.go reminders and escalation.
+// workers.go the per-case workers; pace.go and calls.go the pacing, deadlines and
+// 429 handling of every Slack call; interact.go the interaction gateway; remind.go
+// reminders and escalation.
 package notifier
 
 import (
@@ -17,6 +19,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,6 +40,9 @@ const (
 	DefaultTickEvery         = 30 * time.Second
 	DefaultRetryBase         = time.Second
 	DefaultRetryMax          = 5 * time.Minute
+	DefaultCallTimeout       = 10 * time.Second
+	DefaultAckWait           = 10 * time.Second
+	DefaultMaxInFlight       = 1024
 )
 
 // Config of the notifier. Secrets (SigningSecret, AppToken) never appear in logs:
@@ -57,7 +63,14 @@ type Config struct {
 	TickEvery         time.Duration // how often the reminder loop looks (30s, wall clock)
 	RetryBase         time.Duration // first redelivery delay after a transient Slack failure (1s)
 	RetryMax          time.Duration // longest such delay (5m)
-	HistoryPages      int           // pages of 200 messages searched before posting (5)
+	HistoryPages      int           // pages of 200 messages searched after an interrupted post (5)
+
+	PostRate      Rate          // chat.postMessage per channel (DefaultPostRate)
+	Tier3Rate     Rate          // chat.update, conversations.history/replies, each (DefaultTier3Rate)
+	EphemeralRate Rate          // chat.postEphemeral (DefaultEphemeralRate)
+	CallTimeout   time.Duration // deadline of one Slack call (10s)
+	AckWait       time.Duration // case events in work are heartbeated; redelivered this long after a crash (10s)
+	MaxInFlight   int           // case events held at once, across cases (1024)
 
 	Now     func() time.Time      // clock for reminders, expiries and records; nil → time.Now
 	Metrics prometheus.Registerer // nil → no metrics
@@ -113,6 +126,24 @@ func (c *Config) defaults() {
 	if c.HistoryPages <= 0 {
 		c.HistoryPages = 5
 	}
+	if c.PostRate.Every <= 0 {
+		c.PostRate = DefaultPostRate
+	}
+	if c.Tier3Rate.Every <= 0 {
+		c.Tier3Rate = DefaultTier3Rate
+	}
+	if c.EphemeralRate.Every <= 0 {
+		c.EphemeralRate = DefaultEphemeralRate
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -135,6 +166,10 @@ type Notifier struct {
 	workspaceURL string // from auth.test, e.g. https://acme.slack.com/: makes permalinks
 
 	m *metrics
+
+	pace        *pacer
+	work        *workers
+	rateLimited atomic.Int64
 }
 
 type groupMembers struct {
@@ -165,7 +200,8 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 	}
 	cfg.defaults()
 	n := &Notifier{cfg: cfg, log: log.With("component", "notifier"), b: b, api: api,
-		users: map[string]bool{}, gcache: map[string]groupMembers{}}
+		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers()}
+	n.pace = newPacer(n.rateOf)
 	for _, a := range cfg.Approvers {
 		a = strings.TrimSpace(a)
 		switch {
@@ -201,15 +237,19 @@ func (n *Notifier) Run(ctx context.Context) error {
 		Durable:       bus.ConsumerNotifierCases,
 		Description:   "notifier: case events → Slack",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
-		MaxDeliver:    -1, // nothing is lost: transient failures retry for ever
-		MaxAckPending: 1,  // one at a time keeps every case's events in order
+		AckWait:       n.cfg.AckWait, // short: messages in work are heartbeated
+		MaxDeliver:    -1,            // nothing is lost: transient failures retry for ever
+		// Many at once, each case's in order: a worker per case (workers.go).
+		MaxAckPending: n.cfg.MaxInFlight,
 		FilterSubject: bus.SubjectCases + ">",
 	})
 	if err != nil {
 		return fmt.Errorf("create consumer %s on %s: %w", bus.ConsumerNotifierCases, bus.StreamCases, err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) { n.handleCaseMsg(ctx, msg) },
+	var wg sync.WaitGroup
+	defer n.work.wg.Wait()
+	wg.Go(func() { n.heartbeat(ctx) })
+	cc, err := cons.Consume(func(msg jetstream.Msg) { n.enqueue(ctx, msg) },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if ctx.Err() == nil {
 				n.log.Warn("case event consumer", "err", err)
@@ -222,7 +262,6 @@ func (n *Notifier) Run(ctx context.Context) error {
 	n.log.Info("notifier running", "config", n.cfg)
 
 	errc := make(chan error, 1)
-	var wg sync.WaitGroup
 	wg.Go(func() { n.remindLoop(ctx) })
 	if n.cfg.AppToken != "" {
 		wg.Go(func() {

@@ -2,6 +2,7 @@ package notifier_test
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -170,9 +171,14 @@ func TestCrashBetweenPostAndSaveAdoptsTheMessage(t *testing.T) {
 			t.Errorf("chat.postMessage calls = %d, want 1 (the adopted one)", n)
 		}
 	})
-	t.Run("message posted by an earlier run, SlackRef never saved", func(t *testing.T) {
+	t.Run("message posted by an earlier run that crashed before saving its ts", func(t *testing.T) {
 		e := newEnv(t, nil)
 		c := baseCase(account+"-1", e.clock.Now())
+		// The earlier run saved its intent to post, posted, and died.
+		intent, _ := json.Marshal(map[string]any{"case_id": c.ID, "posting_since": time.Now().Add(-time.Minute)})
+		if _, err := e.b.Slack.Create(context.Background(), c.ID, intent); err != nil {
+			t.Fatal(err)
+		}
 		// Other traffic in the channel, including another case's message.
 		e.fake.PostMessage(slackfake.Message{Channel: channelID, Text: "hello", User: "U0HUMAN"})
 		e.fake.PostMessage(slackfake.Message{Channel: channelID, Text: "other case",
@@ -256,7 +262,7 @@ func TestPermanentSlackErrorStopsRetrying(t *testing.T) {
 	e.run()
 	c := baseCase(account+"-1", e.clock.Now())
 	e.publish(c, model.EventOpened, "", model.System, "found")
-	testutil.Eventually(t, "the failing call", func() bool { return e.fake.Calls("conversations.history") >= 1 })
+	testutil.Eventually(t, "the failing call", func() bool { return e.fake.Calls("chat.postMessage") >= 1 })
 	testutil.Eventually(t, "the error log", func() bool { return strings.Contains(e.logs.String(), "level=ERROR") })
 	time.Sleep(500 * time.Millisecond) // RetryBase is 50ms: a retry would have happened
 	if n := e.fake.Calls("conversations.history") + e.fake.Calls("chat.postMessage"); n != 1 {
@@ -266,8 +272,8 @@ func TestPermanentSlackErrorStopsRetrying(t *testing.T) {
 	if !strings.Contains(logs, "channel_not_found") || !strings.Contains(logs, "PERMANENTLY") {
 		t.Errorf("permanent failure not logged loudly:\n%s", logs)
 	}
-	if _, err := e.b.Slack.Get(context.Background(), c.ID); err == nil {
-		t.Errorf("a SlackRef was saved for a message never posted")
+	if ent, err := e.b.Slack.Get(context.Background(), c.ID); err == nil && strings.Contains(string(ent.Value()), `"ts":"1`) {
+		t.Errorf("a SlackRef with a ts was saved for a message never posted: %s", ent.Value())
 	}
 }
 

@@ -90,7 +90,7 @@ func (n *Notifier) tickCase(ctx context.Context, account string) error {
 			return nil
 		}
 		text := reminderText(c, now.Sub(*rec.OpenSince), rec.Reminders, n.cfg.MaxReminders, n.mentions())
-		if _, _, err := n.api.PostMessageContext(ctx, rec.Channel, slack.MsgOptionTS(rec.TS),
+		if _, _, err := n.postMsg(withPrio(ctx, prioBackground), rec.Channel, slack.MsgOptionTS(rec.TS),
 			slack.MsgOptionText(text, false)); err != nil {
 			n.unclaim(ctx, c.ID, func(r *record) { r.Reminders, r.LastReminderAt = prevCount, prevAt })
 			return err
@@ -105,7 +105,7 @@ func (n *Notifier) tickCase(ctx context.Context, account string) error {
 			return nil
 		}
 		text := escalationText(c, now.Sub(*rec.TicketedSince), n.cfg.SLA, n.mentions())
-		if _, _, err := n.api.PostMessageContext(ctx, rec.Channel, slack.MsgOptionTS(rec.TS),
+		if _, _, err := n.postMsg(withPrio(ctx, prioBackground), rec.Channel, slack.MsgOptionTS(rec.TS),
 			slack.MsgOptionBroadcast(), slack.MsgOptionText(text, false)); err != nil {
 			n.unclaim(ctx, c.ID, func(r *record) { r.EscalatedAt = nil })
 			return err
