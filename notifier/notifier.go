@@ -234,11 +234,11 @@ func (n *Notifier) Run(ctx context.Context) error {
 		n.log.Warn("no approvers configured: approvals are refused (fail closed)")
 	}
 	cons, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{
-		Durable:       bus.ConsumerNotifierCases,
-		Description:   "notifier: case events → Slack",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       n.cfg.AckWait, // short: messages in work are heartbeated
-		MaxDeliver:    -1,            // nothing is lost: transient failures retry for ever
+		Durable:     bus.ConsumerNotifierCases,
+		Description: "notifier: case events → Slack",
+		AckPolicy:   jetstream.AckExplicitPolicy,
+		AckWait:     n.cfg.AckWait, // short: messages in work are heartbeated
+		MaxDeliver:  -1,            // nothing is lost: transient failures retry for ever
 		// Many at once, each case's in order: a worker per case (workers.go).
 		MaxAckPending: n.cfg.MaxInFlight,
 		FilterSubject: bus.SubjectCases + ">",

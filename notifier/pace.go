@@ -85,11 +85,11 @@ func (h waitHeap) Less(i, j int) bool {
 	}
 	return h[i].seq < h[j].seq
 }
-func (h waitHeap) Swap(i, j int)  { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
-func (h *waitHeap) Push(x any)    { w := x.(*waiter); w.index = len(*h); *h = append(*h, w) }
-func (h *waitHeap) Pop() any      { old := *h; w := old[len(old)-1]; *h = old[:len(old)-1]; return w }
-func (h waitHeap) head() *waiter  { return h[0] }
-func (b *pbucket) notify()        { close(b.changed); b.changed = make(chan struct{}) }
+func (h waitHeap) Swap(i, j int)    { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *waitHeap) Push(x any)      { w := x.(*waiter); w.index = len(*h); *h = append(*h, w) }
+func (h *waitHeap) Pop() any        { old := *h; w := old[len(old)-1]; *h = old[:len(old)-1]; return w }
+func (h waitHeap) head() *waiter    { return h[0] }
+func (b *pbucket) notify()          { close(b.changed); b.changed = make(chan struct{}) }
 func (b *pbucket) remove(w *waiter) { heap.Remove(&b.waiters, w.index); b.notify() }
 
 func newPacer(rate func(string) Rate) *pacer {
