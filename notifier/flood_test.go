@@ -1,0 +1,171 @@
+package notifier_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/slackfake"
+	"github.com/rootwarden/rootwarden/internal/testutil"
+	"github.com/rootwarden/rootwarden/notifier"
+)
+
+// floodCase is case i of a flood: its own account, every fifth one critical.
+func floodCase(i int, now time.Time) model.Case {
+	acct := fmt.Sprintf("%012d", 100000000000+i)
+	c := baseCase(acct+"-1", now)
+	c.AccountID, c.AccountName = acct, fmt.Sprintf("acct-%d", i)
+	c.Severity = model.SeverityHigh
+	if i%5 == 0 {
+		c.Severity = model.SeverityCritical
+	}
+	return c
+}
+
+// fastRates lets tests go at ten times Slack's speed.
+func fastRates(c *notifier.Config) {
+	c.PostRate = notifier.Rate{Every: 20 * time.Millisecond, Burst: 5}
+	c.Tier3Rate = notifier.Rate{Every: 20 * time.Millisecond, Burst: 5}
+}
+
+func TestCaseEventsStayInOrderPerCaseUnderParallelProjection(t *testing.T) {
+	e := newEnvWith(t, []slackfake.Option{slackfake.WithSeed(42)}, fastRates)
+	// One call in five fails: 5xx, lost answers, 429s.
+	e.fake.FailShare("chat.postMessage", 0.1, slackfake.ServerError(503))
+	e.fake.FailShare("chat.postMessage", 0.1, slackfake.LostResponse())
+	e.fake.FailShare("chat.update", 0.1, slackfake.RateLimited(time.Second))
+	e.fake.FailShare("chat.update", 0.1, slackfake.LostResponse())
+	e.run()
+	const n = 12
+	cases := make([]model.Case, n)
+	for i := range cases {
+		cases[i] = floodCase(i, e.clock.Now())
+		e.publish(cases[i], model.EventOpened, "", model.System, "found")
+	}
+	// Interleaved: every case's events go out one round at a time.
+	steps := []struct {
+		typ      model.CaseEventType
+		from, to model.State
+	}{
+		{model.EventTicketed, model.StateOpen, model.StateTicketed},
+		{model.EventVerifying, model.StateTicketed, model.StateVerifying},
+		{model.EventStillPresent, model.StateVerifying, model.StateTicketed},
+	}
+	for _, s := range steps {
+		for i := range cases {
+			cases[i].State = s.to
+			e.publish(cases[i], s.typ, s.from, model.System, string(s.typ))
+		}
+	}
+	for _, c := range cases {
+		testutil.EventuallyWithin(t, 60*time.Second, "case "+c.ID+" fully rendered", func() bool { return renderedSeq(e, c.ID) >= 4 })
+	}
+	msgs := e.fake.Messages(channelID)
+	if len(msgs) != n {
+		t.Fatalf("top-level messages = %d, want exactly one per case (%d)", len(msgs), n)
+	}
+	for _, c := range cases {
+		ref := e.slackRef(c.ID)
+		m, ok := e.fake.Message(channelID, ref.TS)
+		if !ok {
+			t.Fatalf("case %s: its message %s is not in the channel", c.ID, ref.TS)
+		}
+		var got []string
+		for _, r := range m.Replies {
+			if r.Metadata == nil {
+				t.Fatalf("case %s: a thread reply without metadata: %q", c.ID, r.Text)
+			}
+			got = append(got, fmt.Sprintf("%s/%v", r.Metadata.EventPayload["case_id"], r.Metadata.EventPayload["seq"]))
+		}
+		want := fmt.Sprintf("%s/2,%s/3,%s/4", c.ID, c.ID, c.ID)
+		if strings.Join(got, ",") != want {
+			t.Errorf("case %s: thread replies %v, want %s (in order, none twice)", c.ID, got, want)
+		}
+	}
+	if e.fake.Injected("") == 0 {
+		t.Fatalf("no failure was injected: the test proves nothing")
+	}
+}
+
+func TestANewCaseCostsNoHistoryCall(t *testing.T) {
+	e := newEnv(t, fastRates)
+	e.run()
+	for i := range 20 {
+		e.publish(floodCase(i, e.clock.Now()), model.EventOpened, "", model.System, "found")
+	}
+	for i := range 20 {
+		e.rendered(floodCase(i, e.clock.Now()).ID, 1)
+	}
+	if n := e.fake.Calls("conversations.history"); n != 0 {
+		t.Errorf("conversations.history calls = %d for 20 new cases, want 0 (only after an interrupted post)", n)
+	}
+}
+
+func TestOneHungCaseDoesNotHoldTheOthers(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) { c.CallTimeout = time.Minute })
+	e.run()
+	a := e.openCase()
+	e.fake.FailNext("chat.update", 1, slackfake.Hang())
+	a.State = model.StateTicketed
+	e.publish(a, model.EventTicketed, model.StateOpen, model.System, "ticket opened")
+	testutil.Eventually(t, "case A's edit hanging", func() bool { return e.fake.Calls("chat.update") == 1 })
+	b := floodCase(1, e.clock.Now())
+	e.publish(b, model.EventOpened, "", model.System, "found")
+	e.rendered(b.ID, 1)
+	if got := renderedSeq(e, a.ID); got != 1 {
+		t.Fatalf("case A rendered seq %d while its edit hangs, want 1", got)
+	}
+}
+
+func TestCrashBetweenPostAndSaveAcrossARestart(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) {
+		c.AckWait = 500 * time.Millisecond
+		c.RetryBase, c.RetryMax = time.Hour, time.Hour // the first process never retries
+	})
+	// The post takes effect, its answer is lost; the process then dies.
+	e.fake.FailNext("chat.postMessage", 1, slackfake.LostResponse())
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.n.Run(ctx) }()
+	c := baseCase(account+"-1", e.clock.Now())
+	e.publish(c, model.EventOpened, "", model.System, "found")
+	testutil.Eventually(t, "the lost post", func() bool { return len(e.fake.Messages(channelID)) == 1 })
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	// A new process on the same bus takes the event over within AckWait.
+	cfg := e.cfg
+	cfg.RetryBase, cfg.RetryMax = 50*time.Millisecond, 200*time.Millisecond
+	n2, err := notifier.New(cfg, e.logs.Logger(), e.b, e.api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, 10*time.Second, n2.Run)
+	e.rendered(c.ID, 1)
+	m := e.onlyMessage()
+	if ref := e.slackRef(c.ID); ref.TS != m.TS {
+		t.Errorf("SlackRef ts %q, want the adopted message %s", ref.TS, m.TS)
+	}
+	if h := e.fake.Calls("conversations.history"); h != 1 {
+		t.Errorf("conversations.history calls = %d, want 1 (the interrupted post only)", h)
+	}
+}
+
+func renderedSeq(e *env, caseID string) int {
+	ent, err := e.b.Slack.Get(context.Background(), caseID)
+	if err != nil {
+		return 0
+	}
+	s := string(ent.Value())
+	var seq int
+	if i := strings.Index(s, `"rendered_seq":`); i >= 0 {
+		fmt.Sscanf(s[i+len(`"rendered_seq":`):], "%d", &seq)
+	}
+	return seq
+}
+
