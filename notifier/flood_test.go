@@ -168,4 +168,3 @@ func renderedSeq(e *env, caseID string) int {
 	}
 	return seq
 }
-
