@@ -2,6 +2,7 @@ package notifier_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -63,9 +64,8 @@ func TestCaseEventsStayInOrderPerCaseUnderParallelProjection(t *testing.T) {
 	for _, c := range cases {
 		testutil.EventuallyWithin(t, 60*time.Second, "case "+c.ID+" fully rendered", func() bool { return renderedSeq(e, c.ID) >= 4 })
 	}
-	msgs := e.fake.Messages(channelID)
-	if len(msgs) != n {
-		t.Fatalf("top-level messages = %d, want exactly one per case (%d)", len(msgs), n)
+	if msgs := caseMessages(e); len(msgs) != n {
+		t.Fatalf("case messages = %d, want exactly one per case (%d)", len(msgs), n)
 	}
 	for _, c := range cases {
 		ref := e.slackRef(c.ID)
@@ -167,4 +167,106 @@ func renderedSeq(e *env, caseID string) int {
 		fmt.Sscanf(s[i+len(`"rendered_seq":`):], "%d", &seq)
 	}
 	return seq
+}
+
+// caseMessages are the channel's top-level case messages (not the burst summary).
+func caseMessages(e *env) []slackfake.Message {
+	var out []slackfake.Message
+	for _, m := range e.fake.Messages(channelID) {
+		if m.Metadata != nil && m.Metadata.EventType == notifier.MetadataCase {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func summaryMessage(e *env) (slackfake.Message, int) {
+	var out slackfake.Message
+	k := 0
+	for _, m := range e.fake.Messages(channelID) {
+		if m.Metadata != nil && m.Metadata.EventType == notifier.MetadataSummary {
+			out, k = m, k+1
+		}
+	}
+	return out, k
+}
+
+func TestBurstGetsOneSummaryKeptInStep(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) {
+		fastRates(c)
+		c.BurstThreshold, c.SummaryEvery = 5, 20*time.Millisecond
+	})
+	e.run()
+	const n = 8
+	cases := make([]model.Case, n)
+	for i := range cases {
+		cases[i] = floodCase(i, e.clock.Now())
+		e.publish(cases[i], model.EventOpened, "", model.System, "found")
+	}
+	for _, c := range cases {
+		e.rendered(c.ID, 1)
+	}
+	testutil.Eventually(t, "the summary of all 8", func() bool {
+		m, _ := summaryMessage(e)
+		return strings.Contains(m.Text, "8 root access key cases") && strings.Contains(m.Text, "8 of 8 case messages posted")
+	})
+	m, k := summaryMessage(e)
+	if k != 1 {
+		t.Fatalf("summary messages = %d, want 1", k)
+	}
+	all := m.AllText()
+	for _, want := range []string{"*Accounts*\n8", "*Critical (key in use)*\n2", "*Oldest key*", "open 8"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("summary lacks %q:\n%s", want, all)
+		}
+	}
+	if len(caseMessages(e)) != n {
+		t.Errorf("case messages = %d, want %d: every case keeps its own message", len(caseMessages(e)), n)
+	}
+	for _, c := range cases[:3] {
+		c.State = model.StateTicketed
+		e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
+	}
+	testutil.Eventually(t, "the summary to follow the approvals", func() bool {
+		m, _ := summaryMessage(e)
+		return strings.Contains(m.Text, "open 5 · ticketed 3")
+	})
+	if _, k := summaryMessage(e); k != 1 {
+		t.Errorf("summary messages = %d after the updates, want 1", k)
+	}
+}
+
+func TestFewCasesGetNoSummary(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) { c.BurstThreshold = 5 })
+	e.run()
+	for i := range 4 {
+		e.publish(floodCase(i, e.clock.Now()), model.EventOpened, "", model.System, "found")
+	}
+	for i := range 4 {
+		e.rendered(floodCase(i, e.clock.Now()).ID, 1)
+	}
+	if _, k := summaryMessage(e); k != 0 {
+		t.Errorf("summary messages = %d for 4 cases (threshold 5), want 0", k)
+	}
+}
+
+func TestSummaryPostedBeforeACrashIsAdopted(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) { fastRates(c); c.BurstThreshold = 3 })
+	// A previous process saved its intent, posted the summary and died.
+	since := time.Now().Add(-time.Second)
+	ts := e.fake.PostMessage(slackfake.Message{Channel: channelID, Text: "old render",
+		Metadata: &slackMeta{EventType: notifier.MetadataSummary, EventPayload: map[string]any{"summary_id": "burst-1"}}})
+	rec, _ := json.Marshal(map[string]any{"id": "burst-1", "posting_since": since, "started": e.clock.Now(),
+		"last_open": e.clock.Now(), "members": map[string]any{"c-1": map[string]any{"account": "111111111111", "severity": "critical", "state": "open"}}})
+	if _, err := e.b.Slack.Put(context.Background(), "summary.current", rec); err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	testutil.Eventually(t, "the summary re-rendered", func() bool {
+		m, _ := e.fake.Message(channelID, ts)
+		return m.Edits > 0
+	})
+	if _, k := summaryMessage(e); k != 1 {
+		t.Errorf("summary messages = %d, want 1 (adopted, not posted again)", k)
+	}
 }

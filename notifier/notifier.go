@@ -72,6 +72,10 @@ type Config struct {
 	AckWait       time.Duration // case events in work are heartbeated; redelivered this long after a crash (10s)
 	MaxInFlight   int           // case events held at once, across cases (1024)
 
+	BurstThreshold int           // this many cases opened within BurstWindow → a summary message (10); negative → never
+	BurstWindow    time.Duration // (1m)
+	SummaryEvery   time.Duration // the summary is edited at most this often (10s)
+
 	Now     func() time.Time      // clock for reminders, expiries and records; nil → time.Now
 	Metrics prometheus.Registerer // nil → no metrics
 }
@@ -144,6 +148,15 @@ func (c *Config) defaults() {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
+	if c.BurstThreshold == 0 {
+		c.BurstThreshold = DefaultBurstThreshold
+	}
+	if c.BurstWindow <= 0 {
+		c.BurstWindow = DefaultBurstWindow
+	}
+	if c.SummaryEvery <= 0 {
+		c.SummaryEvery = DefaultSummaryEvery
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -169,6 +182,7 @@ type Notifier struct {
 
 	pace        *pacer
 	work        *workers
+	burst       *burst
 	rateLimited atomic.Int64
 }
 
@@ -200,7 +214,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 	}
 	cfg.defaults()
 	n := &Notifier{cfg: cfg, log: log.With("component", "notifier"), b: b, api: api,
-		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers()}
+		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers(), burst: newBurst()}
 	n.pace = newPacer(n.rateOf)
 	for _, a := range cfg.Approvers {
 		a = strings.TrimSpace(a)
@@ -249,6 +263,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer n.work.wg.Wait()
 	wg.Go(func() { n.heartbeat(ctx) })
+	wg.Go(func() { n.summaryLoop(ctx) })
 	cc, err := cons.Consume(func(msg jetstream.Msg) { n.enqueue(ctx, msg) },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if ctx.Err() == nil {

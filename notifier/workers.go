@@ -51,6 +51,9 @@ func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		j.sseq, j.delivered = md.Sequence.Stream, md.NumDelivered
 	}
+	if ev.Type == model.EventOpened && j.delivered == 1 {
+		n.opened(ev)
+	}
 	w := n.work
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -168,6 +171,3 @@ func eventPrio(ev model.CaseEvent) priority {
 	}
 	return prioHigh
 }
-
-// afterProjected follows a projected event (the burst summary).
-func (n *Notifier) afterProjected(ctx context.Context, ev model.CaseEvent) {}
