@@ -78,6 +78,7 @@ func newEnvWith(t testing.TB, fakeOpts []slackfake.Option, mutate func(*notifier
 		RetryBase:     50 * time.Millisecond,
 		RetryMax:      200 * time.Millisecond,
 		TickEvery:     time.Hour, // tests call Tick themselves
+		MaxReminders:  notifier.DefaultMaxReminders,
 	}
 	if mutate != nil {
 		mutate(&e.cfg)

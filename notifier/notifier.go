@@ -55,7 +55,7 @@ type Config struct {
 	Approvers     []string // ROOTWARDEN_APPROVERS: user ids U…/W… and user-group ids S…
 
 	RemindAfter       time.Duration // open case → reminder after this, then at this interval (30m)
-	MaxReminders      int           // reminders per open period (3); negative → none
+	MaxReminders      int           // reminders per open period; 0 (or negative) → none. Callers set the default (DefaultMaxReminders, 3)
 	SLA               time.Duration // ticketed longer than this → escalation, once (24h)
 	MaxRiskAcceptance time.Duration // longest risk acceptance (90 days)
 	MaxBodyBytes      int64         // interaction request limit (1 MiB)
@@ -102,9 +102,6 @@ func (c Config) GoString() string { return "notifier.Config" + c.String() }
 func (c *Config) defaults() {
 	if c.RemindAfter <= 0 {
 		c.RemindAfter = DefaultRemindAfter
-	}
-	if c.MaxReminders == 0 {
-		c.MaxReminders = DefaultMaxReminders
 	}
 	if c.SLA <= 0 {
 		c.SLA = DefaultSLA

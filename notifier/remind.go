@@ -73,7 +73,7 @@ func (n *Notifier) tickCase(ctx context.Context, account string) error {
 	log := n.log.With("case", c.ID, "account", c.AccountID)
 	switch c.State {
 	case model.StateOpen:
-		if n.cfg.MaxReminders < 0 || rec.Reminders >= n.cfg.MaxReminders || rec.OpenSince == nil {
+		if n.cfg.MaxReminders <= 0 || rec.Reminders >= n.cfg.MaxReminders || rec.OpenSince == nil {
 			return nil
 		}
 		last := *rec.OpenSince

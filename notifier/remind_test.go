@@ -157,3 +157,16 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 		t.Errorf("Config.String leaks a secret")
 	}
 }
+
+func TestMaxRemindersZeroSendsNone(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) { c.MaxReminders = 0 }) // ROOTWARDEN_MAX_REMINDERS=0
+	e.run()
+	e.openCase()
+	for range 5 {
+		e.clock.Add(31 * time.Minute)
+		e.tick(e.n)
+	}
+	if n := countReplies(e.onlyMessage(), "Reminder"); n != 0 {
+		t.Fatalf("reminders = %d with MaxReminders 0, want none", n)
+	}
+}
