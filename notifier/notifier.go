@@ -43,6 +43,7 @@ const (
 	DefaultCallTimeout       = 10 * time.Second
 	DefaultAckWait           = 10 * time.Second
 	DefaultMaxInFlight       = 1024
+	DefaultClickCooldown     = 30 * time.Second
 )
 
 // Config of the notifier. Secrets (SigningSecret, AppToken) never appear in logs:
@@ -75,6 +76,7 @@ type Config struct {
 	BurstThreshold int           // this many cases opened within BurstWindow → a summary message (10); negative → never
 	BurstWindow    time.Duration // (1m)
 	SummaryEvery   time.Duration // the summary is edited at most this often (10s)
+	ClickCooldown  time.Duration // "Re-check"/"I deleted" of one case at most this often (30s)
 
 	Now     func() time.Time      // clock for reminders, expiries and records; nil → time.Now
 	Metrics prometheus.Registerer // nil → no metrics
@@ -151,6 +153,9 @@ func (c *Config) defaults() {
 	if c.BurstWindow <= 0 {
 		c.BurstWindow = DefaultBurstWindow
 	}
+	if c.ClickCooldown <= 0 {
+		c.ClickCooldown = DefaultClickCooldown
+	}
 	if c.SummaryEvery <= 0 {
 		c.SummaryEvery = DefaultSummaryEvery
 	}
@@ -180,6 +185,9 @@ type Notifier struct {
 	pace        *pacer
 	work        *workers
 	burst       *burst
+
+	tmu    sync.Mutex
+	clicks map[string]lastClick // case/kind → last Re-check or I deleted
 	rateLimited atomic.Int64
 }
 
@@ -211,7 +219,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 	}
 	cfg.defaults()
 	n := &Notifier{cfg: cfg, log: log.With("component", "notifier"), b: b, api: api,
-		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers(), burst: newBurst()}
+		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers(), burst: newBurst(), clicks: map[string]lastClick{}}
 	n.pace = newPacer(n.rateOf)
 	for _, a := range cfg.Approvers {
 		a = strings.TrimSpace(a)
