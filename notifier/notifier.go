@@ -182,12 +182,12 @@ type Notifier struct {
 
 	m *metrics
 
-	pace        *pacer
-	work        *workers
-	burst       *burst
+	pace  *pacer
+	work  *workers
+	burst *burst
 
-	tmu    sync.Mutex
-	clicks map[string]lastClick // case/kind → last Re-check or I deleted
+	tmu         sync.Mutex
+	clicks      map[string]lastClick // case/kind → last Re-check or I deleted
 	rateLimited atomic.Int64
 }
 
