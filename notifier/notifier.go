@@ -186,6 +186,9 @@ type Notifier struct {
 	work  *workers
 	burst *burst
 
+	rmu      sync.Mutex
+	readyErr error // the last Slack check's failure; nil → ready
+
 	tmu         sync.Mutex
 	clicks      map[string]lastClick // case/kind → last Re-check or I deleted
 	rateLimited atomic.Int64
@@ -269,6 +272,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	defer n.work.wg.Wait()
 	wg.Go(func() { n.heartbeat(ctx) })
 	wg.Go(func() { n.summaryLoop(ctx) })
+	wg.Go(func() { n.recheckSlack(ctx) })
 	cc, err := cons.Consume(func(msg jetstream.Msg) { n.enqueue(ctx, msg) },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if ctx.Err() == nil {
@@ -302,23 +306,91 @@ func (n *Notifier) Run(ctx context.Context) error {
 }
 
 // CheckSlack verifies at start-up that the bot token works and that the channel
-// exists and the bot is in it, naming the problem in one line.
+// exists and the bot is in it, naming the problem in one line. A configuration
+// mistake (bad token, missing channel, bot not invited) is returned and stops the
+// start. Slack being down or slow (timeouts, 5xx, 429) is not: the notifier is then
+// not ready (Ready) and Run checks again in the background, so a Slack outage never
+// keeps the rest of rootwarden from starting.
 func (n *Notifier) CheckSlack(ctx context.Context) error {
-	at, err := n.api.AuthTestContext(ctx)
+	err := n.checkSlack(ctx)
+	if err == nil {
+		n.setReady(nil)
+		return nil
+	}
+	if cl, _ := classify(err); cl == classPermanent {
+		return err
+	}
+	n.log.Warn("Slack is not reachable: starting anyway, not ready; checking again in the background", "err", err)
+	n.setReady(err)
+	return nil
+}
+
+// checkSlack is one check; errors name the variable and wrap Slack's error.
+func (n *Notifier) checkSlack(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
+	defer cancel()
+	at, err := n.api.AuthTestContext(cctx)
 	if err != nil {
-		return fmt.Errorf("SLACK_BOT_TOKEN: %s", slackErrText(err))
+		return checkErr{"SLACK_BOT_TOKEN: " + slackErrText(err), err}
 	}
 	n.wmu.Lock()
 	n.workspaceURL = at.URL
 	n.wmu.Unlock()
-	ch, err := n.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: n.cfg.Channel})
+	ch, err := n.api.GetConversationInfoContext(cctx, &slack.GetConversationInfoInput{ChannelID: n.cfg.Channel})
 	if err != nil {
-		return fmt.Errorf("ROOTWARDEN_SLACK_CHANNEL: %s (channel %s)", slackErrText(err), n.cfg.Channel)
+		return checkErr{fmt.Sprintf("ROOTWARDEN_SLACK_CHANNEL: %s (channel %s)", slackErrText(err), n.cfg.Channel), err}
 	}
 	if !ch.IsMember {
-		return fmt.Errorf("ROOTWARDEN_SLACK_CHANNEL: not_in_channel: the bot is not a member of %s; invite it there (/invite @rootwarden)", n.cfg.Channel)
+		return checkErr{fmt.Sprintf("ROOTWARDEN_SLACK_CHANNEL: not_in_channel: the bot is not a member of %s; invite it there (/invite @rootwarden)",
+			n.cfg.Channel), slack.SlackErrorResponse{Err: "not_in_channel"}}
 	}
 	return nil
+}
+
+// checkErr is a start-up check's one-line message around Slack's error.
+type checkErr struct {
+	msg string
+	err error
+}
+
+func (e checkErr) Error() string { return e.msg }
+func (e checkErr) Unwrap() error { return e.err }
+
+// Ready reports whether the last check of Slack passed (for /readyz).
+func (n *Notifier) Ready(context.Context) error {
+	n.rmu.Lock()
+	defer n.rmu.Unlock()
+	if n.readyErr != nil {
+		return fmt.Errorf("slack not reachable: %w", n.readyErr)
+	}
+	return nil
+}
+
+func (n *Notifier) setReady(err error) {
+	n.rmu.Lock()
+	n.readyErr = err
+	n.rmu.Unlock()
+}
+
+// recheckSlack repeats CheckSlack's check until it passes, while the notifier
+// is not ready.
+func (n *Notifier) recheckSlack(ctx context.Context) {
+	d := n.cfg.RetryBase
+	for n.Ready(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		err := n.checkSlack(ctx)
+		n.setReady(err)
+		if err == nil {
+			n.log.Info("Slack reachable again: ready")
+			return
+		}
+		n.log.Warn("Slack still not reachable", "err", err, "retry_in", d)
+		d = min(2*d, n.cfg.RetryMax)
+	}
 }
 
 func (n *Notifier) now() time.Time { return n.cfg.Now() }

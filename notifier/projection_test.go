@@ -402,3 +402,21 @@ func TestDeletedCaseMessageIsPostedAgainOnce(t *testing.T) {
 		t.Errorf("after the repost, the next transition posted again or did not edit: %+v", again)
 	}
 }
+
+func TestSlackDownAtStartDoesNotStopTheStart(t *testing.T) {
+	for name, f := range map[string]slackfake.Failure{"5xx": slackfake.ServerError(503), "hang": slackfake.Hang()} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, func(c *notifier.Config) { c.CallTimeout = 300 * time.Millisecond })
+			e.fake.FailNext("auth.test", 2, f)
+			if err := e.n.CheckSlack(context.Background()); err != nil {
+				t.Fatalf("CheckSlack with Slack down = %v, want nil (start anyway)", err)
+			}
+			if err := e.n.Ready(context.Background()); err == nil {
+				t.Fatalf("Ready with Slack down: nil, want not ready")
+			}
+			e.run()
+			testutil.Eventually(t, "ready once Slack answers", func() bool { return e.n.Ready(context.Background()) == nil })
+			e.openCase() // and projecting works
+		})
+	}
+}

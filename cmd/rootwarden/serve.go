@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/nats-io/nats.go"
@@ -139,7 +140,8 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		g.Go("remediator", func() error { return r.Run(gctx) })
 	}
 	if has(roles, config.RoleNotifier) {
-		sopts := []slack.Option{}
+		// A deadline on every Slack call even outside the notifier's own (slack-go has none).
+		sopts := []slack.Option{slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second})}
 		if cfg.SlackAPIURL != "" {
 			sopts = append(sopts, slack.OptionAPIURL(withSlash(cfg.SlackAPIURL)))
 		}
@@ -154,9 +156,10 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		if err != nil {
 			return fmt.Errorf("notifier: %w", err)
 		}
-		if err := n.CheckSlack(ctx); err != nil {
+		if err := n.CheckSlack(ctx); err != nil { // configuration mistakes only: Slack down → not ready
 			return err
 		}
+		srv.AddCheck("slack", n.Ready)
 		if cfg.SlackSigningSecret != "" {
 			srv.Handle("POST /slack/interactions", n.InteractionsHandler())
 		}
