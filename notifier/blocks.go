@@ -232,6 +232,10 @@ func foundText(c model.Case) string {
 		if e.KeyInUse {
 			s = ":rotating_light: a call signed with a root access key — " + s
 		}
+		if e.Calls > 1 {
+			s += fmt.Sprintf("\n*%d calls* with the key in a short window: %s; from %s", e.Calls,
+				esc(strings.Join(e.EventNames, ", ")), orDash(esc(strings.Join(e.SourceIPs, ", "))))
+		}
 		if c.FoundBy == model.SourceSweep {
 			s = "Sweep of the account; latest " + s
 		}
@@ -341,6 +345,10 @@ func eventText(ev model.CaseEvent) string {
 	}
 	if ev.Reason != "" {
 		s += "\n>" + esc(ev.Reason)
+	}
+	if e := ev.Case.Event; ev.Type == model.EventUpdated && e != nil && e.Calls > 1 {
+		s += fmt.Sprintf("\n%d calls signed with the root key (%s) from %s; latest %s at %s", e.Calls,
+			esc(strings.Join(e.EventNames, ", ")), orDash(esc(strings.Join(e.SourceIPs, ", "))), esc(e.EventName), stamp(e.EventTime))
 	}
 	return s
 }

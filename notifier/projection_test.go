@@ -420,3 +420,19 @@ func TestSlackDownAtStartDoesNotStopTheStart(t *testing.T) {
 		})
 	}
 }
+
+func TestCoalescedCallsAreShownInOneUpdate(t *testing.T) {
+	e := newEnv(t, nil)
+	e.run()
+	c := e.openCase()
+	c.Event.Calls, c.Event.EventNames, c.Event.SourceIPs = 19, []string{"DescribeInstances", "ListBuckets"}, []string{"198.51.100.9", "203.0.113.7"}
+	e.publish(c, model.EventUpdated, model.StateOpen, model.System, "details refreshed (seen by event)")
+	e.rendered(c.ID, 2)
+	m := e.onlyMessage()
+	if len(m.Replies) != 1 || !strings.Contains(m.Replies[0].Text, "19 calls signed with the root key (DescribeInstances, ListBuckets) from 198.51.100.9, 203.0.113.7") {
+		t.Fatalf("replies = %+v, want one reply naming the 19 calls, names and IPs", m.Replies)
+	}
+	if !strings.Contains(m.AllText(), "*19 calls* with the key") {
+		t.Errorf("the case message does not show the coalesced calls:\n%s", m.AllText())
+	}
+}
