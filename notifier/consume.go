@@ -377,6 +377,7 @@ func (n *Notifier) updateRecord(ctx context.Context, caseID string, f func(*reco
 		if !f(r) {
 			return nil
 		}
+		n.track(caseID, r) // before the write: whoever sees the write finds the index in step
 		data, _ := json.Marshal(r)
 		_, err = n.b.Slack.Update(ctx, caseID, data, rev)
 		if err == nil {

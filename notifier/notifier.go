@@ -185,6 +185,7 @@ type Notifier struct {
 	pace  *pacer
 	work  *workers
 	burst *burst
+	due   *dueIndex
 
 	rmu      sync.Mutex
 	readyErr error // the last Slack check's failure; nil → ready
@@ -192,6 +193,7 @@ type Notifier struct {
 	tmu         sync.Mutex
 	clicks      map[string]lastClick // case/kind → last Re-check or I deleted
 	rateLimited atomic.Int64
+	tickReads   atomic.Int64 // cases read by the reminder loop
 }
 
 type groupMembers struct {
@@ -222,7 +224,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 	}
 	cfg.defaults()
 	n := &Notifier{cfg: cfg, log: log.With("component", "notifier"), b: b, api: api,
-		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers(), burst: newBurst(), clicks: map[string]lastClick{}}
+		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers(), burst: newBurst(), due: newDueIndex(), clicks: map[string]lastClick{}}
 	n.pace = newPacer(n.rateOf)
 	for _, a := range cfg.Approvers {
 		a = strings.TrimSpace(a)
@@ -273,6 +275,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	wg.Go(func() { n.heartbeat(ctx) })
 	wg.Go(func() { n.summaryLoop(ctx) })
 	wg.Go(func() { n.recheckSlack(ctx) })
+	wg.Go(func() { n.watchDue(ctx) })
 	cc, err := cons.Consume(func(msg jetstream.Msg) { n.enqueue(ctx, msg) },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if ctx.Err() == nil {
