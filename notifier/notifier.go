@@ -405,7 +405,9 @@ func (n *Notifier) permalink(ctx context.Context, channel, ts string) string {
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
 	if n.workspaceURL == "" {
-		if at, err := n.api.AuthTestContext(ctx); err == nil {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
+		defer cancel()
+		if at, err := n.api.AuthTestContext(cctx); err == nil {
 			n.workspaceURL = at.URL
 		}
 	}
