@@ -403,18 +403,23 @@ func (n *Notifier) now() time.Time { return n.cfg.Now() }
 // auth.test for the workspace address once when CheckSlack has not.
 func (n *Notifier) permalink(ctx context.Context, channel, ts string) string {
 	n.wmu.Lock()
-	defer n.wmu.Unlock()
-	if n.workspaceURL == "" {
+	url := n.workspaceURL
+	n.wmu.Unlock()
+	if url == "" { // asked without holding the lock: a slow Slack holds no other worker
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
-		defer cancel()
-		if at, err := n.api.AuthTestContext(cctx); err == nil {
-			n.workspaceURL = at.URL
+		at, err := n.api.AuthTestContext(cctx)
+		cancel()
+		if err == nil {
+			url = at.URL
+			n.wmu.Lock()
+			n.workspaceURL = url
+			n.wmu.Unlock()
 		}
 	}
-	if n.workspaceURL == "" || channel == "" || ts == "" {
+	if url == "" || channel == "" || ts == "" {
 		return ""
 	}
-	return strings.TrimSuffix(n.workspaceURL, "/") + "/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
+	return strings.TrimSuffix(url, "/") + "/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
 }
 
 // slackErrText is the short reason of a Slack error: its code when Slack gave one.
