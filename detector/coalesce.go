@@ -85,6 +85,21 @@ func (d *Detector) coalesce(ctx context.Context, trig *trigger, m sqstypes.Messa
 	return true
 }
 
+// forgetEvent: the event's check was not published; when its message comes back it
+// is checked again, not taken for a repeat.
+func (d *Detector) forgetEvent(trig *trigger) {
+	c := d.coal
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w := c.accts[trig.Account]; w != nil {
+		delete(w.seen, trig.Event.EventID)
+		delete(w.keys, trig.Event.AccessKeyID)
+	}
+}
+
 // flushEvents runs at the end of an account's window: one check for the events
 // folded in it, then the next window; an idle window ends.
 func (d *Detector) flushEvents(account string) {

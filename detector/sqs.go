@@ -108,6 +108,7 @@ func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 		n, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
 		if n < maxReceives {
 			log.Error("publish event finding failed; the message will come back", "error", safeError(err), "receives", n)
+			d.forgetEvent(trig) // not a repeat when it comes back (coalesce.go)
 			return
 		}
 		log.Error("publish event finding failed too often; deleting the message", "error", safeError(err), "receives", n)
