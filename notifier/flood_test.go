@@ -37,7 +37,7 @@ func TestCaseEventsStayInOrderPerCaseUnderParallelProjection(t *testing.T) {
 	// One call in five fails: 5xx, lost answers, 429s.
 	e.fake.FailShare("chat.postMessage", 0.1, slackfake.ServerError(503))
 	e.fake.FailShare("chat.postMessage", 0.1, slackfake.LostResponse())
-	e.fake.FailShare("chat.update", 0.1, slackfake.RateLimited(time.Second))
+	e.fake.FailShare("chat.update", 0.05, slackfake.RateLimited(time.Second))
 	e.fake.FailShare("chat.update", 0.1, slackfake.LostResponse())
 	e.run()
 	const n = 12
@@ -268,5 +268,53 @@ func TestSummaryPostedBeforeACrashIsAdopted(t *testing.T) {
 	})
 	if _, k := summaryMessage(e); k != 1 {
 		t.Errorf("summary messages = %d, want 1 (adopted, not posted again)", k)
+	}
+}
+
+func TestFloodIsPacedAndAClickGoesFirst(t *testing.T) {
+	// Slack's limits 20 times faster: posts 1 per 50 ms per channel (burst 3).
+	lim := slackfake.SlackLimits()
+	lim.PostPerChannel.Every /= 20
+	for k, r := range lim.Methods {
+		r.Every /= 20
+		lim.Methods[k] = r
+	}
+	e := newEnvWith(t, []slackfake.Option{slackfake.WithLimits(lim)}, func(c *notifier.Config) {
+		c.PostRate = notifier.Rate{Every: notifier.DefaultPostRate.Every / 20, Burst: 2}
+		c.Tier3Rate = notifier.Rate{Every: notifier.DefaultTier3Rate.Every / 20, Burst: 3}
+	})
+	e.run()
+	const n = 60
+	cases := make([]model.Case, n)
+	for i := range cases {
+		cases[i] = floodCase(i, e.clock.Now())
+		e.publish(cases[i], model.EventOpened, "", model.System, "found")
+	}
+	// Critical cases (every fifth) go first: the first posts are critical ones.
+	testutil.Eventually(t, "the first case messages", func() bool { return len(caseMessages(e)) >= 8 })
+	crit := 0
+	for _, m := range caseMessages(e)[:8] {
+		if strings.Contains(strings.ToLower(m.Text), "critical") {
+			crit++
+		}
+	}
+	if crit < 6 {
+		t.Errorf("%d of the first 8 case messages are critical, want the critical ones first", crit)
+	}
+	// An approval of a posted case while most are still waiting.
+	c := cases[0]
+	c.State = model.StateTicketed
+	e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
+	e.rendered(c.ID, 2)
+	if waiting := n - len(caseMessages(e)); waiting < n/3 {
+		t.Errorf("the approval was shown after the flood (%d cases still waiting), want it before the queue", waiting)
+	}
+	testutil.EventuallyWithin(t, 30*time.Second, "every case in Slack", func() bool { return len(caseMessages(e)) == n })
+	posts := e.fake.Calls("chat.postMessage")
+	if limited := e.fake.RateLimitedCalls(""); limited*5 > posts {
+		t.Errorf("%d of %d posts answered 429, want at most 1 in 5", limited, posts)
+	}
+	if h := e.fake.Calls("conversations.history"); h != 0 {
+		t.Errorf("conversations.history calls = %d in a flood of new cases, want 0", h)
 	}
 }

@@ -79,6 +79,9 @@ func newEnvWith(t testing.TB, fakeOpts []slackfake.Option, mutate func(*notifier
 		RetryMax:      200 * time.Millisecond,
 		TickEvery:     time.Hour, // tests call Tick themselves
 		MaxReminders:  notifier.DefaultMaxReminders,
+		// Tests that are not about pacing do not wait for Slack's rates.
+		PostRate:  notifier.Rate{Every: time.Millisecond, Burst: 100},
+		Tier3Rate: notifier.Rate{Every: time.Millisecond, Burst: 100},
 	}
 	if mutate != nil {
 		mutate(&e.cfg)
