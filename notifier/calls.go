@@ -49,7 +49,8 @@ func (n *Notifier) slackCall(ctx context.Context, key string, f func(context.Con
 		n.m.slackErrors.WithLabelValues(classRateLimited.String()).Inc()
 		n.rateLimited.Add(1)
 		after := max(rl.RetryAfter, time.Second)
-		n.log.Warn("Slack rate limit: waiting for Retry-After", "method", strings.TrimSuffix(key, "/"+n.cfg.Channel), "retry_after", after)
+		method, channel, _ := strings.Cut(key, "/")
+		n.log.Warn("Slack rate limit: waiting for Retry-After", "method", method, "channel", channel, "retry_after", after)
 		n.pace.block(key, after)
 	}
 }
