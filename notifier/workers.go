@@ -51,8 +51,8 @@ func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		j.sseq, j.delivered = md.Sequence.Stream, md.NumDelivered
 	}
-	if ev.Type == model.EventOpened && j.delivered == 1 {
-		n.opened(ev)
+	if ev.Type == model.EventOpened {
+		n.opened(ev) // redeliveries too: a crash before the summary was saved loses no burst
 	}
 	w := n.work
 	w.mu.Lock()
