@@ -36,6 +36,9 @@ type record struct {
 	// intent and no ts is the only one whose message may be in Slack unrecorded: only
 	// then is the channel's history searched.
 	PostingSince *time.Time `json:"posting_since,omitempty"`
+	// ReplyIntent is the seq of the event whose thread reply is being posted (saved
+	// before chat.postMessage): only then is the thread searched for it.
+	ReplyIntent int `json:"reply_intent,omitempty"`
 }
 
 // applyState moves the timers along with the case's state.
@@ -134,8 +137,9 @@ func (n *Notifier) backoff(delivered uint64) time.Duration {
 
 // project renders one case event: the message (posted once, then edited) and a
 // thread reply. It is idempotent: events at or below the rendered seq are skipped.
-// lookReply: an earlier attempt may have posted this event's thread reply.
-func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, lookReply bool) error {
+// The thread reply has its own intent (record.ReplyIntent): the thread is searched
+// only when an earlier attempt was posting this event's reply.
+func (n *Notifier) project(ctx context.Context, ev model.CaseEvent) error {
 	rec, _, err := n.loadRecord(ctx, ev.CaseID)
 	if err != nil {
 		return err
@@ -167,17 +171,19 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, lookReply bo
 	}
 	if ev.Type != model.EventOpened {
 		exists := false
-		if lookReply {
+		if rec.ReplyIntent == ev.Seq { // an earlier attempt may have posted it
 			if exists, err = n.replyExists(ctx, rec, ev); err != nil {
 				return err
 			}
+		} else if err := n.updateRecord(ctx, ev.CaseID, func(r *record) bool { r.ReplyIntent = ev.Seq; return true }); err != nil {
+			return err
 		}
 		if !exists {
 			if _, _, err := n.postMsg(ctx, rec.Channel, slack.MsgOptionTS(rec.TS),
 				slack.MsgOptionText(eventText(ev), false),
 				slack.MsgOptionMetadata(slack.SlackMetadata{EventType: MetadataCaseEvent,
 					EventPayload: map[string]any{"case_id": ev.CaseID, "seq": ev.Seq}})); err != nil {
-				return &replyErr{fmt.Errorf("thread reply for case %s event %d: %w", ev.CaseID, ev.Seq, err)}
+				return fmt.Errorf("thread reply for case %s event %d: %w", ev.CaseID, ev.Seq, err)
 			}
 		}
 	}
@@ -185,7 +191,7 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, lookReply bo
 		if ev.Seq <= r.RenderedSeq {
 			return false
 		}
-		r.RenderedSeq = ev.Seq
+		r.RenderedSeq, r.ReplyIntent = ev.Seq, 0
 		r.applyState(ev)
 		return true
 	})

@@ -318,3 +318,34 @@ func TestFloodIsPacedAndAClickGoesFirst(t *testing.T) {
 		t.Errorf("conversations.history calls = %d in a flood of new cases, want 0", h)
 	}
 }
+
+func TestRedeliveryLooksInTheThreadOnlyAfterAnInterruptedReply(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) { c.AckWait = 500 * time.Millisecond; c.CallTimeout = time.Minute })
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.n.Run(ctx) }()
+	c := baseCase(account+"-1", e.clock.Now())
+	e.publish(c, model.EventOpened, "", model.System, "found")
+	e.rendered(c.ID, 1)
+	// The process dies while the edit of the next event hangs: its reply was never tried.
+	e.fake.FailNext("chat.update", 1, slackfake.Hang())
+	c.State = model.StateTicketed
+	e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
+	testutil.Eventually(t, "the hanging edit", func() bool { return e.fake.Calls("chat.update") == 1 })
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n2, err := notifier.New(e.cfg, e.logs.Logger(), e.b, e.api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, 10*time.Second, n2.Run)
+	e.rendered(c.ID, 2)
+	if m := e.onlyMessage(); len(m.Replies) != 1 {
+		t.Fatalf("thread replies = %d, want 1", len(m.Replies))
+	}
+	if n := e.fake.Calls("conversations.replies"); n != 0 {
+		t.Errorf("conversations.replies calls = %d on a redelivery whose reply was never tried, want 0", n)
+	}
+}

@@ -11,7 +11,6 @@ package notifier
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"time"
 
@@ -112,21 +111,14 @@ func (n *Notifier) heartbeat(ctx context.Context) {
 	}
 }
 
-// replyErr is a failed thread reply post: it may have taken effect.
-type replyErr struct{ err error }
-
-func (e *replyErr) Error() string { return e.err.Error() }
-func (e *replyErr) Unwrap() error { return e.err }
-
 // handle projects one event, retrying in place, and acks, terms or (at shutdown)
 // naks it.
 func (n *Notifier) handle(ctx context.Context, j job) {
 	ev := j.ev
 	log := n.log.With("case", ev.CaseID, "account", ev.AccountID, "seq", ev.Seq, "event", ev.Type)
 	pctx := withPrio(ctx, eventPrio(ev))
-	lookReply := j.delivered > 1
 	for attempt := 1; ; attempt++ {
-		err := n.project(pctx, ev, lookReply)
+		err := n.project(pctx, ev)
 		cl, _ := classify(err)
 		if ctx.Err() != nil && cl != classOK {
 			_ = j.msg.Nak() // shutting down: the next process takes it
@@ -144,10 +136,6 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 				"err", err, "slack_error", slackErrText(err), "channel", n.cfg.Channel)
 			_ = j.msg.TermWithReason("slack: " + slackErrText(err))
 			return
-		}
-		var re *replyErr
-		if errors.As(err, &re) {
-			lookReply = true // the reply may be in the thread already
 		}
 		n.m.slackErrors.WithLabelValues(cl.String()).Inc()
 		d := n.backoff(uint64(attempt))
