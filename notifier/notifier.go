@@ -317,23 +317,25 @@ func (n *Notifier) Run(ctx context.Context) error {
 }
 
 // CheckSlack verifies at start-up that the bot token works and that the channel
-// exists and the bot is in it, naming the problem in one line. A configuration
-// mistake (bad token, missing channel, bot not invited) is returned and stops the
-// start. Slack being down or slow (timeouts, 5xx, 429) is not: the notifier is then
-// not ready (Ready) and Run checks again in the background, so a Slack outage never
-// keeps the rest of rootwarden from starting.
+// exists and the bot is in it, naming the problem in one line, with a deadline on
+// every call. Its result is also the notifier's readiness (Ready) until a later check
+// passes: when Run starts after a failed check, it re-checks in the background. The
+// caller tells a configuration mistake (stop the start) from Slack being down or slow
+// (start, not ready) with SlackDown.
 func (n *Notifier) CheckSlack(ctx context.Context) error {
 	err := n.checkSlack(ctx)
-	if err == nil {
-		n.setReady(nil)
-		return nil
-	}
-	if cl, _ := classify(err); cl == classPermanent {
-		return err
-	}
-	n.log.Warn("Slack is not reachable: starting anyway, not ready; checking again in the background", "err", err)
 	n.setReady(err)
-	return nil
+	return err
+}
+
+// SlackDown reports whether a CheckSlack error is Slack being unreachable, slow or
+// failing (timeouts, 5xx, 429), not a configuration mistake.
+func SlackDown(err error) bool {
+	if err == nil {
+		return false
+	}
+	cl, _ := classify(err)
+	return cl != classPermanent
 }
 
 // checkSlack is one check; errors name the variable and wrap Slack's error.

@@ -313,6 +313,9 @@ func TestCheckSlack(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Fatalf("CheckSlack = %v, want %q…", err, tc.want)
 			}
+			if notifier.SlackDown(err) {
+				t.Errorf("a configuration mistake is taken for Slack being down: %v", err)
+			}
 			if strings.Contains(err.Error(), "xoxb-") {
 				t.Errorf("error names the token: %v", err)
 			}
@@ -408,8 +411,8 @@ func TestSlackDownAtStartDoesNotStopTheStart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, func(c *notifier.Config) { c.CallTimeout = 300 * time.Millisecond })
 			e.fake.FailNext("auth.test", 2, f)
-			if err := e.n.CheckSlack(context.Background()); err != nil {
-				t.Fatalf("CheckSlack with Slack down = %v, want nil (start anyway)", err)
+			if err := e.n.CheckSlack(context.Background()); !notifier.SlackDown(err) {
+				t.Fatalf("CheckSlack with Slack down = %v, want an error that says Slack is down (start anyway)", err)
 			}
 			if err := e.n.Ready(context.Background()); err == nil {
 				t.Fatalf("Ready with Slack down: nil, want not ready")
