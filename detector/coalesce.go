@@ -70,6 +70,14 @@ func (d *Detector) coalesce(ctx context.Context, trig *trigger, m sqstypes.Messa
 		w.timer = time.AfterFunc(c.window, func() { d.flushEvents(trig.Account) })
 	}
 	if w.seen[ev.EventID] {
+		for i := range w.pending {
+			if w.pending[i].ev.EventID == ev.EventID {
+				// Back after its visibility timeout while still folded: keep the new
+				// receipt handle, with which it is deleted after the flush.
+				w.pending[i].msg = m
+				return true
+			}
+		}
 		d.deleteMessage(ctx, m, log)
 		return true // SQS or EventBridge delivered it twice
 	}
