@@ -147,6 +147,18 @@ func (r *Remediator) showCase(w http.ResponseWriter, req *http.Request) {
 	switch {
 	case rec != nil && rec.ID == id:
 		c = rec.Case
+		// Events stored with the state but not published yet (the outbox) are part of
+		// the history already: the state the caller sees has them.
+		last := 0
+		if len(events) > 0 {
+			last = events[len(events)-1].Seq
+		}
+		for _, ev := range rec.Outbox {
+			if ev.CaseID == id && ev.Seq > last {
+				events = append(events, ev)
+				last = ev.Seq
+			}
+		}
 	case len(events) > 0:
 		c = events[len(events)-1].Case
 	default:

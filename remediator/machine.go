@@ -89,7 +89,7 @@ type Input struct {
 // Defaults of the policy inputs.
 const (
 	DefaultVerifyTimeout = 30 * time.Minute
-	DefaultCheckCooldown = time.Minute
+	DefaultCheckCooldown = 30 * time.Second // as the notifier's ClickCooldown
 )
 
 // Deletion is what the AssumeRoot path did.
