@@ -6,6 +6,7 @@ package remediator
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -483,4 +484,74 @@ func TestJiraLostCreateAndFinalDoneOverTheWire(t *testing.T) {
 	if c := getCase(t, r, acct); !strings.Contains(c.TicketError, "could not reopen ticket "+rec.Ticket.ID) {
 		t.Fatalf("ticket error %q", c.TicketError)
 	}
+}
+
+// Two replicas, a GitHub that loses a share of answers, answers 5xx after acting, or
+// rate-limits: every case ends with exactly one issue.
+func TestOneIssuePerCaseWithTwoReplicasAndAFlakyGitHub(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	startResponder(t, b, clk)
+	gh := trackerfake.NewGitHub()
+	t.Cleanup(gh.Close)
+	var n atomic.Int64
+	faults := []trackerfake.Fault{
+		{Lose: true}, {After: true, Status: http.StatusBadGateway}, {Status: http.StatusServiceUnavailable},
+		{Status: http.StatusForbidden, Header: http.Header{"Retry-After": {"0"}}},
+	}
+	gh.Mu.Lock()
+	gh.Always = func(r *http.Request) *trackerfake.Fault {
+		i := n.Add(1)
+		if i%3 != 0 { // every third call misbehaves
+			return nil
+		}
+		f := faults[int(i/3)%len(faults)]
+		return &f
+	}
+	gh.Mu.Unlock()
+	newTracker := func() model.Tracker {
+		tr, err := tracker.NewGitHub(tracker.GitHubConfig{BaseURL: gh.URL(), Token: "t", Owner: "acme", Repo: "security",
+			Retry: tracker.Retry{Base: time.Millisecond, MaxDelay: 5 * time.Millisecond}, Timeout: time.Second}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	fast := func(c *Config) { c.ExpiryScanInterval, c.StaleWork = 30*time.Millisecond, time.Nanosecond }
+	r1 := newRem(t, b, clk, newTracker(), fast)
+	r2 := newRem(t, b, clk, newTracker(), fast)
+	runRem(t, r1)
+	runRem(t, r2)
+	var accounts []string
+	for i := range 8 {
+		a := "3000000000" + strconv.Itoa(10+i)
+		accounts = append(accounts, a)
+		publishFinding(t, b, observation(a, true, model.SourceSweep, clk.Now()))
+	}
+	for _, a := range accounts {
+		waitState(t, r1, a, model.StateOpen)
+		publishAction(t, b, action(model.ActionApprove, a, caseID(a, 1)))
+	}
+	for _, a := range accounts {
+		testutil.Eventually(t, "ticket of "+a, func() bool { c := getCase(t, r1, a); return c.Ticket != nil && len(c.Pending) == 0 })
+	}
+	perCase := map[string]int{}
+	for _, is := range gh.Issues() {
+		for _, l := range is.Labels {
+			if strings.HasPrefix(l, "rootwarden-case-") && is.State == "open" {
+				perCase[l]++
+			}
+		}
+	}
+	for _, a := range accounts {
+		c := getCase(t, r1, a)
+		if got := perCase[tracker.Label(c.ID)]; got != 1 {
+			t.Errorf("case %s: %d open issues, want 1 (%d issues in all, %d calls)", c.ID, got, len(gh.Issues()), n.Load())
+		}
+		num, _ := strconv.Atoi(c.Ticket.ID)
+		if is, _ := gh.Issue(num); is.State != "open" {
+			t.Errorf("case %s links issue #%d, which is %s", c.ID, num, is.State)
+		}
+	}
+	t.Logf("%d GitHub calls, %d faults injected, %d issues for %d cases", n.Load(), n.Load()/3, len(gh.Issues()), len(accounts))
 }
