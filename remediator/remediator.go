@@ -53,6 +53,9 @@ type Config struct {
 	// the instance that recorded it) runs it (default 1m). The scan at start-up runs
 	// all of it.
 	StaleWork time.Duration
+	// CheckedEvery is how far a case's LastCheckedAt may lag before an observation
+	// that changes nothing else writes it (default DefaultCheckedEvery; steady.go).
+	CheckedEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Metrics registers rootwarden_remediator_* metrics when set.
@@ -79,6 +82,8 @@ type Remediator struct {
 	running map[string]bool
 	// workers are the work goroutines started by message handlers; Run waits for them.
 	workers sync.WaitGroup
+	// seen is the newest observation applied per account (steady.go).
+	seen seenTimes
 }
 
 // New builds a remediator. tracker nil → the built-in tracker on the bus.
@@ -312,7 +317,11 @@ func retryDelay(base time.Duration, delivered uint64) time.Duration {
 
 // HandleFinding applies one observation (what the findings consumer does per message).
 func (r *Remediator) HandleFinding(ctx context.Context, o model.Observation) error {
-	_, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return Input{At: now, Finding: &o} })
+	seen := r.seen.get(o.AccountID)
+	_, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return Input{At: now, Finding: &o, Seen: seen} })
+	if err == nil && !o.Failed() {
+		r.seen.note(o.AccountID, o.ObservedAt)
+	}
 	return err
 }
 

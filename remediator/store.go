@@ -88,6 +88,7 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 		in := input(r.cfg.Now())
 		in.AssumeRoot = r.cfg.AssumeRoot
 		in.MaxActionIDs = r.cfg.MaxActionIDs
+		in.CheckedEvery = r.cfg.CheckedEvery
 		var cur *model.Case
 		if rec != nil {
 			cur = &rec.Case
