@@ -2,6 +2,9 @@ package remediator
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -117,5 +120,41 @@ func TestOlderObservationThanAnUnwrittenOneIsIgnored(t *testing.T) {
 	d, err = Apply(c, Input{At: t0, Finding: &old})
 	if err != nil || !d.Changed() || d.Case.State != model.StateResolved {
 		t.Fatalf("without Seen the same observation should resolve (control): %+v %v", d.Case, err)
+	}
+}
+
+// The API answers one account from its key, without reading every case, and says
+// when this instance last saw the account even though nothing was written.
+func TestAPIOneAccountReadsOneKey(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	r := newRem(t, b, clk, nil)
+	for i := 0; i < 30; i++ {
+		if err := r.HandleFinding(ctx, observation(fmt.Sprintf("3000000000%02d", i), true, model.SourceSweep, clk.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(15 * time.Minute)
+	if err := r.HandleFinding(ctx, observation("300000000007", true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	kv := bustest.CountKV(t, b, bus.BucketCases)
+	h := r.APIHandler()
+	code, body := apiGetT(t, h, "/api/v1/cases?account=300000000007", testTk)
+	if code != http.StatusOK {
+		t.Fatalf("list one account: %d %s", code, body)
+	}
+	var l CaseList
+	if err := json.Unmarshal(body, &l); err != nil || len(l.Cases) != 1 {
+		t.Fatalf("list one account: %s %v", body, err)
+	}
+	if got := l.Cases[0].LastSeenAt; got == nil || !got.Equal(clk.Now()) {
+		t.Errorf("last_seen_at = %v, want %v (the unwritten sweep)", got, clk.Now())
+	}
+	// Counted by another connection: let its subscription catch up on a round trip.
+	testutil.Eventually(t, "read counted", func() bool { return kv.Reads() >= 1 })
+	if kv.Reads() != 1 || kv.Listings() != 0 {
+		t.Errorf("one account cost %d reads and %d listings, want 1 and 0", kv.Reads(), kv.Listings())
 	}
 }
