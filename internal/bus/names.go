@@ -1,25 +1,75 @@
 package bus
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
+
+const day = 24 * time.Hour
 
 // Every subject, stream, consumer and bucket name of rootwarden lives in this file.
 
+// Every stream and bucket is bounded twice: by design (what is written at all) and
+// by configuration (the limits below, applied by Open to new and existing
+// deployments alike). Beside each limit: why it is that, and why hitting it drops
+// nothing that still matters.
+//
+//   - Streams that keep history (RW_FINDINGS, RW_CASES) discard their OLDEST messages
+//     at a limit; a limit is set where every message it can drop is superseded.
+//   - Work queues (RW_ACTIONS, RW_SCAN) discard NEW messages at a limit: the publish
+//     fails, so the publisher knows and retries (a Slack click is answered "try
+//     again", a sweep job makes the sweep fail and be retried after a minute);
+//     nothing queued is ever dropped.
+//   - KV buckets refuse a write that would pass MaxBytes (discard new): the writer gets
+//     an error and retries (the remediator Naks the message that caused it); a value
+//     is never dropped to make room. Their history is the number of revisions kept.
 const (
 	// StreamFindings keeps observations for a while; dedupe by Nats-Msg-Id.
-	StreamFindings  = "RW_FINDINGS"
-	SubjectFindings = "rootwarden.findings." // + account
+	// Design: one observation per account per sweep, plus events and checks.
+	// FindingsPerAccount: the oldest observation of an account goes once 8 newer ones
+	// of the SAME account are stored, i.e. only when the remediator is 8 sweeps (2 h at
+	// the default interval) behind on that account; every observation it drops is
+	// older than 8 it will still apply, and the case keeps the newest (presence, keys,
+	// details). What such a drop can lose is only an intermediate step (a short-lived
+	// resolve, a raised severity of an old event). FindingsMaxBytes is a ceiling for
+	// about 200,000 accounts at 8 × ~0.6 KB; FindingsMaxAge prunes accounts that left.
+	StreamFindings     = "RW_FINDINGS"
+	SubjectFindings    = "rootwarden.findings." // + account
+	FindingsPerAccount = 8
+	FindingsMaxBytes   = 1 << 30
+	FindingsMaxAge     = 14 * day
 
 	// StreamActions is a work queue of human requests for the remediator.
-	StreamActions  = "RW_ACTIONS"
-	SubjectActions = "rootwarden.actions." // + account
+	// Design: one message per click or API call, removed when the remediator acks it.
+	// ActionsMaxMsgs/Bytes: far beyond any human backlog; at the limit the publish
+	// fails (discard new) and the person is told to try again. ActionsMaxAge: a request
+	// no remediator took in 7 days is void (the case has moved on).
+	StreamActions   = "RW_ACTIONS"
+	SubjectActions  = "rootwarden.actions." // + account
+	ActionsMaxMsgs  = 100_000
+	ActionsMaxBytes = 256 << 20
+	ActionsMaxAge   = 7 * day
 
 	// StreamCases is the audit log: every case transition, kept long.
-	StreamCases  = "RW_CASES"
-	SubjectCases = "rootwarden.cases." // + account
+	// Design: an event only when a reader sees a change (an unchanged sweep publishes
+	// none). CasesMaxAge: 3 years of audit. CasesMaxBytes: a ceiling (~5 M events of
+	// ~3 KB); only the oldest audit events would go, the current state is in rw_cases
+	// and the notifier reads the newest end of the log.
+	StreamCases   = "RW_CASES"
+	SubjectCases  = "rootwarden.cases." // + account
+	CasesMaxAge   = 3 * 365 * day
+	CasesMaxBytes = 16 << 30
 
 	// StreamScan is the work queue of per-account sweep jobs shared by detectors.
-	StreamScan  = "RW_SCAN"
-	SubjectScan = "rootwarden.scan." // + account
+	// Design: one job per account per sweep, removed when checked; no new sweep starts
+	// while jobs are queued. ScanMaxMsgs/Bytes: room for 2 sweeps of 250,000 accounts;
+	// at the limit the job's publish fails (discard new) and the sweep is retried.
+	// ScanMaxAge: a job no detector ran in a day is void (a newer sweep covers it).
+	StreamScan   = "RW_SCAN"
+	SubjectScan  = "rootwarden.scan." // + account
+	ScanMaxMsgs  = 500_000
+	ScanMaxBytes = 512 << 20
+	ScanMaxAge   = day
 
 	// SubjectCheck is the on-demand check (request/reply, queue group QueueCheck).
 	SubjectCheck = "rootwarden.detector.check"
@@ -31,11 +81,38 @@ const (
 	ConsumerRemediatorAction = "remediator-actions"  // RW_ACTIONS
 	ConsumerNotifierCases    = "notifier-cases"      // RW_CASES
 
-	// Key-value buckets.
-	BucketCases   = "rw_cases"   // key = account id → model.Case (current case)
-	BucketSlack   = "rw_slack"   // key = case id → channel + ts of the case's message
-	BucketTickets = "rw_tickets" // built-in tickets, key = ticket id
-	BucketSched   = "rw_sched"   // durable timers and leases (sweep schedule, reminders)
+	// Key-value buckets (one key per account or case: bounded by the organization).
+	// History is revisions kept per key; MaxBytes refuses writes past it (see above).
+
+	// BucketCases: key = account id → model.Case (current case). Written only when a
+	// reader sees a change (steady state). 8 revisions for post-mortems; a record is
+	// at most ~64 KiB (action ids, outbox and ticket ops are bounded), so 1 GiB holds
+	// 10,000 accounts × 8 revisions with room to spare.
+	BucketCases       = "rw_cases"
+	CasesHistory      = 8
+	CasesBucketBytes  = 1 << 30
+	CasesMaxValueSize = 1 << 20
+	// BucketSlack: key = case id → channel + ts of the case's message (+ reminders).
+	BucketSlack      = "rw_slack"
+	SlackHistory     = 4
+	SlackBucketBytes = 256 << 20
+	// BucketTickets: built-in tickets, key = ticket id.
+	BucketTickets      = "rw_tickets"
+	TicketsHistory     = 8
+	TicketsBucketBytes = 256 << 20
+	// BucketSched: durable timers and leases (sweep schedule, reminders).
+	BucketSched      = "rw_sched"
+	SchedHistory     = 2
+	SchedBucketBytes = 128 << 20
+	// BucketDue: the remediator's due-time index (remediator/due.go): key =
+	// "<minute>.<kind>.<account>". One entry per thing owed at a time, deleted when
+	// it fires; DueMaxAge drops forgotten entries and delete markers (the remediator
+	// rebuilds the index from the cases at start-up, and never schedules further
+	// ahead than a day).
+	BucketDue      = "rw_due"
+	DueHistory     = 1
+	DueBucketBytes = 128 << 20
+	DueMaxAge      = 8 * day
 )
 
 // FindingSubject is the subject of an account's observations.
