@@ -84,6 +84,8 @@ type Remediator struct {
 	workers sync.WaitGroup
 	// seen is the newest observation applied per account (steady.go).
 	seen seenTimes
+	// due is the state of the timers over the due-time index (due.go).
+	due dueIndex
 }
 
 // New builds a remediator. tracker nil → the built-in tracker on the bus.
