@@ -26,16 +26,19 @@ const day = 24 * time.Hour
 const (
 	// StreamFindings keeps observations for a while; dedupe by Nats-Msg-Id.
 	// Design: one observation per account per sweep, plus events and checks.
-	// FindingsPerAccount: the oldest observation of an account goes once 8 newer ones
-	// of the SAME account are stored, i.e. only when the remediator is 8 sweeps (2 h at
-	// the default interval) behind on that account; every observation it drops is
-	// older than 8 it will still apply, and the case keeps the newest (presence, keys,
-	// details). What such a drop can lose is only an intermediate step (a short-lived
-	// resolve, a raised severity of an old event). FindingsMaxBytes is a ceiling for
-	// about 200,000 accounts at 8 × ~0.6 KB; FindingsMaxAge prunes accounts that left.
+	// FindingsPerAccount: the oldest observation of an account goes once 4 newer ones
+	// of the SAME account are stored, so the stream stops growing after 4 sweeps
+	// (≈ 4 × 0.55 KB per account). That drops an observation the remediator has not
+	// applied only when it is 4 observations (an hour at the default interval) behind
+	// on that account; the 4 newer ones it still applies carry the account's current
+	// state (presence, keys, the report's last use and so the severity), and an older
+	// observation arriving after them would be ignored as stale anyway. What such a
+	// drop can lose is an intermediate step: a CloudTrail event's details (IP, user
+	// agent) on the case, or a resolve that a later sweep undid. FindingsMaxBytes is a
+	// ceiling for about 400,000 accounts; FindingsMaxAge prunes accounts that left.
 	StreamFindings     = "RW_FINDINGS"
 	SubjectFindings    = "rootwarden.findings." // + account
-	FindingsPerAccount = 8
+	FindingsPerAccount = 4
 	FindingsMaxBytes   = 1 << 30
 	FindingsMaxAge     = 14 * day
 
