@@ -13,7 +13,8 @@ package soak_test
 //
 // Per sweep it prints: wall time; the bytes each stream and bucket stores (stream
 // state) and the store's size on disk; the process RSS (VmRSS: simulator, NATS and
-// rootwarden together) and Go HeapInuse, both the peak while the sweep ran;
+// rootwarden together) and Go HeapInuse, both the peak while the sweep ran, and the
+// live heap after a GC at its end;
 // rw_cases reads (direct gets), listings and writes; rw_due reads and writes; case
 // events published. A last row is an idle period without sweeps.
 
@@ -56,7 +57,7 @@ type row struct {
 	wall             time.Duration
 	stored           map[string]uint64
 	disk             int64
-	rss, heap        uint64
+	rss, heap, live  uint64
 	caseReads        int64
 	caseLists        int64
 	caseWrites       uint64
@@ -151,6 +152,10 @@ func TestSoak(t *testing.T) {
 		run()
 		r.wall = time.Since(start)
 		r.rss, r.heap = stop()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		r.live = ms.HeapAlloc
 		time.Sleep(200 * time.Millisecond) // let the counting connection catch up
 		r.caseReads, r.caseLists, r.dueReads = caseKV.Reads()-reads0, caseKV.Listings()-lists0, dueKV.Reads()-dreads0
 		w, _ := caseKV.Writes(ctx)
@@ -203,14 +208,14 @@ func TestSoak(t *testing.T) {
 	for _, n := range names {
 		fmt.Fprintf(tw, "%s\t", short[n])
 	}
-	fmt.Fprint(tw, "store on disk\tRSS peak\theap peak\t\n")
+	fmt.Fprint(tw, "store on disk\tRSS peak\theap peak\tlive heap after\t\n")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t", r.name, r.wall.Round(100*time.Millisecond), r.findings, r.events,
 			r.caseReads, r.caseLists, r.caseWrites, r.dueReads, r.dueWrites)
 		for _, n := range names {
 			fmt.Fprintf(tw, "%d\t", r.stored[n]>>10)
 		}
-		fmt.Fprintf(tw, "%.1f MiB\t%d MiB\t%d MiB\t\n", float64(r.disk)/(1<<20), r.rss>>20, r.heap>>20)
+		fmt.Fprintf(tw, "%.1f MiB\t%d MiB\t%d MiB\t%d MiB\t\n", float64(r.disk)/(1<<20), r.rss>>20, r.heap>>20, r.live>>20)
 	}
 	_ = tw.Flush()
 
