@@ -4,6 +4,7 @@ package soak_test
 //
 //	ROOTWARDEN_SOAK_ACCOUNTS  accounts in the organization, each with a root key (default 1000)
 //	ROOTWARDEN_SOAK_SWEEPS    sweeps (default 20)
+//	ROOTWARDEN_SOAK_HEAPPROFILE  a file to write the heap profile to at the end
 //
 // Everything runs in this process: the AWS simulator, an embedded nats-server, one
 // detector and one remediator (the notifier is not part of it). The sweep interval
@@ -25,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,6 +199,15 @@ func TestSoak(t *testing.T) {
 		})
 	}
 	measure("idle 10 s (timers only)", func() { time.Sleep(10 * time.Second) })
+	if path := os.Getenv("ROOTWARDEN_SOAK_HEAPPROFILE"); path != "" {
+		runtime.GC()
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = pprof.WriteHeapProfile(f)
+		_ = f.Close()
+	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	short := map[string]string{}

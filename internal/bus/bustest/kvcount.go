@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -16,6 +17,7 @@ import (
 // sequence numbers used (Put, Create, Update, Delete, Purge).
 type KVCounter struct {
 	b        *bus.Bus
+	nc       *nats.Conn
 	stream   string
 	reads    atomic.Int64
 	listings atomic.Int64
@@ -29,7 +31,7 @@ func CountKV(t testing.TB, b *bus.Bus, bucket string) *KVCounter {
 		t.Fatalf("count KV %s: %v", bucket, err)
 	}
 	t.Cleanup(nc.Close)
-	k := &KVCounter{b: b, stream: "KV_" + bucket}
+	k := &KVCounter{b: b, nc: nc, stream: "KV_" + bucket}
 	for _, s := range []struct {
 		subj string
 		n    *atomic.Int64
@@ -50,11 +52,15 @@ func CountKV(t testing.TB, b *bus.Bus, bucket string) *KVCounter {
 	return k
 }
 
-// Reads is the number of keys read so far.
-func (k *KVCounter) Reads() int64 { return k.reads.Load() }
+// Reads is the number of keys read so far: every read that has been answered is
+// counted (a round trip on the counting connection delivers the copies the server
+// queued before it).
+func (k *KVCounter) Reads() int64 { k.sync(); return k.reads.Load() }
 
-// Listings is the number of listings (or watches) so far.
-func (k *KVCounter) Listings() int64 { return k.listings.Load() }
+// Listings is the number of listings (or watches) so far, counted as Reads is.
+func (k *KVCounter) Listings() int64 { k.sync(); return k.listings.Load() }
+
+func (k *KVCounter) sync() { _ = k.nc.FlushTimeout(10 * time.Second) }
 
 // Writes is the bucket stream's last sequence: every write ever made to the bucket.
 func (k *KVCounter) Writes(ctx context.Context) (uint64, error) {
