@@ -194,6 +194,16 @@ func TestSoak(t *testing.T) {
 				if time.Now().After(deadline) {
 					t.Fatalf("sweep %d not applied within 20 minutes", i)
 				}
+				// On a loaded machine the listing can fail (a timeout); the detector
+				// retries it a minute later by its clock, which only the test moves.
+				if e, err := b.Sched.Get(ctx, "sweep"); err == nil && strings.Contains(string(e.Value()), `"error"`) &&
+					info(bus.StreamScan).Msgs == 0 {
+					t.Logf("sweep %d: listing failed (%s); retrying it", i, e.Value())
+					clk.Add(time.Minute)
+					if _, _, err := d.MaybeSweep(ctx); err != nil {
+						t.Logf("sweep %d retry: %v", i, err)
+					}
+				}
 				time.Sleep(20 * time.Millisecond)
 			}
 		})
