@@ -5,7 +5,9 @@ package remediator
 //
 // The listing shows the current case of every account, read from the rw_cases bucket
 // (one per account: an account whose last case was resolved shows that resolved
-// case). Older cases are not listed; GET /api/v1/cases/{id} shows any case, past ones
+// case); ?account=X reads that one key only. last_checked_at is written rarely when
+// nothing else changes (steady.go); last_seen_at is the newest observation this
+// instance applied. Older cases are not listed; GET /api/v1/cases/{id} shows any case, past ones
 // too, rebuilt from the audit log (RW_CASES: the last event's snapshot) with its full
 // history in order.
 
