@@ -9,10 +9,12 @@ package remediator
 // do, never a case nobody looks at again):
 //
 //	key   = "<unix minute>.<kind>.<account>"   value = case id
+//	key   = "at.<kind>.<account>"              value = the minute of the current entry
 //
 // A timer (the periodic scan, the ticket poll) lists only the minutes that have come
 // since its last pass, filtered by its kinds: its reads are proportional to what is
-// due, not to the number of cases. For each account listed it reads the record once,
+// due, not to the number of cases. For each account listed it reads the pointer (an
+// entry superseded by a later one of its kind is dropped) and the record once,
 // puts the next entries (never in a minute already listed), purges the fired keys
 // from the bucket's stream (no delete markers pile up) and hands the records to its
 // caller, which decides from the record, as before, whether anything is really due.
@@ -137,8 +139,29 @@ func (r *Remediator) scheduleDue(ctx context.Context, rec *record, now time.Time
 		if _, err := r.b.Due.Put(ctx, dueKey(slot, it.Kind, rec.AccountID), []byte(rec.ID)); err != nil {
 			return model.Wrap(model.CodeTransient, err, "schedule %s of %s", it.Kind, rec.AccountID)
 		}
+		// The pointer says which entry is the current one: an older entry of the same
+		// kind fires, finds a newer slot here, and is dropped without a successor.
+		if _, err := r.b.Due.Put(ctx, pointerKey(it.Kind, rec.AccountID), []byte(strconv.FormatInt(slot, 10))); err != nil {
+			return model.Wrap(model.CodeTransient, err, "schedule %s of %s", it.Kind, rec.AccountID)
+		}
 	}
 	return nil
+}
+
+// pointerKey is the key naming the current entry of kind for account.
+func pointerKey(kind, account string) string { return "at." + kind + "." + account }
+
+// pointer is the slot of the current entry of kind for account (ok false: none known).
+func (r *Remediator) pointer(ctx context.Context, kind, account string) (int64, bool, error) {
+	e, err := r.b.Due.Get(ctx, pointerKey(kind, account))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, model.Wrap(model.CodeTransient, err, "read due pointer of %s", account)
+	}
+	slot, perr := strconv.ParseInt(string(e.Value()), 10, 64)
+	return slot, perr == nil, nil
 }
 
 // dueRecords returns the records of the accounts with entries of the given kinds due
@@ -155,7 +178,7 @@ func (r *Remediator) dueRecords(ctx context.Context, full bool, kinds ...string)
 		r.due.cursor, r.due.lastFull = map[string]int64{}, map[string]time.Time{}
 	}
 	if last, ok := r.due.lastFull[set]; full || !ok || now.Sub(last) >= fullPassEvery || now.Before(last) {
-		recs, err := r.repairDue(ctx, now)
+		recs, err := r.repairDue(ctx, now, kinds)
 		if err != nil {
 			return nil, false, err
 		}
@@ -198,16 +221,50 @@ func (r *Remediator) dueRecords(ctx context.Context, full bool, kinds ...string)
 		dueTicket: r.cfg.TicketPollInterval}
 	var out []*record
 	var errs []error
+accounts:
 	for _, account := range accounts {
-		rec, _, err := r.load(ctx, account)
-		if err == nil && rec != nil {
-			err = r.scheduleDue(ctx, rec, now, gap, kinds...)
+		// Entries superseded by a newer one of the same kind go without a successor.
+		var live, stale []string
+		var liveKinds []string
+		for _, k := range byAccount[account] {
+			slot, kind, _, _ := parseDueKey(k)
+			p, ok, err := r.pointer(ctx, kind, account)
+			if err != nil {
+				errs = append(errs, err) // its keys stay: the next pass lists them again
+				continue accounts
+			}
+			if ok && p > slot {
+				stale = append(stale, k)
+				continue
+			}
+			live = append(live, k)
+			if !slices.Contains(liveKinds, kind) {
+				liveKinds = append(liveKinds, kind)
+			}
 		}
-		if err != nil {
-			errs = append(errs, err) // its keys stay: the next pass lists them again
-			continue
+		var rec *record
+		if len(live) > 0 {
+			var err error
+			rec, _, err = r.load(ctx, account)
+			if err == nil && rec != nil {
+				err = r.scheduleDue(ctx, rec, now, gap, liveKinds...)
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			// A kind no longer owed loses its pointer too.
+			owed := map[string]bool{}
+			for _, it := range r.dueOf(rec, now) {
+				owed[it.Kind] = true
+			}
+			for _, kind := range liveKinds {
+				if !owed[kind] {
+					stale = append(stale, pointerKey(kind, account))
+				}
+			}
 		}
-		if err := r.purgeDue(ctx, byAccount[account]...); err != nil {
+		if err := r.purgeDue(ctx, append(live, stale...)...); err != nil {
 			errs = append(errs, err)
 		}
 		if rec != nil {
@@ -220,8 +277,10 @@ func (r *Remediator) dueRecords(ctx context.Context, full bool, kinds ...string)
 	return out, false, errors.Join(errs...)
 }
 
-// repairDue reads every record and puts the entries missing from the index.
-func (r *Remediator) repairDue(ctx context.Context, now time.Time) ([]*record, error) {
+// repairDue reads every record for a full pass of kinds: the entries of kinds due by
+// now are removed (the pass itself serves every record), and every entry a record
+// needs and the index lacks is put.
+func (r *Remediator) repairDue(ctx context.Context, now time.Time, kinds []string) ([]*record, error) {
 	recs, err := r.records(ctx)
 	if err != nil {
 		return nil, err
@@ -231,23 +290,31 @@ func (r *Remediator) repairDue(ctx context.Context, now time.Time) ([]*record, e
 		return nil, err
 	}
 	have := map[string]bool{}
+	var fired []string
 	for _, k := range keys {
-		if _, kind, account, ok := parseDueKey(k); ok {
+		slot, kind, account, ok := parseDueKey(k)
+		switch {
+		case !ok:
+		case slices.Contains(kinds, kind) && slot <= slotOf(now):
+			fired = append(fired, k)
+		default:
 			have[kind+"."+account] = true
 		}
 	}
 	for _, rec := range recs {
-		missing := false
+		var missing []string
 		for _, it := range r.dueOf(rec, now) {
-			missing = missing || !have[it.Kind+"."+rec.AccountID]
+			if !have[it.Kind+"."+rec.AccountID] {
+				missing = append(missing, it.Kind)
+			}
 		}
-		if missing {
-			if err := r.scheduleDue(ctx, rec, now, nil); err != nil {
+		if len(missing) > 0 {
+			if err := r.scheduleDue(ctx, rec, now, nil, missing...); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return recs, nil
+	return recs, r.purgeDue(ctx, fired...)
 }
 
 // dueKeys lists the keys of rw_due matching any of filters.

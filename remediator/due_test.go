@@ -89,7 +89,62 @@ func TestTimersReadOnlyWhatIsDue(t *testing.T) {
 	if got := kv.Reads() - before; got > 12 || kv.Listings() != 0 {
 		t.Errorf("20 minutes with 3 things due read %d cases and listed %d times, want ≤ 12 and 0", got, kv.Listings())
 	}
-	if n, _ := r.dueKeys(ctx, ">"); len(n) != 2 {
+	if n := dueEntries(t, r); len(n) != 2 {
 		t.Errorf("due index holds %d entries (%v), want the next ticket poll and the expiry's re-check", len(n), n)
+	}
+}
+
+// dueEntries lists the index's entries (not its pointers).
+func dueEntries(t *testing.T, r *Remediator) []string {
+	t.Helper()
+	keys, err := r.dueKeys(context.Background(), ">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range keys {
+		if _, _, _, ok := parseDueKey(k); ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Each transition of a ticketed case schedules its next poll; the polls do not
+// multiply: one ticket read per interval however many transitions came before.
+func TestTicketPollsDoNotMultiplyWithTransitions(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	startResponder(t, b, clk).set(acct, true) // the keys stay: the case stays ticketed
+	tr := &countingTracker{Tracker: tracker.NewBuiltin(b), status: map[string]int{}}
+	r := newRem(t, b, clk, tr, func(c *Config) {
+		c.ExpiryScanInterval, c.TicketPollInterval, c.StaleWork = time.Minute, 10*time.Minute, time.Minute
+	})
+	rec := approvedCase(t, r)
+	r.pollTickets(ctx)       // the first pass reads every case
+	for i := 0; i < 4; i++ { // re-checks 3 minutes apart: 4 transitions, 4 schedules
+		clk.Add(3 * time.Minute)
+		if err := r.HandleAction(ctx, action(model.ActionRecheck, acct, rec.ID)); err != nil {
+			t.Fatal(err)
+		}
+		r.work(ctx, acct)
+		r.pollTickets(ctx)
+	}
+	polls := tr.status[rec.Ticket.ID]
+	r.scan(ctx, true)
+	for i := 0; i < 30; i++ { // 30 minutes: 3 polls due
+		clk.Add(time.Minute)
+		r.scan(ctx, false)
+		r.pollTickets(ctx)
+	}
+	if n := tr.status[rec.Ticket.ID] - polls; n != 3 {
+		t.Errorf("30 minutes at a 10-minute poll read the ticket %d times, want 3", n)
+	}
+	if c := getCase(t, r, acct); c.State != model.StateTicketed {
+		t.Fatalf("case %s, want ticketed", c.State)
+	}
+	if n := dueEntries(t, r); len(n) != 1 {
+		t.Errorf("due index holds %v, want the next poll only", n)
 	}
 }
