@@ -83,6 +83,7 @@ const (
 	ConsumerRemediatorFind   = "remediator-findings" // RW_FINDINGS
 	ConsumerRemediatorAction = "remediator-actions"  // RW_ACTIONS
 	ConsumerNotifierCases    = "notifier-cases"      // RW_CASES
+	ConsumerNotifierPager    = "notifier-pagerduty"  // RW_CASES: PagerDuty incidents of critical cases
 
 	// Key-value buckets (one key per account or case: bounded by the organization).
 	// History is revisions kept per key; MaxBytes refuses writes past it (see above).
