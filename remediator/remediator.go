@@ -225,9 +225,11 @@ func (r *Remediator) onFinding(ctx context.Context, m jetstream.Msg) {
 		_ = m.TermWithReason("malformed finding")
 		return
 	}
-	err := r.HandleFinding(ctx, o)
+	d, err := r.handleFinding(ctx, o)
 	r.settle(ctx, m, o.AccountID, "finding "+o.ID, err)
-	if err == nil {
+	// Work is owed only after a change; an unchanged observation costs no goroutine and
+	// no reads (work owed from before is found by the due-time index: due.go).
+	if err == nil && d.Changed() {
 		r.workAsync(ctx, o.AccountID)
 	}
 }
@@ -319,12 +321,17 @@ func retryDelay(base time.Duration, delivered uint64) time.Duration {
 
 // HandleFinding applies one observation (what the findings consumer does per message).
 func (r *Remediator) HandleFinding(ctx context.Context, o model.Observation) error {
+	_, err := r.handleFinding(ctx, o)
+	return err
+}
+
+func (r *Remediator) handleFinding(ctx context.Context, o model.Observation) (Decision, error) {
 	seen := r.seen.get(o.AccountID)
-	_, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return Input{At: now, Finding: &o, Seen: seen} })
+	d, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return Input{At: now, Finding: &o, Seen: seen} })
 	if err == nil && !o.Failed() {
 		r.seen.note(o.AccountID, o.ObservedAt)
 	}
-	return err
+	return d, err
 }
 
 // HandleAction applies one action (what the actions consumer does per message).

@@ -42,6 +42,7 @@ func TestUnchangedSweepsWriteNothing(t *testing.T) {
 	kvBefore := kvLastSeq(t, b)
 	evBefore := len(allEvents(t, b, acct))
 	recBefore := getCase(t, r, acct)
+	kv := bustest.CountKV(t, b, bus.BucketCases)
 
 	for i := 0; i < 20; i++ {
 		clk.Add(15 * time.Minute)
@@ -55,6 +56,9 @@ func TestUnchangedSweepsWriteNothing(t *testing.T) {
 	}
 	if got := len(allEvents(t, b, acct)) - evBefore; got != 0 {
 		t.Errorf("20 unchanged sweeps published %d case events, want 0", got)
+	}
+	if got := kv.Reads(); got != 20 {
+		t.Errorf("20 unchanged sweeps read the case %d times, want 20 (one to decide each)", got)
 	}
 	if rec := getCase(t, r, acct); rec.Seq != recBefore.Seq || !rec.UpdatedAt.Equal(recBefore.UpdatedAt) {
 		t.Errorf("case changed: seq %d→%d, updated %v→%v", recBefore.Seq, rec.Seq, recBefore.UpdatedAt, rec.UpdatedAt)
