@@ -90,20 +90,23 @@ const (
 
 	// BucketCases: key = account id → model.Case (current case). Written only when a
 	// reader sees a change (steady state). 8 revisions for post-mortems; a record is
-	// at most ~64 KiB (action ids, outbox and ticket ops are bounded), so 1 GiB holds
-	// 10,000 accounts × 8 revisions with room to spare.
+	// a few KB (action ids, outbox and ticket ops are bounded; 1 MiB at most), so 8 GiB
+	// holds 8 revisions of 500,000 accounts. At the limit writes fail and the
+	// findings are retried (and after an hour given up, with an error logged).
 	BucketCases       = "rw_cases"
 	CasesHistory      = 8
-	CasesBucketBytes  = 1 << 30
+	CasesBucketBytes  = 8 << 30
 	CasesMaxValueSize = 1 << 20
 	// BucketSlack: key = case id → channel + ts of the case's message (+ reminders).
+	// One key per case ever opened (resolved cases' keys stay): bounded by the number
+	// of cases, not by design; 1 GiB is about 500,000 cases at 4 revisions.
 	BucketSlack      = "rw_slack"
 	SlackHistory     = 4
-	SlackBucketBytes = 256 << 20
-	// BucketTickets: built-in tickets, key = ticket id.
+	SlackBucketBytes = 1 << 30
+	// BucketTickets: built-in tickets, key = ticket id (one per case ticketed, kept).
 	BucketTickets      = "rw_tickets"
 	TicketsHistory     = 8
-	TicketsBucketBytes = 256 << 20
+	TicketsBucketBytes = 1 << 30
 	// BucketSched: durable timers and leases (sweep schedule, reminders).
 	BucketSched      = "rw_sched"
 	SchedHistory     = 2
