@@ -1,6 +1,6 @@
 package soak_test
 
-// Steady-state soak (opt-in): ROOTWARDEN_SOAK=1 go test -run TestSoak -v -timeout 60m ./soak/
+// Steady-state soak (opt-in): ROOTWARDEN_SOAK=1 go test -run TestSoak -v -timeout 60m ./internal/soak/
 //
 //	ROOTWARDEN_SOAK_ACCOUNTS  accounts in the organization, each with a root key (default 1000)
 //	ROOTWARDEN_SOAK_SWEEPS    sweeps (default 20)
