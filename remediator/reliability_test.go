@@ -522,7 +522,38 @@ func TestOneIssuePerCaseWithTwoReplicasAndAFlakyGitHub(t *testing.T) {
 	r2 := newRem(t, b, clk, newTracker(), fast)
 	runRem(t, r1)
 	runRem(t, r2)
+	// Time passes (retries of failed work come due in the due index's next minute).
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				clk.Add(time.Minute)
+			}
+		}
+	}()
 	var accounts []string
+	t.Cleanup(func() { // what a failure needs to be understood
+		if !t.Failed() {
+			return
+		}
+		for _, a := range accounts {
+			c := getCase(t, r1, a)
+			l, _ := b.Sched.Get(context.Background(), leaseKey(a))
+			var lv []byte
+			if l != nil {
+				lv = l.Value()
+			}
+			t.Logf("%s: %s ticket %+v pending %v ops %d updated %s ticket error %q lease %s", c.ID, c.State, c.Ticket, c.Pending,
+				len(c.TicketOps), c.UpdatedAt.Format(time.TimeOnly), c.TicketError, lv)
+		}
+		t.Logf("due: %v; now %s", dueEntries(t, r1), clk.Now().Format(time.TimeOnly))
+	})
 	for i := range 8 {
 		a := "3000000000" + strconv.Itoa(10+i)
 		accounts = append(accounts, a)
@@ -530,7 +561,7 @@ func TestOneIssuePerCaseWithTwoReplicasAndAFlakyGitHub(t *testing.T) {
 	}
 	for _, a := range accounts {
 		waitState(t, r1, a, model.StateOpen)
-		publishAction(t, b, action(model.ActionApprove, a, caseID(a, 1)))
+		publishAction(t, b, action(model.ActionApprove, a, getCase(t, r1, a).ID))
 	}
 	for _, a := range accounts {
 		testutil.Eventually(t, "ticket of "+a, func() bool { c := getCase(t, r1, a); return c.Ticket != nil && len(c.Pending) == 0 })

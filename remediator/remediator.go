@@ -80,6 +80,9 @@ type Config struct {
 	// the instance that recorded it) runs it (default 1m). The scan at start-up runs
 	// all of it.
 	StaleWork time.Duration
+	// CheckedEvery is how far a case's LastCheckedAt may lag before an observation
+	// that changes nothing else writes it (default DefaultCheckedEvery; steady.go).
+	CheckedEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Metrics registers rootwarden_remediator_* metrics when set.
@@ -118,6 +121,10 @@ type Remediator struct {
 	uncheckedKnown map[string]bool
 	// workers are the work goroutines started by message handlers; Run waits for them.
 	workers sync.WaitGroup
+	// seen is the newest observation applied per account (steady.go).
+	seen seenTimes
+	// due is the state of the timers over the due-time index (due.go).
+	due dueIndex
 }
 
 // New builds a remediator. tracker nil → the built-in tracker on the bus.
@@ -343,10 +350,12 @@ func (r *Remediator) onFinding(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	stop := r.heartbeat(m)
-	err := r.HandleFinding(ctx, o)
+	d, err := r.handleFinding(ctx, o)
 	stop()
 	r.settle(ctx, m, o.AccountID, "finding "+o.ID, err)
-	if err == nil {
+	// Work is owed only after a change; an unchanged observation costs no goroutine and
+	// no reads (work owed from before is found by the due-time index: due.go).
+	if err == nil && d.Changed() {
 		r.workAsync(ctx, o.AccountID)
 	}
 }
@@ -434,19 +443,29 @@ func retryDelay(base time.Duration, delivered uint64) time.Duration {
 
 // HandleFinding applies one observation (what the findings consumer does per message).
 func (r *Remediator) HandleFinding(ctx context.Context, o model.Observation) error {
-	_, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return r.policy(Input{At: now, Finding: &o}) })
+	_, err := r.handleFinding(ctx, o)
+	return err
+}
+
+func (r *Remediator) handleFinding(ctx context.Context, o model.Observation) (Decision, error) {
+	seen := r.seen.get(o.AccountID)
+	d, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return Input{At: now, Finding: &o, Seen: seen} })
+	if err == nil && !o.Failed() {
+		r.seen.note(o.AccountID, o.ObservedAt)
+	}
 	if err == nil && (o.Failed() || r.mayBeUnchecked(ctx, o.AccountID)) {
 		if rec, _, lerr := r.load(ctx, o.AccountID); lerr == nil && (rec == nil || !rec.State.Active()) {
 			r.noteCheck(ctx, o)
 		}
 	}
-	return err
+	return d, err
 }
 
 // policy adds the configured policy to an input.
 func (r *Remediator) policy(in Input) Input {
 	in.AssumeRoot = r.cfg.AssumeRoot
 	in.MaxActionIDs = r.cfg.MaxActionIDs
+	in.CheckedEvery = r.cfg.CheckedEvery
 	in.VerifyTimeout = r.cfg.VerifyTimeout
 	in.CheckCooldown = r.cfg.CheckCooldown
 	return in

@@ -115,6 +115,10 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 		}
 		next.Outbox = append(next.Outbox, d.Events...)
 		next.TicketOps = append(next.TicketOps, d.TicketOps...)
+		// What the case will owe at a time goes into the due-time index first (due.go).
+		if err := r.scheduleDue(ctx, next, in.At, nil); err != nil {
+			return Decision{}, err
+		}
 		conflict, err := r.put(ctx, account, next, rev)
 		if err != nil {
 			return Decision{}, err

@@ -298,11 +298,11 @@ func (r *Remediator) slackLink(ctx context.Context, caseID string) string {
 
 // scan publishes leftover events, ends what is time-boxed (risk acceptances at
 // their expiry, verifying after VerifyTimeout), and hands work left unfinished to
-// the pool (all of it at start-up, work older than StaleWork later). It never waits
-// on a tracker or AWS itself; with wait it returns once the work it started is done
-// (ScanNow, tests).
+// the pool (all of it at start-up, work older than StaleWork later). It reads the
+// cases due (due.go), every case only at start-up. It never waits on a tracker or
+// AWS itself; with wait it returns once the work it started is done (ScanNow, tests).
 func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
-	recs, err := r.records(ctx)
+	recs, full, err := r.dueRecords(ctx, startup, dueExpiry, dueWork) // every case only at start-up (due.go)
 	if err != nil {
 		r.log.Warn("scan cases", "err", err)
 		return
@@ -349,9 +349,11 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 			}
 		}
 	}
-	r.openCases.Set(float64(active))
-	if u, err := r.Unchecked(ctx); err == nil {
-		r.unchecked.Set(float64(len(u)))
+	if full {
+		r.openCases.Set(float64(active))
+		if u, err := r.Unchecked(ctx); err == nil {
+			r.unchecked.Set(float64(len(u)))
+		}
 	}
 	wg.Wait()
 }
@@ -360,12 +362,12 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 // the work it started. For operators and tests.
 func (r *Remediator) ScanNow(ctx context.Context) { r.scan(ctx, false, true) }
 
-// pollTickets reads the ticket of each ticketed case, each on the pool (a hung
-// tracker call holds up only its own account); a ticket moved to done counts as
-// "I deleted the keys" by its assignee, once per closure. With wait it returns once
-// every read is done.
+// pollTickets reads the ticket of each ticketed case due (due.go), each on the pool
+// (a hung tracker call holds up only its own account); a ticket moved to done counts
+// as "I deleted the keys" by its assignee, once per closure. With wait it returns
+// once every read is done.
 func (r *Remediator) pollTickets(ctx context.Context, wait bool) {
-	recs, err := r.records(ctx)
+	recs, _, err := r.dueRecords(ctx, false, dueTicket) // the tickets due, not every case (due.go)
 	if err != nil {
 		r.log.Warn("poll tickets", "err", err)
 		return
@@ -455,5 +457,9 @@ func (r *Remediator) pollTicket(ctx context.Context, rec *record) {
 	r.work(ctx, c.AccountID)
 }
 
-// PollTicketsNow runs one ticket poll and waits for it. For operators and tests.
-func (r *Remediator) PollTicketsNow(ctx context.Context) { r.pollTickets(ctx, true) }
+// PollTicketsNow reads every ticketed case's ticket now and waits for it. For
+// operators and tests.
+func (r *Remediator) PollTicketsNow(ctx context.Context) {
+	r.due.forget(dueTicket)
+	r.pollTickets(ctx, true)
+}
