@@ -224,11 +224,11 @@ func TestDuplicateSQSDeliveryIsOneFinding(t *testing.T) {
 	runDetector(t, d)
 
 	testutil.Eventually(t, "both messages deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 2 })
-	got := waitFindings(t, b, 1, bySource(model.SourceEvent))
-	time.Sleep(100 * time.Millisecond)
-	got = waitFindings(t, b, 1, bySource(model.SourceEvent))
-	if len(got) != 1 {
-		t.Fatalf("%d event findings, want 1: %+v", len(got), got)
+	// Presence first, then the key details: two findings for the event, not four.
+	got := waitFindings(t, b, 2, bySource(model.SourceEvent))
+	if len(got) != 2 || got[0].ID != "event-"+got[0].Event.EventID || got[1].ID != got[0].ID+"-details" ||
+		!got[0].KeyDetailsPending || got[1].KeyDetailsPending || len(got[1].Keys) != 1 || !got[1].ObservedAt.Equal(got[0].ObservedAt) {
+		t.Fatalf("%d event findings, want the presence and its details once: %+v", len(got), got)
 	}
 	if e := got[0].Event; e == nil || e.EventName != "CreateAccessKey" || e.KeyInUse || e.AccessKeyID != key {
 		t.Errorf("event = %+v", e)

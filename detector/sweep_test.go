@@ -329,9 +329,9 @@ func TestLongEnumerationKeepsItsLease(t *testing.T) {
 	})
 	for range 3 {
 		// Let detector-a list a few pages (and so renew its lease) before the clock moves.
-		pages := w.sim.Calls()["Organizations.ListAccounts"]
+		pages := w.sim.Calls()["Organizations.ListAccountsForParent"]
 		testutil.EventuallyWithin(t, 30*time.Second, "detector-a to list more pages", func() bool {
-			return w.sim.Calls()["Organizations.ListAccounts"] >= pages+2
+			return w.sim.Calls()["Organizations.ListAccountsForParent"] >= pages+2
 		})
 		w.clock.Add(2 * time.Minute)
 	}
@@ -362,7 +362,7 @@ func TestRetriedEnumerationChecksEachAccountOnce(t *testing.T) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var failed atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") == "AWSOrganizationsV20161128.ListAccounts" {
+		if r.Header.Get("X-Amz-Target") == "AWSOrganizationsV20161128.ListAccountsForParent" {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			if strings.Contains(string(body), `"NextToken":"2"`) && failed.CompareAndSwap(false, true) {

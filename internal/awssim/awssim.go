@@ -60,6 +60,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -122,6 +123,12 @@ type Sim struct {
 	pageSize    int
 	latency     time.Duration
 	calls       map[string]int
+	served      map[Call]int
+	rootID      string
+	ous         map[string]*orgUnit
+	throttleP   float64    // share of calls answered Throttling
+	throttleRNG *mrand.Rand // seeded: the same seed throttles the same calls in order
+	throttled   int
 	baseURL     string
 	seq         uint64
 	sessions    uint64
@@ -138,6 +145,9 @@ type account struct {
 	accessDenied bool
 	denyAssume   bool
 	throttle     int
+	latency      time.Duration // extra wait of every call acting in the account
+	parent       string        // OU id; "" = the root
+	tags         map[string]string
 }
 
 type role struct{ name, externalID string }
@@ -178,6 +188,8 @@ func New(opts Options) *Sim {
 		queues:   make(map[string]*queue),
 		pageSize: 20,
 		calls:    make(map[string]int),
+		served:   make(map[Call]int),
+		ous:      make(map[string]*orgUnit),
 	}
 	s.handler = s.newHandler()
 	return s
@@ -278,6 +290,7 @@ func (s *Sim) EnableOrganization(mgmtID string) {
 	s.mustAccount(mgmtID).Management = true
 	s.mgmtID = mgmtID
 	s.orgID = "o-" + strings.ToLower(randString(10, lowerDigits))
+	s.rootID = "r-" + strings.ToLower(randString(4, lowerDigits))
 }
 
 // AdminCredentials returns the long-term access key of the account's IAM user
@@ -403,6 +416,34 @@ func (s *Sim) SetLatency(d time.Duration) {
 	s.mu.Unlock()
 }
 
+// SetAccountLatency makes every call acting in the account (with its credentials
+// or a role session in it) wait d more, on top of SetLatency: one slow account.
+func (s *Sim) SetAccountLatency(accountID string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustAccount(accountID).latency = d
+}
+
+// SetThrottleShare makes a share (0..1) of all API calls answer with the service's
+// throttling error (IAM and STS Throttling, Organizations TooManyRequestsException,
+// SQS RequestThrottled), which the SDK retries. The choice is drawn from a random
+// sequence seeded with seed: the n-th call after this one is throttled or not the
+// same way in every run (which call is n-th depends on the caller's order). 0 ends it.
+func (s *Sim) SetThrottleShare(share float64, seed uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttleP = min(max(share, 0), 1)
+	s.throttleRNG = mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+// ThrottledCalls is the number of calls answered with a throttling error so far
+// (Throttle and SetThrottleShare together).
+func (s *Sim) ThrottledCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled
+}
+
 // SetAccessDenied makes every IAM call acting in the account fail with
 // AccessDenied (403).
 func (s *Sim) SetAccessDenied(accountID string, denied bool) {
@@ -454,10 +495,37 @@ func (s *Sim) Calls() map[string]int {
 	return out
 }
 
-// ResetCalls clears the call counts.
+// Call is one kind of API call the simulator served: which operation, who made it,
+// and in which account it acted.
+type Call struct {
+	Service string // IAM, STS, Organizations, SQS
+	Action  string // e.g. GetAccountSummary
+	// Principal is the caller: arn:aws:iam::ACCT:user/NAME for an IAM user,
+	// arn:aws:iam::ACCT:role/NAME for any session of a role (the role, not the
+	// session), arn:aws:iam::ACCT:root for root keys and AssumeRoot sessions.
+	Principal string
+	Account   string // the account the credentials belong to
+}
+
+// CallsByPrincipal returns, for every (service, action, principal) the simulator
+// served since the last ResetCalls, how many calls there were. Only authenticated
+// calls are recorded; throttled and denied ones are included (the caller asked for
+// them). A least-privilege test compares the set of keys with a policy.
+func (s *Sim) CallsByPrincipal() map[Call]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[Call]int, len(s.served))
+	for k, v := range s.served {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCalls clears the call counts (Calls and CallsByPrincipal).
 func (s *Sim) ResetCalls() {
 	s.mu.Lock()
 	clear(s.calls)
+	clear(s.served)
 	s.mu.Unlock()
 }
 
