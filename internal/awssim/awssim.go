@@ -126,7 +126,7 @@ type Sim struct {
 	served      map[Call]int
 	rootID      string
 	ous         map[string]*orgUnit
-	throttleP   float64    // share of calls answered Throttling
+	throttleP   float64     // share of calls answered Throttling
 	throttleRNG *mrand.Rand // seeded: the same seed throttles the same calls in order
 	throttled   int
 	baseURL     string
