@@ -194,7 +194,7 @@ func (e *engine) eachAccount(ctx context.Context, fn func([]accountInfo) error) 
 		a := accountInfo{ID: caller, Management: true}
 		out, err := e.iam.ListAccountAliases(ctx, &iam.ListAccountAliasesInput{})
 		if err != nil {
-			e.log.Debug("no account alias", "account", caller, "error", safeError(err))
+			e.log.Debug("no account alias", "account", caller, "err", safeError(err))
 		} else if len(out.AccountAliases) > 0 {
 			a.Name = out.AccountAliases[0]
 		}

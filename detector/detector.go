@@ -37,6 +37,9 @@ const (
 	DefaultAccountTimeout = 60 * time.Second
 	DefaultMaxAttempts    = 3
 
+	// defaultAckWait of the sweep-job consumer (see Detector.ackWait).
+	defaultAckWait = 15 * time.Second
+
 	// reportMaxAge is how long AWS reuses a credential report; an older one is
 	// regenerated before its details are used.
 	reportMaxAge = 4 * time.Hour
@@ -178,8 +181,9 @@ type Detector struct {
 	b   *bus.Bus
 	log *slog.Logger
 
-	// ackWait of the shared scan consumer: longer than a check may take while a job
-	// waits in this process's small buffer and then runs.
+	// ackWait of the shared scan consumer: short, because a job in progress is
+	// renewed every ackWait/3 (msg.InProgress); a job whose detector died goes to
+	// another within ackWait.
 	ackWait    time.Duration
 	maxDeliver int
 
@@ -220,7 +224,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, awsCfg aws.Config) (*Detector
 		e:          e,
 		b:          b,
 		log:        e.log,
-		ackWait:    2*e.cfg.AccountTimeout + 30*time.Second,
+		ackWait:    defaultAckWait,
 		maxDeliver: 5,
 		checkSem:   make(chan struct{}, max(8, e.cfg.Concurrency)),
 	}, nil
@@ -249,13 +253,21 @@ func (d *Detector) Run(ctx context.Context) error {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	run := func(name string, f func(context.Context) error) {
 		d.track(func() {
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("detector %s: %w", name, err)
 			}
 		})
+	}
+	ready := make(chan struct{})
+	run("account inventory", func(ctx context.Context) error { return d.watchInventory(ctx, ready) })
+	select { // events and checks take accounts from the inventory
+	case <-ready:
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		d.log.Warn("account inventory not loaded within 10s; going on without it")
 	}
 	run("sweep jobs", func(ctx context.Context) error { return d.consumeJobs(ctx, cons) })
 	run("sweep schedule", d.schedule)

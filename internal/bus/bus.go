@@ -45,6 +45,8 @@ type Bus struct {
 	Slack   jetstream.KeyValue
 	Tickets jetstream.KeyValue
 	Sched   jetstream.KeyValue
+	// Accounts is the detector's account inventory (BucketAccounts).
+	Accounts jetstream.KeyValue
 
 	log       *slog.Logger
 	tempStore string // the embedded store when no data dir was given: removed on Close
@@ -228,6 +230,7 @@ func (b *Bus) setup(ctx context.Context) error {
 		{&b.Slack, jetstream.KeyValueConfig{Bucket: BucketSlack, History: 4, Description: "Slack message of each case"}},
 		{&b.Tickets, jetstream.KeyValueConfig{Bucket: BucketTickets, History: 8, Description: "built-in tickets"}},
 		{&b.Sched, jetstream.KeyValueConfig{Bucket: BucketSched, History: 2, Description: "timers and leases"}},
+		{&b.Accounts, jetstream.KeyValueConfig{Bucket: BucketAccounts, History: 1, Description: "account inventory of the last sweep"}},
 	}
 	for _, bk := range buckets {
 		bk.cfg.Replicas = b.Replicas

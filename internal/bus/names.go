@@ -36,6 +36,10 @@ const (
 	BucketSlack   = "rw_slack"   // key = case id → channel + ts of the case's message
 	BucketTickets = "rw_tickets" // built-in tickets, key = ticket id
 	BucketSched   = "rw_sched"   // durable timers and leases (sweep schedule, reminders)
+	// BucketAccounts is the detector's inventory: key = account id → the account's
+	// name, OU path and tags as the last sweep listed them (one key per ACTIVE
+	// account; an account that left is deleted, so the bucket holds what exists).
+	BucketAccounts = "rw_accounts"
 )
 
 // FindingSubject is the subject of an account's observations.
