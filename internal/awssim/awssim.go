@@ -27,15 +27,23 @@
 //     TaskPolicyArn, DurationSeconds <= 900). A root session may only call
 //     the IAM actions its task policy allows: IAMDeleteRootUserCredentials
 //     allows ListAccessKeys, DeleteAccessKey, GetAccessKeyLastUsed.
-//   - Organizations: DescribeOrganization (any member), ListAccounts and
-//     DescribeAccount (management account only; AccessDeniedException).
-//     Without EnableOrganization: AWSOrganizationsNotInUseException.
+//   - Organizations: DescribeOrganization (any member); for the management
+//     account only (else AccessDeniedException): ListAccounts, DescribeAccount,
+//     and the tree (AddOU, MoveAccount): ListRoots (one root, "Root"),
+//     ListOrganizationalUnitsForParent, ListAccountsForParent, ListParents,
+//     DescribeOrganizationalUnit, ListTagsForResource (SetAccountTags), all paged
+//     by SetPageSize. Without EnableOrganization: AWSOrganizationsNotInUseException.
 //   - SQS: GetQueueUrl, CreateQueue, SendMessage, ReceiveMessage (real long
 //     polling), DeleteMessage, ChangeMessageVisibility, GetQueueAttributes.
 //
-// Faults: SetLatency (every call), SetAccessDenied (IAM calls acting in an
-// account), DenyAssumeRole (AssumeRole into an account), Throttle (next n
-// calls acting in an account answer Throttling, which the SDK retries).
+// Faults: SetLatency (every call), SetAccountLatency (calls acting in one
+// account), SetAccessDenied (IAM calls acting in an account), DenyAssumeRole
+// (AssumeRole into an account), Throttle (next n calls acting in an account
+// answer Throttling, which the SDK retries), SetThrottleShare (a seeded share of
+// all calls answer the service's throttling error; ThrottledCalls counts them).
+//
+// Record: Calls counts per "Service.Action"; CallsByPrincipal counts per
+// (service, action, caller principal, account) for least-privilege checks.
 // Go API methods panic on an unknown account id: that is a bug in the caller.
 //
 // HTTP control surface (JSON, on the same handler, unauthenticated: keep the
