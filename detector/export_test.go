@@ -1,5 +1,7 @@
 package detector
 
+import "context"
+
 // ProgressEvery lets tests report Scan progress faster than once a second.
 var ProgressEvery = &progressEvery
 
@@ -8,3 +10,9 @@ type SweepState = sweepState
 
 // ScannerLimit is the adaptive concurrency bound of a Scanner and how often it was cut.
 func ScannerLimit(s *Scanner) (float64, int) { return s.e.lim.current() }
+
+// ListOnly runs a Scanner's listing alone and returns the number of accounts.
+func ListOnly(ctx context.Context, s *Scanner) (int, error) {
+	a, err := s.e.listAccounts(ctx)
+	return len(a), err
+}

@@ -162,6 +162,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	log := d.log.With("sweep", st.ID)
 	log.Info("sweep started")
 
+	listStart := time.Now()
 	n, err := d.enqueue(ctx, &st, &rev)
 	if errors.Is(err, errSweepTakenOver) {
 		log.Warn("sweep taken over by another detector while listing the accounts", "enqueued", n)
@@ -172,7 +173,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 		st.Error = safeError(err)
 		log.Error("sweep enumeration failed", "err", st.Error, "enqueued", n)
 	} else {
-		log.Info("sweep enqueued", "accounts", n)
+		log.Info("sweep enqueued", "accounts", n, "listing", time.Since(listStart).Round(time.Millisecond).String())
 	}
 	data, _ = json.Marshal(st)
 	if _, uerr := kv.Update(context.WithoutCancel(ctx), sweepKey, data, rev); uerr != nil {
