@@ -32,8 +32,20 @@ import (
 
 // Defaults applied by Config.withDefaults.
 const (
-	DefaultScanInterval   = 15 * time.Minute
-	DefaultConcurrency    = 16
+	DefaultScanInterval = 15 * time.Minute
+	// DefaultConcurrency of account checks per process. What bounds it at AWS: a
+	// check acts in its own account (IAM quotas are per account, so checks of
+	// different accounts do not share one), AssumeRole counts against the
+	// detector's account (STS has a per-account, per-Region request quota; the IAM
+	// User Guide gave 600 requests/s when this was written), Organizations calls (tags, listing) count against the
+	// management account and are throttled at a few per second. Sessions are cached
+	// for an hour and tags refreshed every 1–2 hours, so only a first sweep calls
+	// AssumeRole and ListTagsForResource per account: at 64 checks in flight and
+	// ≥ 50 ms per call that is ≤ 1,280 AssumeRole/s in theory, ~300/s at real
+	// latencies (~200 ms), under the STS quota; Organizations throttling is
+	// absorbed by the SDK's retries and by the adaptive limit (limit.go), which
+	// halves the checks in flight on throttling and grows back by one per round.
+	DefaultConcurrency    = 64
 	DefaultAccountTimeout = 60 * time.Second
 	DefaultMaxAttempts    = 3
 
@@ -57,7 +69,7 @@ type Config struct {
 	ExternalID string
 	// ScanInterval (ROOTWARDEN_SCAN_INTERVAL) between sweeps; 0 → 15m.
 	ScanInterval time.Duration
-	// Concurrency (ROOTWARDEN_SCAN_CONCURRENCY): accounts checked at once per process; 0 → 16.
+	// Concurrency (ROOTWARDEN_SCAN_CONCURRENCY): accounts checked at once per process (an upper bound: throttling lowers it for a while); 0 → 64.
 	Concurrency int
 	// AccountTimeout (ROOTWARDEN_ACCOUNT_TIMEOUT) bounds one account's check, retries
 	// and credential-report polling included; 0 → 60s.

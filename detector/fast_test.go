@@ -272,3 +272,35 @@ func TestScanUnderThrottling(t *testing.T) {
 		t.Errorf("concurrency after throttling = %.1f (%d cuts), want lowered", limit, cuts)
 	}
 }
+
+// A sweep's observation is stamped when GetAccountSummary decided presence, not when
+// the credential report came back: the remediator orders observations by it, and a
+// check that overlapped a deletion must not look newer than it is.
+func TestSweepObservationIsStampedWhenPresenceWasDecided(t *testing.T) {
+	w := newWorld(t, 1, true, awssim.Options{ReportDelay: 10 * time.Minute})
+	decided := w.clock.Now()
+	w.sim.CreateRootKey(member(1), decided)
+	cfg := w.config("OrganizationAccountAccessRole")
+	cfg.AccountTimeout = time.Minute
+	sc, err := detector.NewScanner(cfg, w.logger(), w.awsConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		obs []model.Observation
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { o, err := sc.Scan(context.Background(), nil); done <- result{o, err} }()
+	testutil.Eventually(t, "the scan to wait for the report", func() bool { return w.sim.Calls()["IAM.GenerateCredentialReport"] >= 2 })
+	w.clock.Add(10 * time.Minute)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for _, o := range r.obs {
+		if o.AccountID == member(1) && (!o.ObservedAt.Equal(decided) || len(o.Keys) != 1 || o.KeyDetailsPending) {
+			t.Errorf("observation = %+v, want keys, observed at %s", o, decided)
+		}
+	}
+}

@@ -30,7 +30,7 @@ const (
 // runScan checks the account (or, with --org-role, every ACTIVE account of the
 // Organization) now, without NATS, and prints a table or --json.
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	envConcurrency, err := scanEnvInt("ROOTWARDEN_SCAN_CONCURRENCY", 32)
+	envConcurrency, err := scanEnvInt("ROOTWARDEN_SCAN_CONCURRENCY", detector.DefaultConcurrency)
 	if err != nil {
 		fmt.Fprintf(stderr, "rootwarden scan: %v\n", err)
 		return scanError
