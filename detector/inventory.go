@@ -138,8 +138,20 @@ func (d *Detector) reconcile(ctx context.Context, prev, fresh map[string]account
 		}()
 	}
 	for id, a := range fresh {
-		if old, ok := prev[id]; ok && sameOrgDetails(old, a) && old.TagsAt.Equal(a.TagsAt) {
-			continue
+		// Jobs of this sweep may have read tags since the listing began: keep them.
+		d.e.dirMu.Lock()
+		cur, ok := d.e.dir[id]
+		d.e.dirMu.Unlock()
+		if ok {
+			a = mergeListed(a, cur)
+			if sameOrgDetails(cur, a) && cur.TagsAt.Equal(a.TagsAt) {
+				if old, had := prev[id]; had && sameOrgDetails(old, a) && old.TagsAt.Equal(a.TagsAt) {
+					continue // unchanged since the last sweep
+				}
+				if _, err := d.b.Accounts.Get(ctx, id); err == nil {
+					continue // a job of this sweep wrote it already
+				}
+			}
 		}
 		written++
 		ops <- op{a: a}

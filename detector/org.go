@@ -25,10 +25,11 @@ import (
 // DescribeOrganizationalUnit, both cached per OU) when an account is checked.
 
 const (
-	// listConcurrency of the tree walk. Organizations throttles per account at a low
-	// rate (a few requests a second sustained, bursts above); 8 parents at once keep
-	// a large tree's listing short, and throttling is retried with backoff.
-	listConcurrency = 8
+	// listConcurrency of the tree walk: parents listed at once. Organizations
+	// throttles per account (TooManyRequestsException), which the SDK retries with
+	// backoff; 16 parents at once keep the listing of a tree with a dozen large OUs
+	// to the pages of its largest OU.
+	listConcurrency = 16
 	// tagsMaxAge: account tags are read again when older than this plus a per-account
 	// offset of up to the same again, so refreshes spread over sweeps.
 	tagsMaxAge = time.Hour
