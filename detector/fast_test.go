@@ -308,29 +308,29 @@ func TestSweepObservationIsStampedWhenPresenceWasDecided(t *testing.T) {
 // Tags read by the sweep's jobs survive the sweep's reconciliation, so the next
 // sweep does not read them again.
 func TestTagsReadInASweepAreKept(t *testing.T) {
-	w := newWorld(t, 2, true, awssim.Options{})
+	w := newWorld(t, 6, true, awssim.Options{})
 	w.sim.SetAccountTags(member(1), map[string]string{"team": "payments"})
+	w.sim.SetPageSize(1)                     // the listing outlasts member-1's job,
+	w.sim.SetLatency(20 * time.Millisecond) // so its tags are read while it lists
 	b := bustest.New(t)
 	cfg := w.config("OrganizationAccountAccessRole")
 	cfg.ScanInterval = 15 * time.Minute
 	d := newDetector(t, w, cfg, b)
 	ctx := context.Background()
-	first, _, err := d.MaybeSweep(ctx)
-	if err != nil {
-		t.Fatal(err)
+	runDetector(t, d) // the start-up sweep
+	waitFindings(t, b, 7, bySource(model.SourceSweep))
+	first := readSweep(t, b)
+	testutil.Eventually(t, "the first sweep done", func() bool { return readSweep(t, b).Done })
+	e, err := b.Accounts.Get(ctx, member(1))
+	if err != nil || !strings.Contains(string(e.Value()), `"team":"payments"`) {
+		t.Fatalf("member-1's inventory entry after the sweep = %v %v, want its tags", e, err)
 	}
-	runDetector(t, d)
-	waitFindings(t, b, 3, bySource(model.SourceSweep))
-	testutil.Eventually(t, "member-1's tags in the inventory", func() bool {
-		e, err := b.Accounts.Get(ctx, member(1))
-		return err == nil && strings.Contains(string(e.Value()), `"team":"payments"`)
-	})
 	w.clock.Add(16 * time.Minute)
 	w.sim.ResetCalls()
 	if _, _, err := d.MaybeSweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := waitFindings(t, b, 3, func(o model.Observation) bool { return o.Source == model.SourceSweep && o.SweepID != first })
+	got := waitFindings(t, b, 7, func(o model.Observation) bool { return o.Source == model.SourceSweep && o.SweepID != first.ID })
 	for _, o := range got {
 		if o.AccountID == member(1) && o.Tags["team"] != "payments" {
 			t.Errorf("second sweep's member-1 tags = %v", o.Tags)
