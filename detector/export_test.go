@@ -1,6 +1,9 @@
 package detector
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // ProgressEvery lets tests report Scan progress faster than once a second.
 var ProgressEvery = &progressEvery
@@ -16,3 +19,6 @@ func ListOnly(ctx context.Context, s *Scanner) (int, error) {
 	a, err := s.e.listAccounts(ctx)
 	return len(a), err
 }
+
+// SetAckWait changes the AckWait of the sweep-job consumer d creates in Run.
+func SetAckWait(d *Detector, w time.Duration) { d.ackWait = w }
