@@ -345,10 +345,10 @@ func TestTagsReadInASweepAreKept(t *testing.T) {
 // the server it is in progress, and the job of a detector that died (its connection
 // gone, no Nak) goes to another detector within seconds.
 func TestSweepJobsResumeWithinSecondsOfACrash(t *testing.T) {
-	w := newWorld(t, 0, false, awssim.Options{})
+	w := newWorld(t, 1, true, awssim.Options{})
 	b := bustest.New(t)
 	const ackWait = 2 * time.Second
-	cfg := w.config("")
+	cfg := w.config("OrganizationAccountAccessRole")
 	cfg.ScanInterval = time.Hour
 	connA := bustest.Connect(t, b)
 	a := newDetector(t, w, cfg, connA)
@@ -357,32 +357,38 @@ func TestSweepJobsResumeWithinSecondsOfACrash(t *testing.T) {
 	if _, started, err := a.MaybeSweep(ctx); err != nil || !started {
 		t.Fatalf("MaybeSweep = %v %v", started, err)
 	}
-	w.sim.SetAccountLatency(mgmtID, 2*ackWait+time.Second) // a check longer than AckWait
+	slow := 2*ackWait + time.Second
+	w.sim.SetAccountLatency(member(1), slow) // member-1's check takes longer than AckWait
 	actx, cancelA := context.WithCancel(ctx)
 	t.Cleanup(cancelA)
 	go func() { _ = a.Run(actx) }()
-	first := waitFindings(t, b, 1, bySource(model.SourceSweep))[0]
+	isMember := func(sweep string) func(model.Observation) bool {
+		return func(o model.Observation) bool {
+			return o.Source == model.SourceSweep && o.AccountID == member(1) && (sweep == "" || o.SweepID != sweep)
+		}
+	}
+	first := waitFindings(t, b, 1, isMember(""))[0]
 	cons, err := b.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info, err := cons.Info(ctx); err != nil || info.Delivered.Consumer != 1 || info.Config.AckWait != ackWait {
-		t.Fatalf("after a check of %s: %+v %v, want one delivery (kept by InProgress)", 2*ackWait+time.Second, info, err)
+	if info, err := cons.Info(ctx); err != nil || info.Delivered.Consumer != 2 || info.Config.AckWait != ackWait {
+		t.Fatalf("after a check of %s: %+v %v, want one delivery per account (kept by InProgress)", slow, info, err)
 	}
 
-	// The next sweep's job is taken by detector-a, which then dies mid-check.
+	// The next sweep's job of member-1 is taken by detector-a, which then dies mid-check.
 	w.clock.Add(time.Hour + time.Second)
 	before := w.sim.Calls()["IAM.GetAccountSummary"]
 	if _, _, err := a.MaybeSweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, "detector-a checking", func() bool { return w.sim.Calls()["IAM.GetAccountSummary"] > before })
+	testutil.Eventually(t, "detector-a checking", func() bool { return w.sim.Calls()["IAM.GetAccountSummary"] >= before+2 })
 	connA.NC.Close()
-	w.sim.SetAccountLatency(mgmtID, 0)
+	w.sim.SetAccountLatency(member(1), 0)
 	bdet := newDetector(t, w, cfg, bustest.Connect(t, b))
 	detector.SetAckWait(bdet, ackWait)
 	runDetector(t, bdet)
-	got := waitFindings(t, b, 1, func(o model.Observation) bool { return o.Source == model.SourceSweep && o.SweepID != first.SweepID })
+	got := waitFindings(t, b, 1, isMember(first.SweepID))
 	if got[0].Failed() {
 		t.Errorf("finding = %+v", got[0])
 	}
