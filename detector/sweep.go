@@ -338,6 +338,9 @@ func (d *Detector) consumeJobs(ctx context.Context, cons jetstream.Consumer) err
 		// be dropped and wait out AckWait with one delivery spent. Handlers wait for
 		// stopped before they give a job back.
 		it.Stop()
+		// A round trip makes sure the server has seen the unsubscribe, so it hands a
+		// job given back to no pull request of this process.
+		_ = d.b.NC.FlushTimeout(2 * time.Second)
 		close(stopped)
 		for range cap(sem) { // wait for the checks in flight
 			sem <- struct{}{}

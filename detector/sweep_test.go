@@ -273,9 +273,11 @@ func TestStoppingOnAJobsLastDeliveryDoesNotStrandIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info, err := s.Info(ctx); err != nil || info.State.Msgs != 1 {
-		t.Fatalf("RW_SCAN after the last delivery: %+v %v, want only the next generation", info.State, err)
-	}
+	// The Term of the last delivery reaches the server without an answer: wait for it.
+	testutil.Eventually(t, "only the next generation in RW_SCAN", func() bool {
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
 	m, err := s.GetLastMsgForSubject(ctx, bus.ScanSubject(mgmtID))
 	if err != nil {
 		t.Fatal(err)
