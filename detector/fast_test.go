@@ -310,7 +310,7 @@ func TestSweepObservationIsStampedWhenPresenceWasDecided(t *testing.T) {
 func TestTagsReadInASweepAreKept(t *testing.T) {
 	w := newWorld(t, 6, true, awssim.Options{})
 	w.sim.SetAccountTags(member(1), map[string]string{"team": "payments"})
-	w.sim.SetPageSize(1)                     // the listing outlasts member-1's job,
+	w.sim.SetPageSize(1)                    // the listing outlasts member-1's job,
 	w.sim.SetLatency(20 * time.Millisecond) // so its tags are read while it lists
 	b := bustest.New(t)
 	cfg := w.config("OrganizationAccountAccessRole")
