@@ -104,6 +104,7 @@ func TestPerfTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.sim.ResetCalls()
+		liveBefore := liveHeap()
 		stop := sampleMemory()
 		cpu0 := cpuTime()
 		start := time.Now()
@@ -151,6 +152,9 @@ func TestPerfTable(t *testing.T) {
 		rows = append(rows, row{fmt.Sprintf("  listing alone (%d accounts in 10 OUs, 20 a page)", accounts), listing.Round(time.Millisecond).String(), "-", "-"})
 		rows = append(rows, row{fmt.Sprintf("  peak Go heap in use / Sys during the first sweep (sim + NATS + detector, %d accounts)", accounts),
 			fmt.Sprintf("%d MiB / %d MiB", heap>>20, sys>>20), "-", "-"})
+		liveAfter := liveHeap()
+		rows = append(rows, row{"  live heap after GC: before the detector / after two sweeps (the difference is the detector's)",
+			fmt.Sprintf("%d MiB / %d MiB", liveBefore>>20, liveAfter>>20), "-", "-"})
 
 		if si > 0 {
 			continue // events once, in the smaller organization
@@ -197,6 +201,14 @@ func TestPerfTable(t *testing.T) {
 		_, _ = fmt.Sscan(string(b), &load[0], &load[1], &load[2])
 	}
 	fmt.Printf("machine: %d CPUs, load average %.1f (1 min) at the end: wall figures above CPU ÷ share of the CPUs are the machine's, not rootwarden's\n", runtime.NumCPU(), load[0])
+}
+
+// liveHeap is the heap in use right after a full GC.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
 
 // roundTrip is the median of 20 GetAccountSummary calls straight through the SDK.
