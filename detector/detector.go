@@ -1,10 +1,13 @@
 // Package detector owns everything rootwarden knows about AWS root access keys: it
 // finds the accounts (the caller's own, or every ACTIVE account of an Organization
-// through a role it assumes), checks each one (IAM account summary for presence, the
-// credential report for details), sweeps them on an interval as jobs on the RW_SCAN
-// work queue shared by every detector process, turns CloudTrail events from SQS into
-// immediate checks, answers on-demand checks over request/reply, and publishes one
-// model.Observation per check on rootwarden.findings.<account>.
+// through a role it assumes, with their OU path and tags), keeps them as an inventory
+// (KV rw_accounts), checks each one (IAM account summary for presence, the credential
+// report for details), sweeps them on an interval as jobs on the RW_SCAN work queue
+// shared by every detector process, turns CloudTrail events from SQS into immediate
+// checks, answers on-demand checks over request/reply, and publishes one
+// model.Observation per check on rootwarden.findings.<account> — for events and
+// on-demand checks as soon as presence is decided, the key details in a second
+// observation when the report must first be read.
 //
 // It never decides a case (opening, resolving or accepting is the remediator's job),
 // never deletes or changes a key, never talks to Slack, and never puts a secret in an
