@@ -153,7 +153,7 @@ func TestPerfTable(t *testing.T) {
 		rows = append(rows, row{fmt.Sprintf("  peak Go heap in use / Sys during the first sweep (sim + NATS + detector, %d accounts)", accounts),
 			fmt.Sprintf("%d MiB / %d MiB", heap>>20, sys>>20), "-", "-"})
 		liveAfter := liveHeap()
-		rows = append(rows, row{"  live heap after GC: before the detector / after two sweeps (the difference is the detector's)",
+		rows = append(rows, row{"  live heap after GC: before the detector / after two sweeps (+ detector, its sessions in the sim, NATS caches)",
 			fmt.Sprintf("%d MiB / %d MiB", liveBefore>>20, liveAfter>>20), "-", "-"})
 
 		if si > 0 {
