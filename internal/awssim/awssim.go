@@ -51,13 +51,14 @@
 //
 //	GET    /_sim/healthz                        {"status":"ok"}
 //	GET    /_sim/calls                          per "Service.Action" counts
+//	GET    /_sim/calls-by-principal             {"calls":[{"service","action","principal","account","calls"}],"throttled":n}
 //	POST   /_sim/accounts                       body: Account ({"id","name","email","management",
 //	                                            "state","alias","created","rootMFA"}); adds it
 //	GET    /_sim/accounts/{id}/root-keys        []RootKey
 //	POST   /_sim/accounts/{id}/root-keys        optional {"created"} → {"accessKeyId","secretAccessKey"}
 //	DELETE /_sim/accounts/{id}/root-keys/{key}  deletes a root key (204; 404 when absent)
 //	POST   /_sim/accounts/{id}/faults           {"accessDenied":bool,"denyAssumeRole":bool,"throttle":n}
-//	POST   /_sim/faults                         {"latency":"50ms"}
+//	POST   /_sim/faults                         {"latency":"50ms","throttleShare":0.15,"seed":7} (either or both)
 //	POST   /_sim/queues/{name}/messages         raw body, enqueued as is
 //	POST   /_sim/queues/{name}/events           {"kind":"created|used|deleted","account",
 //	                                            "keyId","eventName","time"}: a CloudTrail event
@@ -506,13 +507,13 @@ func (s *Sim) Calls() map[string]int {
 // Call is one kind of API call the simulator served: which operation, who made it,
 // and in which account it acted.
 type Call struct {
-	Service string // IAM, STS, Organizations, SQS
-	Action  string // e.g. GetAccountSummary
+	Service string `json:"service"` // IAM, STS, Organizations, SQS
+	Action  string `json:"action"`  // e.g. GetAccountSummary
 	// Principal is the caller: arn:aws:iam::ACCT:user/NAME for an IAM user,
 	// arn:aws:iam::ACCT:role/NAME for any session of a role (the role, not the
 	// session), arn:aws:iam::ACCT:root for root keys and AssumeRoot sessions.
-	Principal string
-	Account   string // the account the credentials belong to
+	Principal string `json:"principal"`
+	Account   string `json:"account"` // the account the credentials belong to
 }
 
 // CallsByPrincipal returns, for every (service, action, principal) the simulator
