@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rootwarden/rootwarden/internal/model"
 )
@@ -87,6 +88,14 @@ func newEngine(cfg Config, log *slog.Logger, awsCfg aws.Config) (*engine, error)
 		return nil, err
 	}
 	lim := newLimiter(cfg.Concurrency)
+	if cfg.Metrics != nil {
+		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rootwarden_detector_check_concurrency",
+			Help: "Account checks allowed at once now: ROOTWARDEN_SCAN_CONCURRENCY, lowered while AWS throttles."},
+			func() float64 { l, _ := lim.current(); return l })
+		if _, err := register[prometheus.GaugeFunc](cfg.Metrics, g); err != nil {
+			return nil, err
+		}
+	}
 	awsCfg = tuneAWS(awsCfg, cfg, lim.throttled)
 	return &engine{
 		cfg:   cfg,
