@@ -260,8 +260,8 @@ func TestUnpublishableEventIsKeptUntilTheReceiveLimit(t *testing.T) {
 	w.sim.SendMessage(queue, awssim.RootKeyUsedEvent(member(1), key, "ListBuckets", w.clock.Now()))
 	det := newDetector(t, w, cfg, b)
 	runDetector(t, det)
-	// The detector hides a message for its check's time plus 30s.
-	visibility := det.Config().AccountTimeout + 30*time.Second
+	// The detector hides a message for its check's time (presence, then details) plus 30s.
+	visibility := 2*det.Config().AccountTimeout + 30*time.Second
 
 	failures := func() int { return strings.Count(w.logs.String(), "the message will come back") }
 	for n := 1; n < limit; n++ {

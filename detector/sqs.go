@@ -60,9 +60,10 @@ func (d *Detector) pollEvents(ctx context.Context) error {
 			QueueUrl:            aws.String(d.e.cfg.SQSQueueURL),
 			MaxNumberOfMessages: int32(asked),
 			WaitTimeSeconds:     20,
-			// Hidden while its check runs (up to AccountTimeout), so another detector
-			// does not check the same event meanwhile; SQS allows at most 12 hours.
-			VisibilityTimeout:           int32(min(d.e.cfg.AccountTimeout+30*time.Second, 12*time.Hour) / time.Second),
+			// Hidden while its check runs (presence, then the details: up to
+			// AccountTimeout each), so another detector does not check the same event
+			// meanwhile; SQS allows at most 12 hours.
+			VisibilityTimeout:           int32(min(2*d.e.cfg.AccountTimeout+30*time.Second, 12*time.Hour) / time.Second),
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 		})
 		unused := asked
