@@ -36,6 +36,9 @@
 //   - SQS: GetQueueUrl, CreateQueue, SendMessage, ReceiveMessage (real long
 //     polling), DeleteMessage, ChangeMessageVisibility, GetQueueAttributes.
 //
+// A SUSPENDED or CLOSED account refuses IAM calls (AccessDenied), also with
+// sessions issued before.
+//
 // Faults: SetLatency (every call), SetAccountLatency (calls acting in one
 // account), SetAccessDenied (IAM calls acting in an account), DenyAssumeRole
 // (AssumeRole into an account), Throttle (next n calls acting in an account

@@ -266,6 +266,10 @@ func (s *Sim) faultsLocked(req *request, c *cred) *apiError {
 			return errf(400, "Throttling", "Rate exceeded")
 		}
 	}
+	if req.service == "IAM" && (acc.State == "SUSPENDED" || acc.State == "CLOSED") {
+		// Sessions issued before the account was closed stop working with it.
+		return errf(403, "AccessDenied", "User: "+c.arn()+" is not authorized to perform: iam:"+req.action+" because the account is "+strings.ToLower(acc.State))
+	}
 	if acc.accessDenied && req.service == "IAM" {
 		return errf(403, "AccessDenied", "User: "+c.arn()+" is not authorized to perform: iam:"+req.action+" with an explicit deny in a service control policy")
 	}
