@@ -197,7 +197,7 @@ type Detector struct {
 	log *slog.Logger
 
 	// ackWait of the shared scan consumer: short, because a job in progress is
-	// renewed every ackWait/3 (msg.InProgress); a job whose detector died goes to
+	// renewed every ackWait/4 (msg.InProgress); a job whose detector died goes to
 	// another within ackWait.
 	ackWait    time.Duration
 	maxDeliver int

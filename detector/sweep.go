@@ -377,7 +377,7 @@ func (d *Detector) consumeJobs(ctx context.Context, cons jetstream.Consumer) err
 // handleJob checks one account of a sweep and ends the job with Ack (published, or
 // the account left the organization), Nak (shutting down, or publish failed) or Term
 // (malformed, or out of deliveries). While the check runs it tells the server the
-// job is in progress every ackWait/3, so AckWait can be short: a job whose detector
+// job is in progress every ackWait/4, so AckWait can be short: a job whose detector
 // died is handed to another within seconds, not minutes.
 //
 // A job on its last delivery (MaxDeliver) first queues its next generation, so a job
@@ -475,13 +475,13 @@ func (d *Detector) ack(ctx context.Context, msg jetstream.Msg, log *slog.Logger)
 	}
 }
 
-// heartbeat calls msg.InProgress every ackWait/3 until the returned func is called.
+// heartbeat calls msg.InProgress every ackWait/4 until the returned func is called.
 func (d *Detector) heartbeat(msg jetstream.Msg) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(max(d.ackWait/3, 10*time.Millisecond))
+		t := time.NewTicker(max(d.ackWait/4, 10*time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
