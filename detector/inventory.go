@@ -89,19 +89,61 @@ func (d *Detector) watchInventory(ctx context.Context, ready chan<- struct{}) er
 	}
 }
 
-// keepAccount writes one account's entry (new tags, or a new account).
-func (d *Detector) keepAccount(ctx context.Context, a accountInfo) error {
-	data, err := json.Marshal(a)
-	if err != nil {
-		return err
+// updateAccount changes one account's entry with compare-and-set: change gets the
+// current entry (ok false when there is none) and returns the new one. The sweep's
+// reconciliation (name, OU path) and its jobs (tags) write the same keys at the same
+// time; each keeps what the other wrote.
+func (d *Detector) updateAccount(ctx context.Context, id string, change func(cur accountInfo, ok bool) accountInfo) error {
+	for attempt := 0; ; attempt++ {
+		var cur accountInfo
+		var rev uint64
+		e, err := d.b.Accounts.Get(ctx, id)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("read inventory entry %s: %w", id, err)
+		default:
+			rev = e.Revision()
+			if json.Unmarshal(e.Value(), &cur) != nil {
+				cur = accountInfo{}
+			}
+		}
+		next := change(cur, rev != 0 && cur.ID == id)
+		data, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		if rev == 0 {
+			_, err = d.b.Accounts.Create(ctx, id, data)
+		} else {
+			_, err = d.b.Accounts.Update(ctx, id, data, rev)
+		}
+		if err == nil {
+			d.e.dirMu.Lock()
+			d.e.dir[id] = next
+			d.e.dirMu.Unlock()
+			return nil
+		}
+		if attempt >= 5 || !(errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)) {
+			return fmt.Errorf("write inventory entry %s: %w", id, err)
+		}
 	}
-	if _, err := d.b.Accounts.Put(ctx, a.ID, data); err != nil {
-		return fmt.Errorf("write inventory entry %s: %w", a.ID, err)
-	}
-	d.e.dirMu.Lock()
-	d.e.dir[a.ID] = a
-	d.e.dirMu.Unlock()
-	return nil
+}
+
+// keepTags writes the tags (and OU path) a sweep job read onto the account's entry.
+func (d *Detector) keepTags(ctx context.Context, fresh accountInfo) error {
+	return d.updateAccount(ctx, fresh.ID, func(cur accountInfo, ok bool) accountInfo {
+		if !ok {
+			return fresh
+		}
+		if !fresh.TagsAt.Before(cur.TagsAt) {
+			cur.Tags, cur.TagsAt = fresh.Tags, fresh.TagsAt
+		}
+		if !cur.OUKnown && fresh.OUKnown {
+			cur.OUPath, cur.OUKnown = fresh.OUPath, true
+		}
+		return cur
+	})
 }
 
 // reconcile writes the fresh listing over the previous inventory: entries that are
@@ -127,7 +169,13 @@ func (d *Detector) reconcile(ctx context.Context, prev, fresh map[string]account
 				if o.del {
 					err = d.b.Accounts.Delete(ctx, o.a.ID)
 				} else {
-					err = d.keepAccount(ctx, o.a)
+					listed := o.a
+					err = d.updateAccount(ctx, listed.ID, func(cur accountInfo, ok bool) accountInfo {
+						if ok {
+							return mergeListed(listed, cur) // tags a job read meanwhile stay
+						}
+						return listed
+					})
 				}
 				if err != nil {
 					mu.Lock()
@@ -138,20 +186,8 @@ func (d *Detector) reconcile(ctx context.Context, prev, fresh map[string]account
 		}()
 	}
 	for id, a := range fresh {
-		// Jobs of this sweep may have read tags since the listing began: keep them.
-		d.e.dirMu.Lock()
-		cur, ok := d.e.dir[id]
-		d.e.dirMu.Unlock()
-		if ok {
-			a = mergeListed(a, cur)
-			if sameOrgDetails(cur, a) && cur.TagsAt.Equal(a.TagsAt) {
-				if old, had := prev[id]; had && sameOrgDetails(old, a) && old.TagsAt.Equal(a.TagsAt) {
-					continue // unchanged since the last sweep
-				}
-				if _, err := d.b.Accounts.Get(ctx, id); err == nil {
-					continue // a job of this sweep wrote it already
-				}
-			}
+		if old, ok := prev[id]; ok && sameOrgDetails(old, a) && old.TagsAt.Equal(a.TagsAt) {
+			continue // unchanged since the last sweep (tags read since are kept by their writer)
 		}
 		written++
 		ops <- op{a: a}

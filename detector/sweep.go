@@ -338,8 +338,21 @@ func (d *Detector) consumeJobs(ctx context.Context, cons jetstream.Consumer) err
 		// be dropped and wait out AckWait with one delivery spent. Handlers wait for
 		// stopped before they give a job back.
 		it.Stop()
-		// A round trip makes sure the server has seen the unsubscribe, so it hands a
-		// job given back to no pull request of this process.
+		// Stop unsubscribes in the iterator's own goroutine: wait for that, then a
+		// round trip makes sure the server has seen it, so a job given back goes to
+		// no pull request of this process.
+		if c, ok := it.(interface{ Closed() <-chan struct{} }); ok {
+			// Closed reports an unsubscribed iterator only when asked again.
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+				select {
+				case <-c.Closed():
+					deadline = time.Time{}
+					continue
+				default:
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
 		_ = d.b.NC.FlushTimeout(2 * time.Second)
 		close(stopped)
 		for range cap(sem) { // wait for the checks in flight
@@ -427,7 +440,7 @@ func (d *Detector) handleJob(ctx context.Context, msg jetstream.Msg, stopped <-c
 	if orgDone != nil {
 		if fresh := <-orgDone; fresh.ID != "" {
 			obs.OUPath, obs.Tags = fresh.OUPath, fresh.Tags
-			if err := d.keepAccount(context.WithoutCancel(ctx), fresh); err != nil {
+			if err := d.keepTags(context.WithoutCancel(ctx), fresh); err != nil {
 				log.Warn("keep account tags", "err", safeError(err))
 			}
 		}
