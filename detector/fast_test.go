@@ -63,6 +63,7 @@ func TestEventAfterASweepIsOneAWSCall(t *testing.T) {
 	w.sim.CreateRootKey(member(1), w.clock.Now().Add(-time.Hour))
 	b := bustest.New(t)
 	cfg, queue := w.eventsConfig()
+	cfg.EventWindow = -1 // every event checked at once (no coalescing of calls of one key)
 	runDetector(t, newDetector(t, w, cfg, b))
 	waitFindings(t, b, 3, bySource(model.SourceSweep))
 	testutil.Eventually(t, "the receive loop to wait", func() bool { return w.sim.Calls()["SQS.ReceiveMessage"] > 0 })

@@ -123,6 +123,9 @@ func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 	}
 	log = log.With("account", trig.Account, "event_id", trig.Event.EventID, "event_name", trig.Event.EventName,
 		"key_in_use", trig.Event.KeyInUse)
+	if d.coalesce(ctx, trig, m, log) {
+		return // folded into the account's next check (coalesce.go)
+	}
 	log.Info("root access-key event; checking the account")
 	obs, details := d.checkByID(ctx, trig.Account, model.SourceEvent)
 	if obs.ErrorCode == "UnknownAccount" {
@@ -139,14 +142,14 @@ func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 	// Presence first: the finding goes out as soon as the summary answered; the key
 	// details follow as a second finding. A redelivered message publishes the same
 	// ids again, which the findings stream drops as duplicates.
-	if !d.publishEvent(ctx, m, obs, log) {
+	if !d.publishEvent(ctx, trig, m, obs, log) {
 		return
 	}
 	if details != nil {
 		full, ok := details(ctx)
 		if ok {
 			stamp(&full, obs.ID+"-details")
-			if !d.publishEvent(ctx, m, full, log) {
+			if !d.publishEvent(ctx, trig, m, full, log) {
 				return
 			}
 		}
@@ -156,7 +159,7 @@ func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 
 // publishEvent publishes an event's finding; false means the message must stay
 // (shutting down, or publishing failed and the message will come back).
-func (d *Detector) publishEvent(ctx context.Context, m sqstypes.Message, obs model.Observation, log *slog.Logger) bool {
+func (d *Detector) publishEvent(ctx context.Context, trig *trigger, m sqstypes.Message, obs model.Observation, log *slog.Logger) bool {
 	if ctx.Err() != nil {
 		return false // shutting down: the message comes back after its visibility timeout
 	}
@@ -164,6 +167,7 @@ func (d *Detector) publishEvent(ctx context.Context, m sqstypes.Message, obs mod
 		n, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
 		if n < maxReceives {
 			log.Error("publish event finding failed; the message will come back", "err", safeError(err), "receives", n)
+			d.forgetEvent(trig) // not a repeat when it comes back (coalesce.go)
 			return false
 		}
 		log.Error("publish event finding failed too often; deleting the message", "err", safeError(err), "receives", n)
