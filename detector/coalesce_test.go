@@ -32,7 +32,9 @@ func TestManyCallsOfOneKeyAreOneCheck(t *testing.T) {
 	testutil.Eventually(t, "all 20 messages deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 20 })
 	// Presence first: the first check's key details follow as their own finding
 	// ("-details"); they are not a check of their own.
-	checks := func(o model.Observation) bool { return o.Source == model.SourceEvent && !strings.HasSuffix(o.ID, "-details") }
+	checks := func(o model.Observation) bool {
+		return o.Source == model.SourceEvent && !strings.HasSuffix(o.ID, "-details")
+	}
 	got := waitFindings(t, b, 2, checks)
 	time.Sleep(700 * time.Millisecond) // one more window: nothing more may come
 	got = waitFindings(t, b, 2, checks)
