@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	rwmetrics "github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -154,6 +155,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 		log.Error("sweep enumeration failed", "error", st.Error, "enqueued", n)
 	} else {
 		log.Info("sweep enqueued", "accounts", n)
+		rwmetrics.SweepListed(st.StartedAt, d.e.cfg.Now().UTC(), n)
 	}
 	data, _ = json.Marshal(st)
 	if _, uerr := kv.Update(context.WithoutCancel(ctx), sweepKey, data, rev); uerr != nil {

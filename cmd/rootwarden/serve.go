@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/config"
 	"github.com/rootwarden/rootwarden/internal/httpx"
+	"github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/notifier"
 	"github.com/rootwarden/rootwarden/remediator"
@@ -68,6 +70,9 @@ func has(roles []config.Role, r config.Role) bool {
 func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slog.Logger, opt serveOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := metrics.Register(reg, metrics.BuildFromBinary()); err != nil {
+		return err
+	}
 
 	var awsCfg aws.Config
 	if has(roles, config.RoleDetector) || (has(roles, config.RoleRemediator) && cfg.AssumeRoot) {
@@ -100,6 +105,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		opt.bus(b)
 	}
 
+	reg.MustRegister(metrics.NewConsumerLag(b.JS, 2*time.Second))
 	srv := httpx.New(log, reg)
 	srv.AddCheck("nats", func(context.Context) error {
 		if s := b.NC.Status(); s != nats.CONNECTED {
@@ -139,7 +145,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		g.Go("remediator", func() error { return r.Run(gctx) })
 	}
 	if has(roles, config.RoleNotifier) {
-		sopts := []slack.Option{}
+		sopts := []slack.Option{slack.OptionHTTPClient(&http.Client{Transport: metrics.SlackTransport(nil)})}
 		if cfg.SlackAPIURL != "" {
 			sopts = append(sopts, slack.OptionAPIURL(withSlash(cfg.SlackAPIURL)))
 		}
@@ -183,7 +189,7 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	switch cfg.Tracker {
 	case "jira":
 		t, err := tracker.NewJira(tracker.JiraConfig{BaseURL: cfg.JiraURL, Email: cfg.JiraEmail,
-			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{}}, log.With("tracker", "jira"))
+			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{Transport: metrics.TrackerTransport("jira", nil)}}, log.With("tracker", "jira"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_JIRA_URL: %w", err)
 		}
@@ -191,7 +197,7 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	case "github":
 		owner, repo, _ := strings.Cut(cfg.GitHubRepo, "/")
 		t, err := tracker.NewGitHub(tracker.GitHubConfig{BaseURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken,
-			Owner: owner, Repo: repo, Client: &http.Client{}}, log.With("tracker", "github"))
+			Owner: owner, Repo: repo, Client: &http.Client{Transport: metrics.TrackerTransport("github", nil)}}, log.With("tracker", "github"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_GITHUB_REPO: %w", err)
 		}
