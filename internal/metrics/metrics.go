@@ -67,7 +67,7 @@ var outcomes = []string{OutcomeOK, OutcomeRateLimited, OutcomeClientError, Outco
 // SlackMethods are the Web API methods rootwarden calls (deploy/slack/manifest.yaml).
 var SlackMethods = []string{"auth.test", "conversations.info", "chat.postMessage", "chat.update",
 	"chat.postEphemeral", "conversations.history", "conversations.replies", "views.open",
-	"usergroups.users.list", "apps.connections.open"}
+	"usergroups.users.list", "apps.connections.open", "views.publish", "users.lookupByEmail"}
 
 // Trackers are the ticket systems with an HTTP API.
 var Trackers = []string{"jira", "github"}
