@@ -163,7 +163,7 @@ func TestPodsAreRestricted(t *testing.T) {
 // is a *_FILE path under the mounted Secret.
 func TestSecretsAreFiles(t *testing.T) {
 	secretVars := []string{"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROOTWARDEN_API_TOKEN",
-		"ROOTWARDEN_JIRA_TOKEN", "ROOTWARDEN_GITHUB_TOKEN", "ROOTWARDEN_ORG_EXTERNAL_ID"}
+		"ROOTWARDEN_JIRA_TOKEN", "ROOTWARDEN_GITHUB_TOKEN"}
 	for _, r := range load(t) {
 		for name, p := range r.pods {
 			for _, c := range p.Spec.Containers {
