@@ -255,8 +255,8 @@ func TestScaledRunsEachComponentAgainstNATS(t *testing.T) {
 	}
 }
 
-// TestSlackIngressExposesOnePath: only POST /slack/interactions is public.
-func TestSlackIngressExposesOnePath(t *testing.T) {
+// TestSlackIngressExposesOnlySlack: only Slack's request URLs are public.
+func TestSlackIngressExposesOnlySlack(t *testing.T) {
 	r := byName(t, load(t), "allinone.yaml")
 	found := false
 	for _, o := range r.objects {
@@ -265,12 +265,17 @@ func TestSlackIngressExposesOnePath(t *testing.T) {
 			continue
 		}
 		found = true
+		paths := map[string]bool{}
 		for _, rule := range ing.Spec.Rules {
 			for _, p := range rule.HTTP.Paths {
-				if p.Path != "/slack/interactions" || p.PathType == nil || *p.PathType != networkingv1.PathTypeExact || p.Backend.Service.Port.Name != "slack" {
+				paths[p.Path] = true
+				if !map[string]bool{"/slack/interactions": true, "/slack/events": true, "/slack/commands": true}[p.Path] || p.PathType == nil || *p.PathType != networkingv1.PathTypeExact || p.Backend.Service.Port.Name != "slack" {
 					t.Errorf("ingress exposes %s (%v) on port %q", p.Path, p.PathType, p.Backend.Service.Port.Name)
 				}
 			}
+		}
+		if len(paths) != 3 {
+			t.Errorf("ingress paths %v, want Slack's interactions, events and commands URLs", paths)
 		}
 	}
 	if !found {
