@@ -566,8 +566,8 @@ func TestScopes(t *testing.T) {
 		eq(tpl+" forwarder resource", s.Resources, "${CentralEventBusArn}")
 	}
 	s = find("management.yaml/DelegationPolicy", "organizations:ListAccounts")
-	if fmt.Sprint(s.Condition) != "map[ArnEquals:map[aws:PrincipalArn:arn:${AWS::Partition}:iam::${CentralAccountId}:role/${CentralRoleName}]]" {
-		t.Errorf("the delegation is not limited to rootwarden's role: %v", s.Condition)
+	if fmt.Sprint(s.Principal) != "map[AWS:arn:${AWS::Partition}:iam::${CentralAccountId}:root]" {
+		t.Errorf("the delegation is not to the central account: %v", s.Principal)
 	}
 }
 
