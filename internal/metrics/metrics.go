@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -22,28 +21,6 @@ import (
 // Build identifies the binary in rootwarden_build_info.
 type Build struct {
 	Version, Commit, Date string
-}
-
-// BuildFromBinary reads the version and VCS revision Go stamped into the binary
-// (the module version for `go install …@vX`, "devel" otherwise).
-func BuildFromBinary() Build {
-	b := Build{Version: "devel", Commit: "unknown", Date: "unknown"}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return b
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		b.Version = v
-	}
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			b.Commit = s.Value
-		case "vcs.time":
-			b.Date = s.Value
-		}
-	}
-	return b
 }
 
 // Resolutions label the time-to-remediate histogram.

@@ -163,7 +163,7 @@ func TestPodsAreRestricted(t *testing.T) {
 // is a *_FILE path under the mounted Secret.
 func TestSecretsAreFiles(t *testing.T) {
 	secretVars := []string{"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROOTWARDEN_API_TOKEN",
-		"ROOTWARDEN_JIRA_TOKEN", "ROOTWARDEN_GITHUB_TOKEN"}
+		"ROOTWARDEN_JIRA_TOKEN", "ROOTWARDEN_GITHUB_TOKEN", "ROOTWARDEN_PAGERDUTY_TOKEN", "ROOTWARDEN_PAGERDUTY_ROUTING_KEY"}
 	for _, r := range load(t) {
 		for name, p := range r.pods {
 			for _, c := range p.Spec.Containers {
@@ -319,14 +319,6 @@ func TestAlerts(t *testing.T) {
 	}
 }
 
-// pendingVariables are read by a change in flight (issue 9: a separate Slack port and
-// *_FILE secrets); once internal/config names them they are checked like the others.
-var pendingVariables = map[string]bool{
-	"ROOTWARDEN_SLACK_HTTP_ADDR": true, "SLACK_BOT_TOKEN_FILE": true, "SLACK_SIGNING_SECRET_FILE": true,
-	"SLACK_APP_TOKEN_FILE": true, "ROOTWARDEN_API_TOKEN_FILE": true, "ROOTWARDEN_JIRA_TOKEN_FILE": true,
-	"ROOTWARDEN_GITHUB_TOKEN_FILE": true,
-}
-
 // TestChartSetsOnlyRealVariables: a variable the binary does not read is a silent
 // misconfiguration, so every variable the chart sets must appear in internal/config.
 func TestChartSetsOnlyRealVariables(t *testing.T) {
@@ -349,14 +341,11 @@ func TestChartSetsOnlyRealVariables(t *testing.T) {
 	for _, r := range load(t) {
 		for name, p := range r.pods {
 			for _, e := range p.Spec.Containers[0].Env {
+				base, isFile := strings.CutSuffix(e.Name, "_FILE")
 				switch {
 				case strings.HasPrefix(e.Name, "AWS_"):
 				case strings.Contains(known, `"`+e.Name+`"`):
-					if pendingVariables[e.Name] {
-						t.Logf("%s is in internal/config now: drop it from pendingVariables", e.Name)
-					}
-				case pendingVariables[e.Name]:
-					t.Logf("%s %s: %s is pending (not in internal/config yet)", r.name, name, e.Name)
+				case isFile && strings.Contains(known, `r.secret("`+base+`")`): // X_FILE of a secret X
 				default:
 					t.Errorf("%s %s: the chart sets %s, which internal/config does not read", r.name, name, e.Name)
 				}
