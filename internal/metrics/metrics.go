@@ -66,8 +66,9 @@ var (
 
 	cases = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rootwarden_cases",
 		Help: "Cases by state and severity, as of the remediator's last scan of the store."}, []string{"state", "severity"})
-	oldestOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rootwarden_case_oldest_open_age_seconds",
-		Help: "Age of the oldest case still open (any state but resolved and risk_accepted), by severity; 0 when none."}, []string{"severity"})
+	oldestOpen = &oldestCollector{desc: prometheus.NewDesc("rootwarden_case_oldest_open_age_seconds",
+		"Age of the oldest case still open (any state but resolved and risk_accepted), by severity, at scrape time; 0 when none.",
+		[]string{"severity"}, nil)}
 	accountsWithKeys = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rootwarden_accounts_with_root_keys",
 		Help: "Accounts whose case is not resolved: root access keys present, or their deletion not yet verified."})
 	casesScanned = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rootwarden_cases_last_scan_timestamp_seconds",
@@ -94,9 +95,6 @@ func init() {
 		for _, v := range severities {
 			cases.WithLabelValues(string(s), string(v))
 		}
-	}
-	for _, v := range severities {
-		oldestOpen.WithLabelValues(string(v))
 	}
 	for _, o := range outcomes {
 		for _, m := range SlackMethods {
@@ -130,6 +128,12 @@ func Register(reg prometheus.Registerer, b Build) error {
 // CaseEvent records a case event the remediator saved: a resolution or risk acceptance
 // observes the time since the case opened. Call it once per saved event.
 func CaseEvent(ev model.CaseEvent) {
+	if ev.Case.AccountID != "" {
+		viewMu.Lock()
+		setLocked(ev.Case.AccountID, viewOf(ev.Case), true)
+		publishLocked()
+		viewMu.Unlock()
+	}
 	var how string
 	switch ev.Type {
 	case model.EventResolved:
@@ -149,50 +153,110 @@ func CaseEvent(ev model.CaseEvent) {
 	timeToRemediate.WithLabelValues(how).Observe(ev.At.Sub(opened).Seconds())
 }
 
-// Tally counts the cases of one scan of the store; Publish sets the gauges.
-type Tally struct {
-	n       map[[2]string]int
-	oldest  map[model.Severity]time.Time
+// The remediator's view of the current cases: replaced by each full pass over the store
+// (Tally), updated by every case event it saves (CaseEvent) in between. With several
+// remediators each sees its full passes and its own transitions: aggregate with max().
+type caseView struct {
+	state  model.State
+	sev    model.Severity
+	opened time.Time
+}
+
+var (
+	viewMu  sync.Mutex
+	view    = map[string]caseView{} // account → its current case
+	counts  = map[[2]string]int{}   // state, severity → cases
 	withKey int
-}
+	clock   = time.Now
+)
 
-// NewTally starts a count.
-func NewTally() *Tally {
-	return &Tally{n: map[[2]string]int{}, oldest: map[model.Severity]time.Time{}}
-}
-
-// Add counts one current case.
-func (t *Tally) Add(c model.Case) {
-	t.n[[2]string{string(c.State), string(c.Severity)}]++
-	if c.State.Active() {
-		t.withKey++
-	}
-	if c.State.Active() && c.State != model.StateRiskAccepted && !c.OpenedAt.IsZero() {
-		if o, ok := t.oldest[c.Severity]; !ok || c.OpenedAt.Before(o) {
-			t.oldest[c.Severity] = c.OpenedAt
+// setLocked replaces an account's entry and keeps the counts in step.
+func setLocked(account string, c caseView, ok bool) {
+	if old, had := view[account]; had {
+		counts[[2]string{string(old.state), string(old.sev)}]--
+		if old.state.Active() {
+			withKey--
 		}
+		delete(view, account)
+	}
+	if !ok {
+		return
+	}
+	view[account] = c
+	counts[[2]string{string(c.state), string(c.sev)}]++
+	if c.state.Active() {
+		withKey++
 	}
 }
 
-// Publish sets the case gauges from the count, as of now.
-func (t *Tally) Publish(now time.Time) {
+// publishLocked sets the gauges from the counts.
+func publishLocked() {
 	for _, s := range states {
 		for _, v := range severities {
-			cases.WithLabelValues(string(s), string(v)).Set(float64(t.n[[2]string{string(s), string(v)}]))
+			cases.WithLabelValues(string(s), string(v)).Set(float64(counts[[2]string{string(s), string(v)}]))
 		}
 	}
-	for k, n := range t.n { // states or severities this build does not know yet
+	for k, n := range counts { // states or severities this build does not know yet
 		cases.WithLabelValues(k[0], k[1]).Set(float64(n))
 	}
+	accountsWithKeys.Set(float64(withKey))
+}
+
+func viewOf(c model.Case) caseView {
+	return caseView{state: c.State, sev: c.Severity, opened: c.OpenedAt}
+}
+
+// Tally collects the cases of one full pass over the store; Publish makes it the view.
+type Tally struct {
+	cases map[string]caseView
+}
+
+// NewTally starts a pass.
+func NewTally() *Tally { return &Tally{cases: map[string]caseView{}} }
+
+// Add records one current case.
+func (t *Tally) Add(c model.Case) { t.cases[c.AccountID] = viewOf(c) }
+
+// Publish replaces the view with the pass's cases, as of now.
+func (t *Tally) Publish(now time.Time) {
+	viewMu.Lock()
+	defer viewMu.Unlock()
+	clear(view)
+	clear(counts)
+	withKey = 0
+	for a, c := range t.cases {
+		setLocked(a, c, true)
+	}
+	publishLocked()
+	casesScanned.Set(float64(now.Unix()))
+}
+
+// oldestCollector computes the age of the oldest open case at scrape time, so the
+// SLA alert sees it grow between passes.
+type oldestCollector struct{ desc *prometheus.Desc }
+
+func (o *oldestCollector) Describe(ch chan<- *prometheus.Desc) { ch <- o.desc }
+
+func (o *oldestCollector) Collect(ch chan<- prometheus.Metric) {
+	now := clock()
+	oldest := map[model.Severity]time.Time{}
+	viewMu.Lock()
+	for _, c := range view {
+		if !c.state.Active() || c.state == model.StateRiskAccepted || c.opened.IsZero() {
+			continue
+		}
+		if o, ok := oldest[c.sev]; !ok || c.opened.Before(o) {
+			oldest[c.sev] = c.opened
+		}
+	}
+	viewMu.Unlock()
 	for _, v := range severities {
 		age := 0.0
-		if o, ok := t.oldest[v]; ok {
-			age = max(0, now.Sub(o).Seconds())
+		if t, ok := oldest[v]; ok {
+			age = max(0, now.Sub(t).Seconds())
 		}
-		oldestOpen.WithLabelValues(string(v)).Set(age)
+		ch <- prometheus.MustNewConstMetric(o.desc, prometheus.GaugeValue, age, string(v))
 	}
-	accountsWithKeys.Set(float64(t.withKey))
-	casesScanned.Set(float64(now.Unix()))
 }
 
 // SweepListed records a sweep that listed the organization and queued every account.

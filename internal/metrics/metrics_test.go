@@ -61,6 +61,7 @@ func TestTimeToRemediate(t *testing.T) {
 	for _, r := range []string{ResolvedDeleted, ResolvedAssumeRoot, ResolvedRiskAccepted} {
 		before[r] = histCount(t, r)
 	}
+	defer NewTally().Publish(time.Now()) // these events move no case the other tests count
 	CaseEvent(model.CaseEvent{Type: model.EventResolved, At: opened.Add(3 * time.Hour), Case: model.Case{OpenedAt: opened}})
 	CaseEvent(model.CaseEvent{Type: model.EventResolved, At: opened.Add(time.Hour), Case: model.Case{OpenedAt: opened, DeletedKeyIDs: []string{"AKIA1"}}})
 	CaseEvent(model.CaseEvent{Type: model.EventRiskAccepted, At: opened.Add(time.Hour), Case: model.Case{OpenedAt: opened}})
@@ -93,13 +94,22 @@ func histCount(t *testing.T, resolution string) uint64 {
 	return 0
 }
 
-func TestTally(t *testing.T) {
+func oldest(t *testing.T, sev string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(oldestOpen)
+	return gathered(t, reg, "rootwarden_case_oldest_open_age_seconds", "severity", sev)
+}
+
+func TestCaseGauges(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	clock = func() time.Time { return now }
+	defer func() { clock = time.Now }()
 	tl := NewTally()
-	tl.Add(model.Case{State: model.StateOpen, Severity: model.SeverityCritical, OpenedAt: now.Add(-2 * time.Hour)})
-	tl.Add(model.Case{State: model.StateTicketed, Severity: model.SeverityCritical, OpenedAt: now.Add(-30 * time.Hour)})
-	tl.Add(model.Case{State: model.StateRiskAccepted, Severity: model.SeverityHigh, OpenedAt: now.Add(-900 * time.Hour)})
-	tl.Add(model.Case{State: model.StateResolved, Severity: model.SeverityHigh, OpenedAt: now.Add(-90 * time.Hour)})
+	tl.Add(model.Case{AccountID: "1", State: model.StateOpen, Severity: model.SeverityCritical, OpenedAt: now.Add(-2 * time.Hour)})
+	tl.Add(model.Case{AccountID: "2", State: model.StateTicketed, Severity: model.SeverityCritical, OpenedAt: now.Add(-30 * time.Hour)})
+	tl.Add(model.Case{AccountID: "3", State: model.StateRiskAccepted, Severity: model.SeverityHigh, OpenedAt: now.Add(-900 * time.Hour)})
+	tl.Add(model.Case{AccountID: "4", State: model.StateResolved, Severity: model.SeverityHigh, OpenedAt: now.Add(-90 * time.Hour)})
 	tl.Publish(now)
 	if v := val(t, cases.WithLabelValues("ticketed", "critical")); v != 1 {
 		t.Errorf("ticketed/critical = %v", v)
@@ -107,19 +117,42 @@ func TestTally(t *testing.T) {
 	if v := val(t, cases.WithLabelValues("verifying", "high")); v != 0 {
 		t.Errorf("verifying/high = %v", v)
 	}
-	if v := val(t, oldestOpen.WithLabelValues("critical")); v != 30*3600 {
+	if v := oldest(t, "critical"); v != 30*3600 {
 		t.Errorf("oldest critical = %v, want 30h", v)
 	}
-	if v := val(t, oldestOpen.WithLabelValues("high")); v != 0 {
+	if v := oldest(t, "high"); v != 0 {
 		t.Errorf("oldest high = %v: risk-accepted and resolved cases do not count", v)
 	}
 	if v := val(t, accountsWithKeys); v != 3 {
 		t.Errorf("accounts with keys = %v, want 3 (open, ticketed, risk accepted)", v)
 	}
-	// The next scan replaces the figures.
-	NewTally().Publish(now)
+
+	// Between passes: the age grows at scrape time, and each saved event moves its case.
+	now = now.Add(time.Hour)
+	if v := oldest(t, "critical"); v != 31*3600 {
+		t.Errorf("an hour later the oldest critical = %v, want 31h", v)
+	}
+	resolved := model.Case{AccountID: "2", State: model.StateResolved, Severity: model.SeverityCritical, OpenedAt: now.Add(-31 * time.Hour)}
+	CaseEvent(model.CaseEvent{Type: model.EventResolved, At: now, From: model.StateVerifying, To: model.StateResolved, Case: resolved})
 	if v := val(t, cases.WithLabelValues("ticketed", "critical")); v != 0 {
-		t.Errorf("after an empty scan ticketed/critical = %v", v)
+		t.Errorf("after the resolution ticketed/critical = %v", v)
+	}
+	if v := val(t, cases.WithLabelValues("resolved", "critical")); v != 1 {
+		t.Errorf("after the resolution resolved/critical = %v", v)
+	}
+	if v := oldest(t, "critical"); v != 3*3600 {
+		t.Errorf("after the resolution the oldest critical = %v, want 3h (case 1)", v)
+	}
+	if v := val(t, accountsWithKeys); v != 2 {
+		t.Errorf("after the resolution accounts with keys = %v, want 2", v)
+	}
+	// The next full pass replaces the view.
+	NewTally().Publish(now)
+	if v := val(t, cases.WithLabelValues("open", "critical")); v != 0 {
+		t.Errorf("after an empty pass open/critical = %v", v)
+	}
+	if v := oldest(t, "critical"); v != 0 {
+		t.Errorf("after an empty pass the oldest critical = %v", v)
 	}
 }
 
