@@ -57,13 +57,13 @@ var calls = []awsCall{
 	{"sts", "AssumeRoot", []string{central}, "remediator/assumeroot.go (EnableAssumeRoot=true only)", ""},
 	{"iam", "ListAccessKeys", []string{rootSession}, "remediator/assumeroot.go (paginator)", ""},
 	{"iam", "DeleteAccessKey", []string{rootSession}, "remediator/assumeroot.go", ""},
-	// OU paths and account tags for routing (detector change in flight).
-	{"organizations", "ListParents", []string{central}, "detector: OU path", "detector OU/tags routing"},
-	{"organizations", "DescribeOrganizationalUnit", []string{central}, "detector: OU names", "detector OU/tags routing"},
-	{"organizations", "ListTagsForResource", []string{central}, "detector: account tags", "detector OU/tags routing"},
-	{"organizations", "ListRoots", []string{central}, "detector: OU tree", "detector OU/tags routing"},
-	{"organizations", "ListOrganizationalUnitsForParent", []string{central}, "detector: OU tree", "detector OU/tags routing"},
-	{"organizations", "ListAccountsForParent", []string{central}, "detector: OU tree", "detector OU/tags routing"},
+	// OU paths and account tags for routing and owners.
+	{"organizations", "ListRoots", []string{central}, "detector/org.go OU tree", ""},
+	{"organizations", "ListOrganizationalUnitsForParent", []string{central}, "detector/org.go OU tree", ""},
+	{"organizations", "ListAccountsForParent", []string{central}, "detector/org.go OU tree", ""},
+	{"organizations", "ListParents", []string{central}, "detector/org.go OU path of one account", ""},
+	{"organizations", "DescribeOrganizationalUnit", []string{central}, "detector/org.go OU names", ""},
+	{"organizations", "ListTagsForResource", []string{central}, "detector/org.go account tags", ""},
 }
 
 // implied are actions no code calls by name but a called operation needs, per principal.
