@@ -21,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -310,11 +311,13 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 	now := r.cfg.Now()
 	active := 0
 	var wg sync.WaitGroup
+	tally := metrics.NewTally()
 	for _, rec := range recs {
 		if ctx.Err() != nil {
 			return
 		}
 		c := rec.Case
+		tally.Add(c)
 		if c.State.Active() {
 			active++
 		}
@@ -354,6 +357,7 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 		if u, err := r.Unchecked(ctx); err == nil {
 			r.unchecked.Set(float64(len(u)))
 		}
+		tally.Publish(now)
 	}
 	wg.Wait()
 }
