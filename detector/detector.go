@@ -211,6 +211,8 @@ type Detector struct {
 	closing  bool // set before wg.Wait: no goroutine may start after it
 
 	coal *coalescer // CloudTrail events per account (coalesce.go)
+
+	sweeps *sweepTally // one log line per sweep (sweeplog.go)
 }
 
 // track runs f in a goroutine Run waits for, unless Run is already stopping.
@@ -248,6 +250,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, awsCfg aws.Config) (*Detector
 		maxDeliver: 5,
 		checkSem:   make(chan struct{}, max(8, e.cfg.Concurrency)),
 		coal:       newCoalescer(cfg.EventWindow),
+		sweeps:     newSweepTally(time.Now),
 	}, nil
 }
 
@@ -292,6 +295,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	}
 	run("sweep jobs", func(ctx context.Context) error { return d.consumeJobs(ctx, cons) })
 	run("sweep schedule", d.schedule)
+	run("sweep summary", d.logSweeps)
 	if d.e.cfg.SQSQueueURL != "" {
 		run("events", d.pollEvents)
 	}

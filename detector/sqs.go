@@ -218,7 +218,12 @@ func (d *Detector) publish(ctx context.Context, obs model.Observation) error {
 		return nil
 	}
 	d.e.met.published.WithLabelValues(string(obs.Source)).Inc()
-	d.log.Info("finding published", "account", obs.AccountID, "id", obs.ID, "source", obs.Source,
+	level := slog.LevelInfo
+	if obs.Source == model.SourceSweep {
+		level = slog.LevelDebug // the sweep's summary line says it (sweeplog.go)
+		d.sweeps.add(obs)
+	}
+	d.log.Log(ctx, level, "finding published", "account", obs.AccountID, "id", obs.ID, "source", obs.Source,
 		"root_keys", obs.RootKeysPresent, "error_code", obs.ErrorCode)
 	return nil
 }

@@ -498,7 +498,7 @@ func (d *demo) showMessage(ctx context.Context, caseID string) error {
 	if !ok {
 		return fmt.Errorf("no Slack message for case %s", caseID)
 	}
-	d.say("Slack #security-oncall, message of case %s (edited %d times):", caseID, m.Edits)
+	d.say("Slack #security-oncall, message of case %s (edited %s):", caseID, plural(m.Edits, "time"))
 	fmt.Fprint(d.out, renderBlocks(m.Blocks, "          │ "))
 	return nil
 }

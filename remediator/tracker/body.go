@@ -57,8 +57,12 @@ var Steps = []string{
 
 // description is what every ticket says, as blocks.
 func description(c model.Case, slackLink string) []block {
-	found := fmt.Sprintf("AWS account %s has root user access keys (%d key(s) reported). Severity: %s. Case %s, opened %s, found by %s.",
-		accountLabel(c), max(len(c.Keys), 1), c.Severity, c.ID, c.OpenedAt.UTC().Format(time.RFC3339), c.FoundBy)
+	reported := "1 key reported"
+	if n := len(c.Keys); n > 1 {
+		reported = fmt.Sprintf("%d keys reported", n)
+	}
+	found := fmt.Sprintf("AWS account %s has root user access keys (%s). Severity: %s. Case %s, opened %s, found by %s.",
+		accountLabel(c), reported, c.Severity, c.ID, c.OpenedAt.UTC().Format(time.RFC3339), c.FoundBy)
 	var keys [][]segment
 	for _, k := range c.Keys {
 		s := fmt.Sprintf("Key %d: active=%t", k.Slot, k.Active)

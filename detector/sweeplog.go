@@ -1,0 +1,93 @@
+package detector
+
+// One log line per sweep instead of one per account: each detector counts the sweep
+// jobs it checked and, once a sweep's jobs have gone quiet here, logs what it saw
+// (accounts, accounts with root keys, failed checks, how long, when the next sweep
+// is due). Per-account lines are at debug. With several detectors, each logs its own
+// share of the sweep.
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// sweepQuiet is how long a sweep's jobs must have been quiet before its line is logged.
+const sweepQuiet = 5 * time.Second
+
+type sweepCount struct {
+	accounts, withKeys, failed int
+	first, last                time.Time
+}
+
+type sweepTally struct {
+	mu  sync.Mutex
+	now func() time.Time
+	m   map[string]*sweepCount
+}
+
+func newSweepTally(now func() time.Time) *sweepTally {
+	return &sweepTally{now: now, m: map[string]*sweepCount{}}
+}
+
+// add counts one published sweep observation.
+func (t *sweepTally) add(o model.Observation) {
+	if o.SweepID == "" {
+		return
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.m[o.SweepID]
+	if c == nil {
+		c = &sweepCount{first: now}
+		t.m[o.SweepID] = c
+	}
+	c.accounts++
+	switch {
+	case o.Failed():
+		c.failed++
+	case o.RootKeysPresent:
+		c.withKeys++
+	}
+	c.last = now
+}
+
+// flush logs and forgets every sweep quiet for at least quiet (all when quiet is 0).
+func (t *sweepTally) flush(log *slog.Logger, quiet, interval time.Duration) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, c := range t.m {
+		if quiet > 0 && now.Sub(c.last) < quiet {
+			continue
+		}
+		delete(t.m, id)
+		level := slog.LevelInfo
+		if c.failed > 0 {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "sweep checked",
+			"sweep", id, "accounts", c.accounts, "with_root_keys", c.withKeys, "failed", c.failed,
+			"took", c.last.Sub(c.first).Round(time.Millisecond).String(),
+			"next_sweep", c.first.Add(interval).UTC().Format(time.RFC3339))
+	}
+}
+
+// logSweeps flushes the tally every second until ctx ends, then once more.
+func (d *Detector) logSweeps(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.sweeps.flush(d.log, 0, d.e.cfg.ScanInterval)
+			return nil
+		case <-t.C:
+			d.sweeps.flush(d.log, sweepQuiet, d.e.cfg.ScanInterval)
+		}
+	}
+}

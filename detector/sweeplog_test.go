@@ -1,0 +1,52 @@
+package detector
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+func TestASweepIsOneLogLineWithItsCounts(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	tally := newSweepTally(func() time.Time { return now })
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+
+	for i := range 3000 {
+		o := model.Observation{SweepID: "s1", AccountID: "x"}
+		switch {
+		case i%1000 == 0:
+			o.RootKeysPresent = true
+		case i%1500 == 1:
+			o.Error, o.ErrorCode = "denied", "AccessDenied"
+		}
+		tally.add(o)
+		now = now.Add(time.Millisecond)
+	}
+	tally.add(model.Observation{AccountID: "y"}) // an event or check: not a sweep's
+
+	tally.flush(log, sweepQuiet, 15*time.Minute)
+	if buf.Len() != 0 {
+		t.Fatalf("a sweep still checking was logged: %s", buf.String())
+	}
+	now = now.Add(sweepQuiet)
+	tally.flush(log, sweepQuiet, 15*time.Minute)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one line for 3,000 accounts, got %d:\n%s", len(lines), buf.String())
+	}
+	for _, want := range []string{"level=WARN", `msg="sweep checked"`, "sweep=s1", "accounts=3000", "with_root_keys=3", "failed=2", "took=2.999s", "next_sweep=2026-12-01T10:15:00Z"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("summary line lacks %s: %s", want, lines[0])
+		}
+	}
+	buf.Reset()
+	tally.flush(log, 0, 15*time.Minute)
+	if buf.Len() != 0 {
+		t.Errorf("a sweep was logged twice: %s", buf.String())
+	}
+}
