@@ -1,0 +1,999 @@
+package main
+
+// TestChaos runs the built binary (`rootwarden run`) as a child process over one
+// persistent data directory against the AWS simulator (throttling a share of calls),
+// the Slack fake and the GitHub fake (both misbehaving), kills it with SIGKILL every
+// few seconds while approvers and responders click, and then checks that every case is
+// exact: one Slack message, one ticket, no reply twice, each transition once, final
+// messages and tickets matching the states, every click Slack got a 200 for applied,
+// and all of it settled within 30 s of the last kill.
+//
+//	go test ./cmd/rootwarden -run TestChaos -v            (about a minute)
+//	ROOTWARDEN_SOAK=1 go test ./cmd/rootwarden -run TestChaos -v -timeout 30m
+//
+// ROOTWARDEN_CHAOS_SUMMARY=<file> appends the summary line to that file;
+// ROOTWARDEN_CHAOS_LOG=<file> keeps the child's log there.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rootwarden/rootwarden/internal/awssim"
+	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/slackfake"
+	"github.com/rootwarden/rootwarden/internal/trackerfake"
+	"github.com/rootwarden/rootwarden/notifier"
+	"github.com/rootwarden/rootwarden/remediator"
+	"github.com/rootwarden/rootwarden/remediator/tracker"
+)
+
+const (
+	chaosMgmt     = "111111111111"
+	chaosChannel  = "C0CHAOS001"
+	chaosBot      = "xoxb-chaos-bot-token-SECRET"
+	chaosSecret   = "chaos-signing-secret-SECRET"
+	chaosAPIToken = "chaos-api-token-SECRET"
+	chaosGHToken  = "ghp_chaosTOKENsecret"
+	chaosSeed     = 20261201
+	settleWithin  = 30 * time.Second
+)
+
+// chaosPlan is the size of a run: the short one for CI, the soak behind ROOTWARDEN_SOAK=1.
+type chaosPlan struct {
+	keyAccounts, cleanAccounts int
+	kills                      int
+	minLife, maxLife           time.Duration // a process lives this long before SIGKILL
+	throttle                   float64       // share of AWS calls throttled
+}
+
+func planFromEnv() chaosPlan {
+	p := chaosPlan{keyAccounts: 12, cleanAccounts: 12, kills: 12, minLife: 1500 * time.Millisecond, maxLife: 3 * time.Second, throttle: 0.15}
+	if os.Getenv("ROOTWARDEN_SOAK") == "1" {
+		p.keyAccounts, p.cleanAccounts, p.kills = 40, 40, 80
+		p.minLife, p.maxLife = time.Second, 6*time.Second
+	}
+	return p
+}
+
+type click struct {
+	Account, CaseID, ActionID, User string
+	ActionTS                        string
+	Status                          int
+	Err                             string
+	At                              time.Time
+	TrueClaim                       bool
+}
+
+// actionID is the id the notifier gives the action of this click.
+func (c click) actionID() string { return "slack:" + c.User + ":" + c.ActionID + ":" + c.ActionTS }
+
+type chaos struct {
+	t    *testing.T
+	plan chaosPlan
+
+	bin, dataDir, addr, logPath string
+	natsAddr                    string // the child's embedded NATS server (ROOTWARDEN_NATS_LISTEN)
+	sim                         *awssim.Sim
+	simBase                     string
+	sl                          *slackfake.Server
+	gh                          *trackerfake.GitHub
+	keyAccts, cleanAccts        []string
+	trueClaim                   map[string]bool // account → an "I deleted" claim there is true
+
+	mu            sync.Mutex
+	rnd           *rand.Rand
+	clicks        []click
+	falseClaims   map[string]int
+	lastClick     map[string]time.Time
+	userSeq       int
+	slackFaults   map[string]int
+	awsArmed      int
+	kills         int
+	selfExits     []string
+	proc          *exec.Cmd
+	procDone      chan struct{}
+	procExit      error
+	throttleShare func() int // nil when the simulator has no share-based throttle
+}
+
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos test of the whole binary: not in -short")
+	}
+	plan := planFromEnv()
+	c := &chaos{t: t, plan: plan, rnd: rand.New(rand.NewPCG(chaosSeed, 7)), trueClaim: map[string]bool{},
+		falseClaims: map[string]int{}, lastClick: map[string]time.Time{}, slackFaults: map[string]int{}}
+	c.bin = buildBinary(t)
+	c.dataDir = t.TempDir()
+	c.addr = freeAddr(t)
+	c.natsAddr = freeAddr(t)
+	c.logPath = filepath.Join(t.TempDir(), "rootwarden.log")
+	if p := os.Getenv("ROOTWARDEN_CHAOS_LOG"); p != "" {
+		c.logPath = p // keep the child's log (JSON lines of every life) for a look afterwards
+		_ = os.Remove(p)
+	}
+	c.setupSim()
+	c.setupSlack()
+	c.setupGitHub()
+	t.Cleanup(func() {
+		c.stop(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("last 60 log lines of the child:\n%s", tailFile(c.logPath, 60))
+		}
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); c.injectSlackFaults(ctx) }()
+	go func() { defer bg.Done(); c.injectAWSThrottling(ctx) }()
+
+	// First life: let the first sweep find the accounts, so that clicks happen under
+	// the kills (detection under kills is covered by the later lives' redeliveries).
+	start := time.Now()
+	c.start()
+	if !waitUntil(30*time.Second, func() bool { return len(c.postedAccounts()) == len(c.keyAccts) }) {
+		t.Errorf("first sweep: only %d of %d accounts with root keys have a Slack message after 30 s",
+			len(c.postedAccounts()), len(c.keyAccts))
+	}
+	detected := time.Since(start)
+
+	clickCtx, stopClicks := context.WithCancel(ctx)
+	bg.Add(1)
+	go func() { defer bg.Done(); c.clicker(clickCtx) }()
+	for i := 0; i < plan.kills; i++ {
+		if i > 0 {
+			c.start()
+		}
+		time.Sleep(c.life())
+		c.stop(syscall.SIGKILL)
+	}
+	stopClicks()
+	lastKill := time.Now()
+	// No more hangs after the last kill: a hang is cut only by a deadline, and the
+	// settle bound is about recovery, not about the tracker's own timeout.
+	c.gh.ClearFaults()
+	c.githubShares(false)
+	c.start()
+
+	var problems []string
+	settled := waitUntil(settleWithin, func() bool { problems = c.check(); return len(problems) == 0 })
+	settle := time.Since(lastKill)
+	cancel()
+	bg.Wait()
+	if !settled {
+		t.Errorf("not settled %s after the last kill; %d problems:\n  %s", settleWithin, len(problems), strings.Join(first(problems, 40), "\n  "))
+	}
+	c.stop(syscall.SIGTERM)
+	if c.procExit != nil && !strings.Contains(c.procExit.Error(), "signal") {
+		t.Errorf("rootwarden run after SIGTERM: %v", c.procExit)
+	}
+	if len(c.selfExits) > 0 {
+		t.Errorf("rootwarden exited by itself %d times (not killed): %s", len(c.selfExits), strings.Join(first(c.selfExits, 5), "; "))
+	}
+	c.checkAuditLog()
+	c.checkSecrets()
+	c.report(detected, settle, settled)
+}
+
+// ---- set-up ----
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goTool); err != nil {
+		if goTool, err = exec.LookPath("go"); err != nil {
+			t.Skip("no go tool to build the binary")
+		}
+	}
+	out := filepath.Join(t.TempDir(), "rootwarden")
+	cmd := exec.Command(goTool, "build", "-o", out, ".")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return out
+}
+
+func (c *chaos) setupSim() {
+	c.sim = awssim.New(awssim.Options{})
+	c.sim.AddAccount(awssim.Account{ID: chaosMgmt, Name: "management", Management: true})
+	for i := 1; i <= c.plan.keyAccounts+c.plan.cleanAccounts; i++ {
+		id := fmt.Sprintf("3%011d", i)
+		c.sim.AddAccount(awssim.Account{ID: id, Name: fmt.Sprintf("member-%d", i)})
+		if i <= c.plan.keyAccounts {
+			c.sim.CreateRootKey(id, time.Now().AddDate(-1, 0, 0))
+			c.keyAccts = append(c.keyAccts, id)
+			c.trueClaim[id] = i%2 == 1
+		} else {
+			c.cleanAccts = append(c.cleanAccts, id)
+		}
+	}
+	c.sim.EnableOrganization(chaosMgmt)
+	srv := c.sim.Start()
+	c.t.Cleanup(srv.Close)
+	c.simBase = srv.URL
+	// A share-based throttle when the simulator has one; else the test arms the
+	// per-account Throttle on a ticker (injectAWSThrottling).
+	if ts, ok := any(c.sim).(interface {
+		SetThrottleShare(float64, uint64)
+		ThrottledCalls() int
+	}); ok {
+		ts.SetThrottleShare(c.plan.throttle, chaosSeed)
+		c.throttleShare = ts.ThrottledCalls
+	}
+}
+
+func (c *chaos) setupSlack() {
+	c.sl = slackfake.New(slackfake.WithChannel(chaosChannel, "root-keys"), slackfake.WithBotToken(chaosBot))
+	c.sl.Start()
+	c.t.Cleanup(c.sl.Close)
+}
+
+func (c *chaos) setupGitHub() {
+	c.gh = trackerfake.NewGitHub("acme", "security", trackerfake.WithToken(chaosGHToken), trackerfake.WithSeed(chaosSeed))
+	c.gh.Start()
+	c.t.Cleanup(c.gh.Close)
+	c.githubShares(true)
+}
+
+// githubShares sets the tracker's misbehaviour: lost creation answers, 5xx, the
+// secondary rate limit and (while killing) hangs.
+func (c *chaos) githubShares(hangs bool) {
+	c.gh.FailShare(trackerfake.OpCreate, 0.15, trackerfake.Lost())
+	c.gh.FailShare(trackerfake.OpCreate, 0.10, trackerfake.Status(502))
+	c.gh.FailShare(trackerfake.OpAny, 0.05, trackerfake.Status(500))
+	c.gh.FailShare(trackerfake.OpAny, 0.05, trackerfake.SecondaryRateLimit(time.Second))
+	if hangs {
+		c.gh.FailShare(trackerfake.OpAny, 0.03, trackerfake.Hang(20*time.Second))
+	}
+}
+
+func approverIDs() []string {
+	ids := make([]string, 0, 300)
+	for i := 1; i <= 300; i++ {
+		ids = append(ids, fmt.Sprintf("U0AP%04d", i))
+	}
+	return ids
+}
+
+func (c *chaos) env() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "ROOTWARDEN_") || strings.HasPrefix(k, "SLACK_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	ak, sk := c.sim.AdminCredentials(chaosMgmt)
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL": c.simBase, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": ak, "AWS_SECRET_ACCESS_KEY": sk,
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+		"ROOTWARDEN_DATA_DIR": c.dataDir, "ROOTWARDEN_HTTP_ADDR": c.addr, "ROOTWARDEN_NATS_LISTEN": c.natsAddr, "ROOTWARDEN_API_TOKEN": chaosAPIToken,
+		"SLACK_BOT_TOKEN": chaosBot, "SLACK_SIGNING_SECRET": chaosSecret, "ROOTWARDEN_SLACK_CHANNEL": chaosChannel,
+		"ROOTWARDEN_SLACK_API_URL": c.sl.APIURL(), "ROOTWARDEN_APPROVERS": strings.Join(approverIDs(), ","),
+		"ROOTWARDEN_ORG_ROLE_NAME": "OrganizationAccountAccessRole", "ROOTWARDEN_SCAN_INTERVAL": "1h",
+		"ROOTWARDEN_TRACKER": "github", "ROOTWARDEN_GITHUB_REPO": "acme/security", "ROOTWARDEN_GITHUB_TOKEN": chaosGHToken,
+		"ROOTWARDEN_GITHUB_API_URL": c.gh.URL(), "ROOTWARDEN_TICKET_POLL": "10s",
+		"ROOTWARDEN_LOG_FORMAT": "json", "ROOTWARDEN_LOG_LEVEL": "info",
+	} {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// ---- the child process ----
+
+func (c *chaos) start() {
+	c.t.Helper()
+	f, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	fmt.Fprintf(f, "{\"chaos\":\"start\",\"life\":%d}\n", c.kills+1)
+	cmd := exec.Command(c.bin, "run")
+	cmd.Env = c.env()
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		c.t.Fatalf("start rootwarden run: %v", err)
+	}
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.proc, c.procDone = cmd, done
+	c.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		f.Close()
+		c.mu.Lock()
+		c.procExit = err
+		c.mu.Unlock()
+		close(done)
+	}()
+}
+
+// stop signals the running process and waits for it. An exit that was not caused by
+// our signal is recorded as a self-exit (a crash or a start-up refusal).
+func (c *chaos) stop(sig syscall.Signal) {
+	c.mu.Lock()
+	cmd, done := c.proc, c.procDone
+	c.proc = nil
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-done:
+		c.mu.Lock()
+		c.selfExits = append(c.selfExits, fmt.Sprintf("life %d: %v", c.kills+1, c.procExit))
+		c.mu.Unlock()
+		return
+	default:
+	}
+	_ = cmd.Process.Signal(sig)
+	wait := 30 * time.Second
+	select {
+	case <-done:
+	case <-time.After(wait):
+		c.t.Errorf("rootwarden did not stop within %s of %s", wait, sig)
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	if sig == syscall.SIGKILL {
+		c.mu.Lock()
+		c.kills++
+		c.mu.Unlock()
+	}
+}
+
+func (c *chaos) life() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.plan.minLife + time.Duration(c.rnd.Int64N(int64(c.plan.maxLife-c.plan.minLife)))
+}
+
+// ---- faults ----
+
+// injectSlackFaults queues one failure at a time per Web API method the notifier
+// writes or searches with, drawn from a seeded source, and counts it once a call
+// consumed it.
+func (c *chaos) injectSlackFaults(ctx context.Context) {
+	methods := []string{"chat.postMessage", "chat.update", "conversations.history", "conversations.replies"}
+	type queued struct {
+		calls int
+		kind  string
+	}
+	pending := map[string]*queued{}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, m := range methods {
+			calls := c.sl.Calls(m)
+			if q := pending[m]; q != nil {
+				if calls <= q.calls {
+					continue // not consumed yet
+				}
+				c.mu.Lock()
+				c.slackFaults[q.kind]++
+				c.mu.Unlock()
+				delete(pending, m)
+			}
+			c.mu.Lock()
+			x := c.rnd.Float64()
+			c.mu.Unlock()
+			var f slackfake.Failure
+			var kind string
+			switch {
+			case x < 0.05:
+				f, kind = slackfake.RateLimited(time.Second), "429"
+			case x < 0.08:
+				f, kind = slackfake.ServerError(503), "5xx"
+			case x < 0.12:
+				f, kind = slackfake.LostResponse(), "lost"
+			default:
+				continue
+			}
+			c.sl.FailNext(m, 1, f)
+			pending[m] = &queued{calls: calls, kind: kind}
+		}
+	}
+}
+
+// injectAWSThrottling arms the simulator's per-account Throttle for a share of the
+// accounts every 100 ms, when the simulator has no share-based throttle of its own.
+func (c *chaos) injectAWSThrottling(ctx context.Context) {
+	if c.throttleShare != nil {
+		return
+	}
+	all := append(append([]string{chaosMgmt}, c.keyAccts...), c.cleanAccts...)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for _, a := range all {
+				c.sim.Throttle(a, 0)
+			}
+			return
+		case <-tick.C:
+		}
+		for _, a := range all {
+			c.mu.Lock()
+			on := c.rnd.Float64() < c.plan.throttle
+			if on {
+				c.awsArmed++
+			}
+			c.mu.Unlock()
+			if on {
+				c.sim.Throttle(a, 1)
+			} else {
+				c.sim.Throttle(a, 0)
+			}
+		}
+	}
+}
+
+// ---- the people ----
+
+// clicker plays the on-call people: it approves open cases, and on ticketed ones says
+// "I deleted the keys" — truly (it deletes the keys in the simulator first) for half
+// of the accounts, falsely (at most twice) for the others. Each click is by a fresh
+// user, so a refusal (an ephemeral message to that user) is attributable.
+func (c *chaos) clicker(ctx context.Context) {
+	tick := time.NewTicker(120 * time.Millisecond)
+	defer tick.Stop()
+	approvers := approverIDs()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		c.mu.Lock()
+		acct := c.keyAccts[c.rnd.IntN(len(c.keyAccts))]
+		recent := time.Since(c.lastClick[acct]) < time.Second
+		c.mu.Unlock()
+		if recent {
+			continue
+		}
+		m, ok := c.messageOf(acct)
+		if !ok {
+			continue
+		}
+		caseID, _ := m.Metadata.EventPayload["case_id"].(string)
+		var btn *slackfake.Button
+		for _, b := range m.Buttons() {
+			if b.ActionID == notifier.ActionIDApprove || b.ActionID == notifier.ActionIDConfirmDeleted {
+				btn = &b
+				break
+			}
+		}
+		if btn == nil {
+			continue
+		}
+		cl := click{Account: acct, CaseID: caseID, ActionID: btn.ActionID, At: time.Now()}
+		c.mu.Lock()
+		c.userSeq++
+		if btn.ActionID == notifier.ActionIDApprove {
+			cl.User = approvers[c.userSeq%len(approvers)]
+		} else {
+			cl.User = fmt.Sprintf("U0CL%05d", c.userSeq)
+			cl.TrueClaim = c.trueClaim[acct]
+			if !cl.TrueClaim && c.falseClaims[acct] >= 2 {
+				c.mu.Unlock()
+				continue
+			}
+		}
+		c.lastClick[acct] = time.Now()
+		c.mu.Unlock()
+		if cl.TrueClaim {
+			for _, k := range c.sim.RootKeys(acct) {
+				c.sim.DeleteRootKey(acct, k.ID)
+			}
+		}
+		form := slackfake.BlockAction(cl.User, "chaos-"+cl.User, btn.ActionID, btn.Value, chaosChannel, m.TS)
+		var p struct {
+			Actions []struct {
+				ActionTS string `json:"action_ts"`
+			} `json:"actions"`
+		}
+		_ = json.Unmarshal([]byte(form.Get("payload")), &p)
+		if len(p.Actions) == 1 {
+			cl.ActionTS = p.Actions[0].ActionTS
+		}
+		dctx, cancel := context.WithTimeout(ctx, 3*time.Second) // Slack gives up after 3 s
+		status, _, err := slackfake.Deliver(dctx, "http://"+c.addr+"/slack/interactions", chaosSecret, form)
+		cancel()
+		cl.Status = status
+		if err != nil {
+			cl.Err = err.Error()
+		}
+		c.mu.Lock()
+		if status == http.StatusOK && !cl.TrueClaim && cl.ActionID == notifier.ActionIDConfirmDeleted {
+			c.falseClaims[acct]++
+		}
+		c.clicks = append(c.clicks, cl)
+		c.mu.Unlock()
+	}
+}
+
+// ---- what the people and the tools see ----
+
+// caseMessages returns the top-level case messages per account (newest last).
+func (c *chaos) caseMessages() map[string][]slackfake.Message {
+	out := map[string][]slackfake.Message{}
+	for _, m := range c.sl.Messages(chaosChannel) {
+		if m.Metadata == nil || m.Metadata.EventType != notifier.MetadataCase {
+			out[""] = append(out[""], m)
+			continue
+		}
+		id, _ := m.Metadata.EventPayload["case_id"].(string)
+		acct, _, _ := strings.Cut(id, "-")
+		out[acct] = append(out[acct], m)
+	}
+	return out
+}
+
+func (c *chaos) messageOf(acct string) (slackfake.Message, bool) {
+	ms := c.caseMessages()[acct]
+	if len(ms) == 0 {
+		return slackfake.Message{}, false
+	}
+	return ms[len(ms)-1], true
+}
+
+func (c *chaos) postedAccounts() []string {
+	var out []string
+	for a := range c.caseMessages() {
+		if a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (c *chaos) api(path string, out any) error {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+c.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+chaosAPIToken)
+	cl := &http.Client{Timeout: 3 * time.Second}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return json.Unmarshal(body, out)
+}
+
+// check lists every way the world differs from an exact, settled one, as the case
+// state (the rw_cases bucket of the running child), Slack and GitHub show it now. The
+// full history is checked after the run (checkAuditLog): reading it through the case
+// API on every poll costs a JetStream consumer per call.
+func (c *chaos) check() []string {
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	current, err := c.readCases()
+	if err != nil {
+		return []string{"read the cases from the child's NATS: " + err.Error()}
+	}
+	msgs := c.caseMessages()
+	if n := len(msgs[""]); n > 0 {
+		bad("%d top-level Slack messages without case metadata", n)
+	}
+	for _, a := range c.cleanAccts {
+		if cv, ok := current[a]; ok {
+			bad("clean account %s has case %s", a, cv.ID)
+		}
+		if n := len(msgs[a]); n > 0 {
+			bad("clean account %s has %d Slack messages", a, n)
+		}
+	}
+	c.mu.Lock()
+	clicks := slices.Clone(c.clicks)
+	c.mu.Unlock()
+	ephemeralTo := map[string]bool{}
+	for _, e := range c.sl.Ephemerals() {
+		ephemeralTo[e.User] = true
+	}
+	actionsSeen := map[string]bool{}
+	for _, a := range c.keyAccts {
+		cv, ok := current[a]
+		if !ok {
+			bad("account %s with root keys has no case", a)
+			continue
+		}
+		if cv.Number != 1 {
+			bad("account %s: current case is %s, want its first and only case", a, cv.ID)
+		}
+		for _, id := range cv.ActionIDs {
+			actionsSeen[id] = true
+		}
+		if cv.State == model.StateVerifying {
+			bad("case %s still verifying", cv.ID)
+		}
+		if len(cv.Pending) > 0 {
+			bad("case %s still owes %v", cv.ID, cv.Pending)
+		}
+		// Slack: one top-level message, edited to the current state; no reply twice.
+		var mine []slackfake.Message
+		for _, m := range msgs[a] {
+			if m.Metadata.EventPayload["case_id"] == cv.ID {
+				mine = append(mine, m)
+			}
+		}
+		if len(mine) != 1 {
+			bad("case %s has %d top-level Slack messages, want 1", cv.ID, len(mine))
+		}
+		if len(msgs[a]) != len(mine) {
+			bad("account %s has Slack messages of other cases", a)
+		}
+		if len(mine) > 0 {
+			m := mine[len(mine)-1]
+			if want, got := buttonsFor(cv.State), actionButtons(m); !slices.Equal(want, got) {
+				bad("case %s is %s but its message offers %v (want %v)", cv.ID, cv.State, got, want)
+			}
+			seen := map[string]int{}
+			for _, r := range m.Replies {
+				key := "text:" + r.Text
+				if r.Metadata != nil {
+					key = fmt.Sprintf("event:%v/%v", r.Metadata.EventPayload["case_id"], r.Metadata.EventPayload["seq"])
+				}
+				seen[key]++
+			}
+			for k, n := range seen {
+				if n > 1 {
+					bad("case %s: thread reply %s posted %d times", cv.ID, k, n)
+				}
+			}
+		}
+		// GitHub: one issue per ticketed case, open while ticketed, closed once resolved.
+		ticketed := cv.Ticket != nil
+		issues := c.gh.IssuesWithLabel(tracker.Label(cv.ID))
+		switch {
+		case !ticketed && len(issues) > 0:
+			bad("case %s was never ticketed but has %d GitHub issues", cv.ID, len(issues))
+		case ticketed && len(issues) != 1:
+			bad("case %s has %d GitHub issues, want 1", cv.ID, len(issues))
+		case ticketed:
+			is := issues[0]
+			if cv.Ticket == nil || cv.Ticket.ID != strconv.Itoa(is.Number) {
+				bad("case %s links ticket %+v, but its issue is #%d", cv.ID, cv.Ticket, is.Number)
+			}
+			if want := map[model.State]string{model.StateTicketed: "open", model.StateResolved: "closed"}[cv.State]; want != "" && is.State != want {
+				bad("case %s is %s but issue #%d is %s", cv.ID, cv.State, is.Number, is.State)
+			}
+		}
+	}
+	// No click that Slack got a 200 for was lost: the remediator applied or refused its
+	// action (the case remembers its id), or the notifier told the user why not.
+	for _, cl := range clicks {
+		if cl.Status != http.StatusOK {
+			continue
+		}
+		if !actionsSeen[cl.actionID()] && !ephemeralTo[cl.User] {
+			bad("click %s by %s on %s at %s got 200 but is nowhere in the case history", cl.ActionID, cl.User, cl.CaseID, cl.At.Format("15:04:05.000"))
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+// historyProblems checks that each transition happened once.
+func historyProblems(caseID string, hist []remediator.HistoryEntry) []string {
+	var out []string
+	seqs, actions, types := map[int]int{}, map[string]int{}, map[model.CaseEventType]int{}
+	for _, h := range hist {
+		seqs[h.Seq]++
+		if h.ActionID != "" {
+			actions[h.ActionID+"/"+string(h.Type)]++
+		}
+		types[h.Type]++
+	}
+	for s, n := range seqs {
+		if n > 1 {
+			out = append(out, fmt.Sprintf("case %s: event seq %d recorded %d times", caseID, s, n))
+		}
+	}
+	for a, n := range actions {
+		if n > 1 {
+			out = append(out, fmt.Sprintf("case %s: action %s applied %d times", caseID, a, n))
+		}
+	}
+	if types[model.EventOpened] != 1 {
+		out = append(out, fmt.Sprintf("case %s: opened %d times", caseID, types[model.EventOpened]))
+	}
+	for _, once := range []model.CaseEventType{model.EventTicketed, model.EventResolved} {
+		if types[once] > 1 {
+			out = append(out, fmt.Sprintf("case %s: %s %d times", caseID, once, types[once]))
+		}
+	}
+	return out
+}
+
+func buttonsFor(s model.State) []string {
+	switch s {
+	case model.StateOpen:
+		return []string{notifier.ActionIDApprove}
+	case model.StateTicketed:
+		return []string{notifier.ActionIDConfirmDeleted}
+	}
+	return nil
+}
+
+// actionButtons is the message's approve / "I deleted" buttons (the ones that move a
+// case forward; Re-check and Accept risk may come and go with the design).
+func actionButtons(m slackfake.Message) []string {
+	var out []string
+	for _, b := range m.Buttons() {
+		if b.ActionID == notifier.ActionIDApprove || b.ActionID == notifier.ActionIDConfirmDeleted {
+			out = append(out, b.ActionID)
+		}
+	}
+	return out
+}
+
+// checkAuditLog reads the stopped process's NATS data: every case ever opened (not
+// only the current ones the API lists) has one Slack message and at most one ticket,
+// and no case was opened for a clean account or twice for one account.
+func (c *chaos) checkAuditLog() {
+	t := c.t
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, bus.Config{DataDir: c.dataDir}, nil)
+	if err != nil {
+		t.Errorf("open the data dir after the run: %v", err)
+		return
+	}
+	defer b.Close()
+	cons, err := b.JS.OrderedConsumer(ctx, bus.StreamCases, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		t.Errorf("read %s: %v", bus.StreamCases, err)
+		return
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Errorf("read %s: %v", bus.StreamCases, err)
+		return
+	}
+	casesOf := map[string]map[string]bool{}
+	seqs := map[string]map[int]int{}
+	hist := map[string][]remediator.HistoryEntry{}
+	actionIDs := map[string]bool{}
+	for left := info.NumPending; left > 0; left-- {
+		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Errorf("read %s: %v", bus.StreamCases, err)
+			break
+		}
+		var ev model.CaseEvent
+		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+			t.Errorf("case event does not decode: %v", err)
+			continue
+		}
+		if casesOf[ev.AccountID] == nil {
+			casesOf[ev.AccountID] = map[string]bool{}
+		}
+		casesOf[ev.AccountID][ev.CaseID] = true
+		if seqs[ev.CaseID] == nil {
+			seqs[ev.CaseID] = map[int]int{}
+		}
+		seqs[ev.CaseID][ev.Seq]++
+		hist[ev.CaseID] = append(hist[ev.CaseID], remediator.HistoryEntry{ID: ev.ID, Seq: ev.Seq, Type: ev.Type,
+			From: ev.From, To: ev.To, Actor: ev.Actor, At: ev.At, Reason: ev.Reason, ActionID: ev.ActionID})
+		if ev.ActionID != "" {
+			actionIDs[ev.ActionID] = true
+		}
+	}
+	for id, h := range hist {
+		for _, p := range historyProblems(id, h) {
+			t.Errorf("audit log: %s", p)
+		}
+	}
+	ephemeralTo := map[string]bool{}
+	for _, e := range c.sl.Ephemerals() {
+		ephemeralTo[e.User] = true
+	}
+	c.mu.Lock()
+	for _, cl := range c.clicks {
+		if cl.Status == http.StatusOK && !actionIDs[cl.actionID()] && !ephemeralTo[cl.User] {
+			t.Errorf("audit log: click %s by %s on %s at %s got 200 but no case event names it (lost)",
+				cl.ActionID, cl.User, cl.CaseID, cl.At.Format("15:04:05.000"))
+		}
+	}
+	c.mu.Unlock()
+	msgs := c.caseMessages()
+	for _, a := range c.cleanAccts {
+		if len(casesOf[a]) > 0 {
+			t.Errorf("audit log: clean account %s has cases %v", a, keys(casesOf[a]))
+		}
+	}
+	for _, a := range c.keyAccts {
+		if len(casesOf[a]) != 1 {
+			t.Errorf("audit log: account %s has %d cases %v, want exactly 1", a, len(casesOf[a]), keys(casesOf[a]))
+		}
+		for id := range casesOf[a] {
+			n := 0
+			for _, m := range msgs[a] {
+				if m.Metadata.EventPayload["case_id"] == id {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("case %s: %d top-level Slack messages, want 1", id, n)
+			}
+			if k := len(c.gh.IssuesWithLabel(tracker.Label(id))); k > 1 {
+				t.Errorf("case %s: %d GitHub issues, want at most 1", id, k)
+			}
+			for s, n := range seqs[id] {
+				if n > 1 {
+					t.Errorf("audit log: case %s event %d published %d times", id, s, n)
+				}
+			}
+		}
+	}
+}
+
+func (c *chaos) checkSecrets() {
+	logs, _ := os.ReadFile(c.logPath)
+	for _, s := range []string{chaosBot, chaosSecret, chaosAPIToken, chaosGHToken} {
+		if strings.Contains(string(logs), s) {
+			c.t.Errorf("the child's logs contain the secret %.10s…", s)
+		}
+	}
+}
+
+func (c *chaos) report(detected, settle time.Duration, settled bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ok, refused, failed := 0, 0, 0
+	for _, cl := range c.clicks {
+		switch {
+		case cl.Status == http.StatusOK:
+			ok++
+		case cl.Status != 0:
+			refused++
+		default:
+			failed++
+		}
+	}
+	throttled := fmt.Sprintf("aws_throttle_armed=%d", c.awsArmed)
+	if c.throttleShare != nil {
+		throttled = fmt.Sprintf("aws_throttled=%d", c.throttleShare())
+	}
+	calls := 0
+	for _, n := range c.sim.Calls() {
+		calls += n
+	}
+	gh := c.gh.Faults()
+	var ghParts []string
+	for _, k := range trackerfake.Sorted(gh) {
+		ghParts = append(ghParts, fmt.Sprintf("%s=%d", k, gh[trackerfake.FaultKind(k)]))
+	}
+	var slParts []string
+	for _, k := range trackerfake.Sorted(c.slackFaults) {
+		slParts = append(slParts, fmt.Sprintf("%s=%d", k, c.slackFaults[k]))
+	}
+	settleText := settle.Round(100 * time.Millisecond).String()
+	if !settled {
+		settleText = ">" + settleWithin.String()
+	}
+	line := fmt.Sprintf("chaos: accounts=%d+%d kills=%d self_exits=%d first_detection=%s clicks=%d (200=%d non200=%d unanswered=%d) "+
+		"slack_faults[%s] github_faults[%s] aws_calls=%d %s github_issues=%d settle_after_last_kill=%s",
+		len(c.keyAccts), len(c.cleanAccts), c.kills, len(c.selfExits), detected.Round(100*time.Millisecond), len(c.clicks), ok, refused, failed,
+		strings.Join(slParts, " "), strings.Join(ghParts, " "), calls, throttled, len(c.gh.Issues()), settleText)
+	c.t.Log(line)
+	fmt.Println(line)
+	if p := os.Getenv("ROOTWARDEN_CHAOS_SUMMARY"); p != "" {
+		if f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+	}
+}
+
+// readCases reads the current case of every account from the running child's NATS.
+func (c *chaos) readCases() (map[string]model.Case, error) {
+	nc, err := nats.Connect("nats://"+c.natsAddr, nats.Timeout(2*time.Second), nats.NoReconnect())
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, bus.BucketCases)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]model.Case{}
+	for _, a := range append(slices.Clone(c.keyAccts), c.cleanAccts...) {
+		e, err := kv.Get(ctx, a)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("case of %s: %w", a, err)
+		}
+		var cs model.Case
+		if err := json.Unmarshal(e.Value(), &cs); err != nil {
+			return nil, fmt.Errorf("case of %s: %w", a, err)
+		}
+		out[a] = cs
+	}
+	return out, nil
+}
+
+// ---- helpers ----
+
+func waitUntil(limit time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		if ok() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func first(s []string, n int) []string {
+	if len(s) > n {
+		return append(s[:n:n], fmt.Sprintf("… and %d more", len(s)-n))
+	}
+	return s
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
