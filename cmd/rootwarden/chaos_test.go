@@ -22,6 +22,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,26 +98,27 @@ type chaos struct {
 	bin, dataDir, addr, logPath string
 	natsAddr                    string // the child's embedded NATS server (ROOTWARDEN_NATS_LISTEN)
 	sim                         *awssim.Sim
-	simBase                     string
+	simBase, slackURL           string // the fault proxies in front of the simulator and the Slack fake
 	sl                          *slackfake.Server
 	gh                          *trackerfake.GitHub
 	keyAccts, cleanAccts        []string
 	trueClaim                   map[string]bool // account → an "I deleted" claim there is true
 
-	mu            sync.Mutex
-	rnd           *rand.Rand
-	clicks        []click
-	falseClaims   map[string]int
-	lastClick     map[string]time.Time
-	userSeq       int
-	slackFaults   map[string]int
-	awsArmed      int
-	kills         int
-	selfExits     []string
-	proc          *exec.Cmd
-	procDone      chan struct{}
-	procExit      error
-	throttleShare func() int // nil when the simulator has no share-based throttle
+	mu           sync.Mutex
+	rnd          *rand.Rand
+	clicks       []click
+	falseClaims  map[string]int
+	lastClick    map[string]time.Time
+	userSeq      int
+	slackFaults  map[string]int
+	awsThrottled int
+	states       map[model.State]int // of the current cases at the last check
+	awsCalls     int
+	kills        int
+	selfExits    []string
+	proc         *exec.Cmd
+	procDone     chan struct{}
+	procExit     error
 }
 
 func TestChaos(t *testing.T) {
@@ -146,9 +150,6 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var bg sync.WaitGroup
-	bg.Add(2)
-	go func() { defer bg.Done(); c.injectSlackFaults(ctx) }()
-	go func() { defer bg.Done(); c.injectAWSThrottling(ctx) }()
 
 	// First life: let the first sweep find the accounts, so that clicks happen under
 	// the kills (detection under kills is covered by the later lives' redeliveries).
@@ -231,24 +232,19 @@ func (c *chaos) setupSim() {
 		}
 	}
 	c.sim.EnableOrganization(chaosMgmt)
-	srv := c.sim.Start()
+	srv := httptest.NewServer(c.awsProxy(c.sim.Handler()))
 	c.t.Cleanup(srv.Close)
+	c.sim.SetBaseURL(srv.URL)
 	c.simBase = srv.URL
-	// A share-based throttle when the simulator has one; else the test arms the
-	// per-account Throttle on a ticker (injectAWSThrottling).
-	if ts, ok := any(c.sim).(interface {
-		SetThrottleShare(float64, uint64)
-		ThrottledCalls() int
-	}); ok {
-		ts.SetThrottleShare(c.plan.throttle, chaosSeed)
-		c.throttleShare = ts.ThrottledCalls
-	}
 }
 
 func (c *chaos) setupSlack() {
 	c.sl = slackfake.New(slackfake.WithChannel(chaosChannel, "root-keys"), slackfake.WithBotToken(chaosBot))
 	c.sl.Start()
 	c.t.Cleanup(c.sl.Close)
+	proxy := httptest.NewServer(c.slackProxy())
+	c.t.Cleanup(proxy.Close)
+	c.slackURL = proxy.URL + "/api/"
 }
 
 func (c *chaos) setupGitHub() {
@@ -292,7 +288,7 @@ func (c *chaos) env() []string {
 		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
 		"ROOTWARDEN_DATA_DIR": c.dataDir, "ROOTWARDEN_HTTP_ADDR": c.addr, "ROOTWARDEN_NATS_LISTEN": c.natsAddr, "ROOTWARDEN_API_TOKEN": chaosAPIToken,
 		"SLACK_BOT_TOKEN": chaosBot, "SLACK_SIGNING_SECRET": chaosSecret, "ROOTWARDEN_SLACK_CHANNEL": chaosChannel,
-		"ROOTWARDEN_SLACK_API_URL": c.sl.APIURL(), "ROOTWARDEN_APPROVERS": strings.Join(approverIDs(), ","),
+		"ROOTWARDEN_SLACK_API_URL": c.slackURL, "ROOTWARDEN_APPROVERS": strings.Join(approverIDs(), ","),
 		"ROOTWARDEN_ORG_ROLE_NAME": "OrganizationAccountAccessRole", "ROOTWARDEN_SCAN_INTERVAL": "1h",
 		"ROOTWARDEN_TRACKER": "github", "ROOTWARDEN_GITHUB_REPO": "acme/security", "ROOTWARDEN_GITHUB_TOKEN": chaosGHToken,
 		"ROOTWARDEN_GITHUB_API_URL": c.gh.URL(), "ROOTWARDEN_TICKET_POLL": "10s",
@@ -375,88 +371,78 @@ func (c *chaos) life() time.Duration {
 
 // ---- faults ----
 
-// injectSlackFaults queues one failure at a time per Web API method the notifier
-// writes or searches with, drawn from a seeded source, and counts it once a call
-// consumed it.
-func (c *chaos) injectSlackFaults(ctx context.Context) {
-	methods := []string{"chat.postMessage", "chat.update", "conversations.history", "conversations.replies"}
-	type queued struct {
-		calls int
-		kind  string
-	}
-	pending := map[string]*queued{}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		for _, m := range methods {
-			calls := c.sl.Calls(m)
-			if q := pending[m]; q != nil {
-				if calls <= q.calls {
-					continue // not consumed yet
-				}
-				c.mu.Lock()
-				c.slackFaults[q.kind]++
-				c.mu.Unlock()
-				delete(pending, m)
-			}
+// slackProxy stands in front of the Slack fake and decides, per request and from the
+// seeded source, whether the call fails: a share of the calls that write or search
+// answer 429 with Retry-After, 5xx, or take effect and then answer 500 (lost).
+func (c *chaos) slackProxy() http.Handler {
+	target, _ := url.Parse(c.sl.APIURL())
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	faulty := map[string]bool{"chat.postMessage": true, "chat.update": true, "conversations.history": true, "conversations.replies": true}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method := strings.TrimPrefix(r.URL.Path, "/api/")
+		if faulty[method] {
 			c.mu.Lock()
 			x := c.rnd.Float64()
-			c.mu.Unlock()
-			var f slackfake.Failure
+			var f *slackfake.Failure
 			var kind string
 			switch {
-			case x < 0.05:
-				f, kind = slackfake.RateLimited(time.Second), "429"
-			case x < 0.08:
-				f, kind = slackfake.ServerError(503), "5xx"
-			case x < 0.12:
-				f, kind = slackfake.LostResponse(), "lost"
-			default:
-				continue
+			case x < 0.04:
+				ff := slackfake.RateLimited(time.Second)
+				f, kind = &ff, "429"
+			case x < 0.07:
+				ff := slackfake.ServerError(503)
+				f, kind = &ff, "5xx"
+			case x < 0.10:
+				ff := slackfake.LostResponse()
+				f, kind = &ff, "lost"
 			}
-			c.sl.FailNext(m, 1, f)
-			pending[m] = &queued{calls: calls, kind: kind}
-		}
-	}
-}
-
-// injectAWSThrottling arms the simulator's per-account Throttle for a share of the
-// accounts every 100 ms, when the simulator has no share-based throttle of its own.
-func (c *chaos) injectAWSThrottling(ctx context.Context) {
-	if c.throttleShare != nil {
-		return
-	}
-	all := append(append([]string{chaosMgmt}, c.keyAccts...), c.cleanAccts...)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			for _, a := range all {
-				c.sim.Throttle(a, 0)
-			}
-			return
-		case <-tick.C:
-		}
-		for _, a := range all {
-			c.mu.Lock()
-			on := c.rnd.Float64() < c.plan.throttle
-			if on {
-				c.awsArmed++
+			if f != nil {
+				c.slackFaults[kind]++
 			}
 			c.mu.Unlock()
-			if on {
-				c.sim.Throttle(a, 1)
-			} else {
-				c.sim.Throttle(a, 0)
+			if f != nil {
+				c.sl.FailNext(method, 1, *f)
 			}
 		}
-	}
+		rp.ServeHTTP(w, r)
+	})
+}
+
+// awsProxy stands in front of the AWS simulator and answers a share of the API calls
+// (not the /_sim/ control surface) with the service's throttling error, as AWS does
+// under load: Query-protocol IAM/STS "Throttling", JSON Organizations
+// "TooManyRequestsException". The SDK retries them.
+func (c *chaos) awsProxy(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/_sim/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		c.mu.Lock()
+		throttle := c.rnd.Float64() < c.plan.throttle
+		if throttle {
+			c.awsThrottled++
+		} else {
+			c.awsCalls++
+		}
+		c.mu.Unlock()
+		if !throttle {
+			next.ServeHTTP(w, r)
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		if target := r.Header.Get("X-Amz-Target"); target != "" {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.Header().Set("X-Amzn-ErrorType", "TooManyRequestsException")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"__type":"TooManyRequestsException","message":"AWS Organizations can't complete your request because another request is already in progress. Try again later."}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
+			`<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>chaos-throttle</RequestId></ErrorResponse>`)
+	})
 }
 
 // ---- the people ----
@@ -605,6 +591,13 @@ func (c *chaos) check() []string {
 	if err != nil {
 		return []string{"read the cases from the child's NATS: " + err.Error()}
 	}
+	states := map[model.State]int{}
+	for _, cs := range current {
+		states[cs.State]++
+	}
+	c.mu.Lock()
+	c.states = states
+	c.mu.Unlock()
 	msgs := c.caseMessages()
 	if n := len(msgs[""]); n > 0 {
 		bad("%d top-level Slack messages without case metadata", n)
@@ -875,7 +868,18 @@ func (c *chaos) report(detected, settle time.Duration, settled bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ok, refused, failed := 0, 0, 0
+	kinds := map[string]int{}
 	for _, cl := range c.clicks {
+		if cl.Status == http.StatusOK {
+			switch {
+			case cl.ActionID == notifier.ActionIDApprove:
+				kinds["approve"]++
+			case cl.TrueClaim:
+				kinds["deleted_true"]++
+			default:
+				kinds["deleted_false"]++
+			}
+		}
 		switch {
 		case cl.Status == http.StatusOK:
 			ok++
@@ -885,14 +889,7 @@ func (c *chaos) report(detected, settle time.Duration, settled bool) {
 			failed++
 		}
 	}
-	throttled := fmt.Sprintf("aws_throttle_armed=%d", c.awsArmed)
-	if c.throttleShare != nil {
-		throttled = fmt.Sprintf("aws_throttled=%d", c.throttleShare())
-	}
-	calls := 0
-	for _, n := range c.sim.Calls() {
-		calls += n
-	}
+	calls, throttled := c.awsCalls+c.awsThrottled, fmt.Sprintf("aws_throttled=%d", c.awsThrottled)
 	gh := c.gh.Faults()
 	var ghParts []string
 	for _, k := range trackerfake.Sorted(gh) {
@@ -902,14 +899,19 @@ func (c *chaos) report(detected, settle time.Duration, settled bool) {
 	for _, k := range trackerfake.Sorted(c.slackFaults) {
 		slParts = append(slParts, fmt.Sprintf("%s=%d", k, c.slackFaults[k]))
 	}
+	var stParts []string
+	for _, k := range trackerfake.Sorted(c.states) {
+		stParts = append(stParts, fmt.Sprintf("%s=%d", k, c.states[model.State(k)]))
+	}
 	settleText := settle.Round(100 * time.Millisecond).String()
 	if !settled {
 		settleText = ">" + settleWithin.String()
 	}
-	line := fmt.Sprintf("chaos: accounts=%d+%d kills=%d self_exits=%d first_detection=%s clicks=%d (200=%d non200=%d unanswered=%d) "+
-		"slack_faults[%s] github_faults[%s] aws_calls=%d %s github_issues=%d settle_after_last_kill=%s",
+	line := fmt.Sprintf("chaos: accounts=%d+%d kills=%d self_exits=%d first_detection=%s clicks=%d (200=%d non200=%d unanswered=%d; 200s: approve=%d deleted_true=%d deleted_false=%d) "+
+		"slack_faults[%s] github_faults[%s] aws_calls=%d %s github_issues=%d final_states[%s] settle_after_last_kill=%s",
 		len(c.keyAccts), len(c.cleanAccts), c.kills, len(c.selfExits), detected.Round(100*time.Millisecond), len(c.clicks), ok, refused, failed,
-		strings.Join(slParts, " "), strings.Join(ghParts, " "), calls, throttled, len(c.gh.Issues()), settleText)
+		kinds["approve"], kinds["deleted_true"], kinds["deleted_false"],
+		strings.Join(slParts, " "), strings.Join(ghParts, " "), calls, throttled, len(c.gh.Issues()), strings.Join(stParts, " "), settleText)
 	c.t.Log(line)
 	fmt.Println(line)
 	if p := os.Getenv("ROOTWARDEN_CHAOS_SUMMARY"); p != "" {
