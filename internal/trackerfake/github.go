@@ -11,79 +11,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
-
-// Op is an operation of the GitHub Issues API, the unit faults are injected for.
-type Op string
-
-// The GitHub operations the fake serves.
-const (
-	OpCreate   Op = "create"   // POST   /repos/{owner}/{repo}/issues
-	OpList     Op = "list"     // GET    /repos/{owner}/{repo}/issues
-	OpGet      Op = "get"      // GET    /repos/{owner}/{repo}/issues/{n}
-	OpUpdate   Op = "update"   // PATCH  /repos/{owner}/{repo}/issues/{n}
-	OpComment  Op = "comment"  // POST   /repos/{owner}/{repo}/issues/{n}/comments
-	OpComments Op = "comments" // GET    /repos/{owner}/{repo}/issues/{n}/comments
-	OpLabels   Op = "labels"   // POST   /repos/{owner}/{repo}/issues/{n}/labels
-	OpSearch   Op = "search"   // GET    /search/issues
-	OpAny      Op = "*"        // FailNext/FailShare: any operation
-)
-
-// FaultKind says how an injected fault looks on the wire.
-type FaultKind string
-
-// Fault kinds.
-const (
-	// FaultLost performs the call, then closes the connection without an answer.
-	FaultLost FaultKind = "lost"
-	// FaultStatus answers an HTTP error status (5xx) with GitHub's JSON error body.
-	FaultStatus FaultKind = "status"
-	// FaultHang holds the request (without acting) for a while, then closes the connection.
-	FaultHang FaultKind = "hang"
-	// FaultSecondaryRateLimit answers 403 with Retry-After, as GitHub's secondary limit does.
-	FaultSecondaryRateLimit FaultKind = "secondary_rate_limit"
-	// FaultPrimaryRateLimit answers 403 with x-ratelimit-remaining: 0 and x-ratelimit-reset.
-	FaultPrimaryRateLimit FaultKind = "primary_rate_limit"
-)
-
-// Fault is an injected misbehaviour; build it with Lost, Status, Hang,
-// SecondaryRateLimit or PrimaryRateLimit.
-type Fault struct {
-	Kind       FaultKind
-	Status     int
-	Hang       time.Duration
-	RetryAfter time.Duration
-}
-
-// Lost lets the call take effect, then drops the connection without an answer.
-func Lost() Fault { return Fault{Kind: FaultLost} }
-
-// Status answers an HTTP error status such as 500, 502 or 503 without acting.
-func Status(code int) Fault { return Fault{Kind: FaultStatus, Status: code} }
-
-// Hang holds the request for d (or until the client gives up or the fake closes),
-// does nothing, and closes the connection.
-func Hang(d time.Duration) Fault { return Fault{Kind: FaultHang, Hang: d} }
-
-// SecondaryRateLimit answers 403 "secondary rate limit" with Retry-After (seconds).
-func SecondaryRateLimit(retryAfter time.Duration) Fault {
-	return Fault{Kind: FaultSecondaryRateLimit, Status: http.StatusForbidden, RetryAfter: retryAfter}
-}
-
-// PrimaryRateLimit answers 403 "API rate limit exceeded" with x-ratelimit-remaining: 0
-// and a reset retryAfter from now.
-func PrimaryRateLimit(retryAfter time.Duration) Fault {
-	return Fault{Kind: FaultPrimaryRateLimit, Status: http.StatusForbidden, RetryAfter: retryAfter}
-}
 
 // Issue is an issue as the fake holds it.
 type Issue struct {
@@ -100,26 +35,16 @@ type Issue struct {
 	ClosedAt    *time.Time
 }
 
-type share struct {
-	p float64
-	f Fault
-}
-
 // GitHub is a fake GitHub Issues API for one repository. Create it with NewGitHub,
 // then Start it. All methods are safe for concurrent use.
 type GitHub struct {
 	owner, repo, token string
 
+	*injector
 	mu       sync.Mutex
 	srv      *httptest.Server
 	issues   []*Issue
 	archived bool
-	calls    map[Op]int
-	faults   map[FaultKind]int
-	next     map[Op][]Fault
-	shares   map[Op][]share
-	rnd      *rand.Rand
-	closing  chan struct{}
 	now      func() time.Time
 }
 
@@ -131,18 +56,14 @@ type GitHubOption func(*GitHub)
 func WithToken(token string) GitHubOption { return func(g *GitHub) { g.token = token } }
 
 // WithSeed seeds the random source of FailShare, so a run can be repeated.
-func WithSeed(seed uint64) GitHubOption {
-	return func(g *GitHub) { g.rnd = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
-}
+func WithSeed(seed uint64) GitHubOption { return func(g *GitHub) { g.seed(seed) } }
 
 // WithClock sets the clock for created/updated/closed times (default time.Now).
 func WithClock(now func() time.Time) GitHubOption { return func(g *GitHub) { g.now = now } }
 
 // NewGitHub returns a stopped fake serving the repository owner/repo.
 func NewGitHub(owner, repo string, opts ...GitHubOption) *GitHub {
-	g := &GitHub{owner: owner, repo: repo, calls: map[Op]int{}, faults: map[FaultKind]int{},
-		next: map[Op][]Fault{}, shares: map[Op][]share{}, closing: make(chan struct{}), now: time.Now,
-		rnd: rand.New(rand.NewPCG(1, 2))}
+	g := &GitHub{owner: owner, repo: repo, injector: newInjector(), now: time.Now}
 	for _, o := range opts {
 		o(g)
 	}
@@ -161,43 +82,11 @@ func (g *GitHub) URL() string { return g.srv.URL }
 
 // Close ends hanging requests and stops the server.
 func (g *GitHub) Close() {
-	g.mu.Lock()
-	select {
-	case <-g.closing:
-	default:
-		close(g.closing)
-	}
-	g.mu.Unlock()
+	g.closeHangs()
 	if g.srv != nil {
 		g.srv.CloseClientConnections()
 		g.srv.Close()
 	}
-}
-
-// FailNext makes the next n calls of op (OpAny: of any operation) fail as f. Queued
-// faults of the operation itself come before those of OpAny.
-func (g *GitHub) FailNext(op Op, n int, f Fault) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for range n {
-		g.next[op] = append(g.next[op], f)
-	}
-}
-
-// FailShare makes a share p (0..1) of the calls of op (OpAny: of every operation)
-// fail as f, drawn from the seeded source. Several shares of one op add up.
-func (g *GitHub) FailShare(op Op, p float64, f Fault) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.shares[op] = append(g.shares[op], share{p: p, f: f})
-}
-
-// ClearFaults drops every queued fault and share.
-func (g *GitHub) ClearFaults() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	clear(g.next)
-	clear(g.shares)
 }
 
 // SetArchived makes the repository read-only, as GitHub does for an archived one:
@@ -206,24 +95,6 @@ func (g *GitHub) SetArchived(archived bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.archived = archived
-}
-
-// Calls is how many requests reached op, faulted ones included.
-func (g *GitHub) Calls(op Op) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.calls[op]
-}
-
-// Faults returns how many faults of each kind were injected.
-func (g *GitHub) Faults() map[FaultKind]int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make(map[FaultKind]int, len(g.faults))
-	for k, v := range g.faults {
-		out[k] = v
-	}
-	return out
 }
 
 // Issues returns copies of every issue, by number.
@@ -320,68 +191,10 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	g.mu.Lock()
-	g.calls[op]++
-	fault := g.pickFault(op)
-	if fault != nil {
-		g.faults[fault.Kind]++
-	}
-	g.mu.Unlock()
-
-	if fault != nil {
-		switch fault.Kind {
-		case FaultStatus:
-			ghError(w, fault.Status, "Server Error")
-			return
-		case FaultSecondaryRateLimit:
-			w.Header().Set("Retry-After", strconv.Itoa(secs(fault.RetryAfter)))
-			ghError(w, http.StatusForbidden, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.")
-			return
-		case FaultPrimaryRateLimit:
-			w.Header().Set("X-RateLimit-Limit", "5000")
-			w.Header().Set("X-RateLimit-Remaining", "0")
-			w.Header().Set("X-RateLimit-Used", "5000")
-			w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(g.now().Add(fault.RetryAfter).Unix(), 10))
-			ghError(w, http.StatusForbidden, "API rate limit exceeded for installation.")
-			return
-		case FaultHang:
-			select {
-			case <-r.Context().Done():
-			case <-g.closing:
-			case <-time.After(fault.Hang):
-			}
-			hijackClose(w)
-			return
-		case FaultLost:
-			g.handle(discard{header: http.Header{}}, r, op, number, body)
-			hijackClose(w)
-			return
-		}
+	if g.inject(w, r, op, func(w http.ResponseWriter) { g.handle(w, r, op, number, body) }, ghError) {
+		return
 	}
 	g.handle(w, r, op, number, body)
-}
-
-// pickFault takes a queued fault of op, then of OpAny, then draws the shares.
-// Callers hold g.mu.
-func (g *GitHub) pickFault(op Op) *Fault {
-	for _, o := range []Op{op, OpAny} {
-		if q := g.next[o]; len(q) > 0 {
-			f := q[0]
-			g.next[o] = q[1:]
-			return &f
-		}
-	}
-	x := g.rnd.Float64()
-	for _, o := range []Op{op, OpAny} {
-		for _, s := range g.shares[o] {
-			if x < s.p {
-				f := s.f
-				return &f
-			}
-			x -= s.p
-		}
-	}
-	return nil
 }
 
 func (g *GitHub) route(r *http.Request) (op Op, number int, ok bool) {
@@ -674,24 +487,6 @@ func ghValidation(w http.ResponseWriter, field, code string) {
 		"errors": []any{map[string]any{"resource": "Issue", "field": field, "code": code}}})
 }
 
-// hijackClose drops the connection without writing a response.
-func hijackClose(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			_ = conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler) // HTTP/2 or a recorder: abort the stream instead
-}
-
-// discard is a ResponseWriter for a call whose answer is lost.
-type discard struct{ header http.Header }
-
-func (d discard) Header() http.Header         { return d.header }
-func (d discard) Write(b []byte) (int, error) { return len(b), nil }
-func (d discard) WriteHeader(int)             {}
-
 func stringList(v any) []string {
 	list, _ := v.([]any)
 	var out []string
@@ -715,22 +510,4 @@ func hasAll(have, want []string) bool {
 		}
 	}
 	return true
-}
-
-func secs(d time.Duration) int {
-	s := int((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return s
-}
-
-// Sorted returns the keys of a count map in order, for stable log lines.
-func Sorted[K ~string](m map[K]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, string(k))
-	}
-	sort.Strings(keys)
-	return keys
 }
