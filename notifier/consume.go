@@ -175,7 +175,7 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 		n.log.Debug("case event already rendered: skipped", "case", ev.CaseID, "seq", ev.Seq, "rendered", rec.RenderedSeq)
 		return nil
 	}
-	blocks := caseBlocks(ev.Case, &ev)
+	blocks := n.renderCase(ctx, ev.Case, &ev)
 	text := caseText(ev.Case)
 	posted := false
 	if rec == nil {
@@ -252,7 +252,7 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 // postCaseMessage posts the case's top-level message, its case id in the metadata so
 // that it can be found in the history after a crash.
 func (n *Notifier) postCaseMessage(ctx context.Context, ev model.CaseEvent, text string, blocks []slack.Block) (channel, ts string, err error) {
-	channel, ts, err = n.api.PostMessageContext(ctx, n.cfg.Channel,
+	channel, ts, err = n.api.PostMessageContext(ctx, n.routeFor(ev.Case),
 		slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
 		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: MetadataCase,
 			EventPayload: map[string]any{"case_id": ev.CaseID, "account_id": ev.AccountID}}))
@@ -292,20 +292,21 @@ func (n *Notifier) repost(ctx context.Context, ev model.CaseEvent, rec *record, 
 // findPosted looks in the channel's recent history for the case's message (one
 // posted by an earlier attempt whose SlackRef was never saved).
 func (n *Notifier) findPosted(ctx context.Context, ev model.CaseEvent) (channel, ts string, found bool, err error) {
-	params := &slack.GetConversationHistoryParameters{ChannelID: n.cfg.Channel, Limit: 200, IncludeAllMetadata: true}
+	channel = n.routeFor(ev.Case)
+	params := &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 200, IncludeAllMetadata: true}
 	// No "oldest" bound: the case's clock and Slack's may differ. The message of an
 	// interrupted post is among the newest, and HistoryPages bounds the search.
 	for page := 0; page < n.cfg.HistoryPages; page++ {
 		resp, err := n.api.GetConversationHistoryContext(ctx, params)
 		if err != nil {
-			return "", "", false, fmt.Errorf("conversations.history of %s for case %s: %w", n.cfg.Channel, ev.CaseID, err)
+			return "", "", false, fmt.Errorf("conversations.history of %s for case %s: %w", channel, ev.CaseID, err)
 		}
 		for _, m := range resp.Messages {
 			if m.Metadata.EventType != MetadataCase || (m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp) {
 				continue
 			}
 			if id, _ := m.Metadata.EventPayload["case_id"].(string); id == ev.CaseID {
-				return n.cfg.Channel, m.Timestamp, true, nil
+				return channel, m.Timestamp, true, nil
 			}
 		}
 		if !resp.HasMore || resp.ResponseMetaData.NextCursor == "" {

@@ -345,10 +345,14 @@ func (n *Notifier) currentCase(ctx context.Context, account, caseID string) (c *
 // isApprover reports whether user is an on-call approver: listed directly, or a
 // member of a listed user group (members cached for GroupCacheTTL). It fails closed.
 func (n *Notifier) isApprover(ctx context.Context, user string) (bool, string) {
-	if len(n.users) == 0 && len(n.groups) == 0 {
+	if len(n.users) == 0 && len(n.groups) == 0 && n.cfg.OnCall == nil {
 		return false, "no on-call approvers are configured (ROOTWARDEN_APPROVERS), so approvals are refused."
 	}
 	if n.users[user] {
+		return true, ""
+	}
+	onCall, pdWhy := n.isOnCall(ctx, user) // PagerDuty (oncall.go); fails closed
+	if onCall {
 		return true, ""
 	}
 	var lookupErr error
@@ -366,7 +370,10 @@ func (n *Notifier) isApprover(ctx context.Context, user string) (bool, string) {
 	if lookupErr != nil {
 		return false, "rootwarden could not check the on-call group membership right now; try again."
 	}
-	return false, "only on-call approvers (" + n.mentions() + ") may do this."
+	if pdWhy != "" {
+		return false, pdWhy
+	}
+	return false, "only on-call approvers (" + n.approverMentions(ctx) + ") may do this."
 }
 
 func (n *Notifier) groupMembers(ctx context.Context, group string) (map[string]bool, error) {
@@ -393,6 +400,10 @@ func (n *Notifier) groupMembers(ctx context.Context, group string) (map[string]b
 
 // ephemeral tells one user something only they see; failures are logged.
 func (n *Notifier) ephemeral(ctx context.Context, channel, user, threadTS, text string) {
+	if channel == "" && user != "" {
+		n.tellInHome(ctx, user, text) // a click in the App Home has no channel (home.go)
+		return
+	}
 	if channel == "" || user == "" {
 		return
 	}
@@ -463,9 +474,11 @@ func (n *Notifier) onSocketEvent(ctx context.Context, smc *socketmode.Client, ev
 		if err != nil {
 			n.log.Warn("Socket Mode ack", "err", err)
 		}
+	case socketmode.EventTypeEventsAPI, socketmode.EventTypeSlashCommand:
+		n.onSocketOnCall(ctx, smc, evt) // App Home and /rootwarden (events.go, slash.go)
 	default:
 		if evt.Request != nil && evt.Request.EnvelopeID != "" {
-			_ = smc.AckCtx(ctx, evt.Request.EnvelopeID, nil) // events and commands are not ours
+			_ = smc.AckCtx(ctx, evt.Request.EnvelopeID, nil) // nothing else is ours
 		}
 	}
 }

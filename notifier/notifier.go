@@ -61,6 +61,8 @@ type Config struct {
 
 	Now     func() time.Time      // clock for reminders, expiries and records; nil → time.Now
 	Metrics prometheus.Registerer // nil → no metrics
+
+	OnCallConfig // routing, owners, PagerDuty, App Home, slash command: oncall.go
 }
 
 // LogValue keeps secrets out of structured logs.
@@ -134,6 +136,8 @@ type Notifier struct {
 	wmu          sync.Mutex
 	workspaceURL string // from auth.test, e.g. https://acme.slack.com/: makes permalinks
 
+	onCallState // oncall.go
+
 	m *metrics
 }
 
@@ -178,7 +182,10 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 			return nil, fmt.Errorf("ROOTWARDEN_APPROVERS: %q is neither a user id (U…, W…) nor a user-group id (S…)", a)
 		}
 	}
-	if len(n.users) == 0 && len(n.groups) == 0 {
+	if err := n.initOnCall(); err != nil {
+		return nil, err
+	}
+	if len(n.users) == 0 && len(n.groups) == 0 && n.cfg.OnCall == nil {
 		n.log.Warn("no approvers configured (ROOTWARDEN_APPROVERS): every approval, risk acceptance and revocation will be refused")
 	}
 	m, err := newMetrics(cfg.Metrics)
@@ -194,7 +201,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 func (n *Notifier) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if len(n.users) == 0 && len(n.groups) == 0 {
+	if len(n.users) == 0 && len(n.groups) == 0 && n.cfg.OnCall == nil {
 		n.log.Warn("no approvers configured: approvals are refused (fail closed)")
 	}
 	cons, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{
@@ -224,6 +231,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { n.remindLoop(ctx) })
+	wg.Go(func() { n.runOnCall(ctx) })
 	if n.cfg.AppToken != "" {
 		wg.Go(func() {
 			if err := n.runSocketMode(ctx); err != nil {
@@ -259,7 +267,7 @@ func (n *Notifier) CheckSlack(ctx context.Context) error {
 	if !ch.IsMember {
 		return fmt.Errorf("ROOTWARDEN_SLACK_CHANNEL: not_in_channel: the bot is not a member of %s; invite it there (/invite @rootwarden)", n.cfg.Channel)
 	}
-	return nil
+	return n.checkRoutes(ctx)
 }
 
 func (n *Notifier) now() time.Time { return n.cfg.Now() }

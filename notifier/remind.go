@@ -89,7 +89,7 @@ func (n *Notifier) tickCase(ctx context.Context, account string) error {
 		if !n.claim(ctx, rec, rev) {
 			return nil
 		}
-		text := reminderText(c, now.Sub(*rec.OpenSince), rec.Reminders, n.cfg.MaxReminders, n.mentions())
+		text := reminderText(c, now.Sub(*rec.OpenSince), rec.Reminders, n.cfg.MaxReminders, n.approverMentions(ctx))
 		if _, _, err := n.api.PostMessageContext(ctx, rec.Channel, slack.MsgOptionTS(rec.TS),
 			slack.MsgOptionText(text, false)); err != nil {
 			n.unclaim(ctx, c.ID, func(r *record) { r.Reminders, r.LastReminderAt = prevCount, prevAt })
@@ -104,7 +104,7 @@ func (n *Notifier) tickCase(ctx context.Context, account string) error {
 		if !n.claim(ctx, rec, rev) {
 			return nil
 		}
-		text := escalationText(c, now.Sub(*rec.TicketedSince), n.cfg.SLA, n.mentions())
+		text := escalationText(c, now.Sub(*rec.TicketedSince), n.cfg.SLA, n.approverMentions(ctx))
 		if _, _, err := n.api.PostMessageContext(ctx, rec.Channel, slack.MsgOptionTS(rec.TS),
 			slack.MsgOptionBroadcast(), slack.MsgOptionText(text, false)); err != nil {
 			n.unclaim(ctx, c.ID, func(r *record) { r.EscalatedAt = nil })

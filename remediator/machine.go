@@ -27,6 +27,7 @@ package remediator
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -302,6 +303,13 @@ func (d *decider) refresh(o model.Observation) bool {
 	before := visible()
 	if o.AccountName != "" {
 		c.AccountName = o.AccountName
+	}
+	// OU and tags route the case's message and name its owner (notifier, tickets).
+	if o.OUPath != "" && o.OUPath != c.OUPath {
+		c.OUPath, d.changed = o.OUPath, true
+	}
+	if o.Tags != nil && !maps.Equal(o.Tags, c.Tags) {
+		c.Tags, d.changed = maps.Clone(o.Tags), true
 	}
 	c.Management = o.Management
 	c.OrgMember = o.OrgMember

@@ -354,3 +354,30 @@ func TestLateCheckAnswerDoesNotReopenAResolvedCase(t *testing.T) {
 		t.Fatalf("a current check with keys did not open a new case: %v %+v", err, d.Case)
 	}
 }
+
+func TestObservationOUAndTagsReachTheCase(t *testing.T) {
+	o := observation(acct, true, model.SourceSweep, t0)
+	o.OUPath, o.Tags = "Root/Prod/Payments", map[string]string{"team": "payments", "owner": "pat@example.com"}
+	d, err := Apply(nil, Input{At: t0, Finding: &o})
+	if err != nil || d.Case == nil {
+		t.Fatalf("open: %v %+v", err, d)
+	}
+	if d.Case.OUPath != "Root/Prod/Payments" || d.Case.Tags["owner"] != "pat@example.com" {
+		t.Fatalf("new case lacks OU/tags: %q %v", d.Case.OUPath, d.Case.Tags)
+	}
+	// A later sweep that sees a new owner tag updates the case; one without tags keeps them.
+	o2 := observation(acct, true, model.SourceSweep, t0)
+	o2.OUPath, o2.Tags = "Root/Prod/Payments", map[string]string{"team": "payments", "owner": "sam@example.com"}
+	d2, err := Apply(d.Case, Input{At: t0, Finding: &o2})
+	if err != nil || d2.Case == nil || d2.Case.Tags["owner"] != "sam@example.com" {
+		t.Fatalf("changed tag not stored: %v %+v", err, d2.Case)
+	}
+	o3 := observation(acct, true, model.SourceSweep, t0)
+	d3, err := Apply(d2.Case, Input{At: t0, Finding: &o3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d3.Case != nil && d3.Case.Tags["owner"] != "sam@example.com" {
+		t.Fatalf("observation without tags dropped them: %v", d3.Case.Tags)
+	}
+}

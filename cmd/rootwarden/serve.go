@@ -147,10 +147,14 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			sopts = append(sopts, slack.OptionAppLevelToken(cfg.SlackAppToken))
 		}
 		api := slack.New(cfg.SlackBotToken, sopts...)
+		oncall, err := notifierOnCall(cfg, b)
+		if err != nil {
+			return err
+		}
 		n, err := notifier.New(notifier.Config{Channel: cfg.SlackChannel, SigningSecret: cfg.SlackSigningSecret,
 			AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL, Approvers: cfg.Approvers,
 			RemindAfter: cfg.RemindAfter, MaxReminders: cfg.MaxReminders, SLA: cfg.SLA,
-			MaxRiskAcceptance: cfg.MaxRiskAcceptance, Metrics: reg}, log, b, api)
+			MaxRiskAcceptance: cfg.MaxRiskAcceptance, Metrics: reg, OnCallConfig: oncall}, log, b, api)
 		if err != nil {
 			return fmt.Errorf("notifier: %w", err)
 		}
@@ -159,6 +163,8 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		}
 		if cfg.SlackSigningSecret != "" {
 			srv.Handle("POST /slack/interactions", n.InteractionsHandler())
+			srv.Handle("POST /slack/events", n.EventsHandler())     // App Home (app_home_opened)
+			srv.Handle("POST /slack/commands", n.CommandsHandler()) // /rootwarden
 		}
 		g.Go("notifier", func() error { return n.Run(gctx) })
 	}
@@ -183,7 +189,7 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	switch cfg.Tracker {
 	case "jira":
 		t, err := tracker.NewJira(tracker.JiraConfig{BaseURL: cfg.JiraURL, Email: cfg.JiraEmail,
-			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{}}, log.With("tracker", "jira"))
+			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{}, OwnerTag: cfg.OnCall.OwnerTag}, log.With("tracker", "jira"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_JIRA_URL: %w", err)
 		}
@@ -191,7 +197,7 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	case "github":
 		owner, repo, _ := strings.Cut(cfg.GitHubRepo, "/")
 		t, err := tracker.NewGitHub(tracker.GitHubConfig{BaseURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken,
-			Owner: owner, Repo: repo, Client: &http.Client{}}, log.With("tracker", "github"))
+			Owner: owner, Repo: repo, Client: &http.Client{}, OwnerLoginTag: cfg.OnCall.OwnerGitHubTag}, log.With("tracker", "github"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_GITHUB_REPO: %w", err)
 		}

@@ -30,6 +30,7 @@ const (
 	ConsumerRemediatorFind   = "remediator-findings" // RW_FINDINGS
 	ConsumerRemediatorAction = "remediator-actions"  // RW_ACTIONS
 	ConsumerNotifierCases    = "notifier-cases"      // RW_CASES
+	ConsumerNotifierPager    = "notifier-pagerduty"  // RW_CASES: PagerDuty incidents of critical cases
 
 	// Key-value buckets.
 	BucketCases   = "rw_cases"   // key = account id → model.Case (current case)

@@ -61,6 +61,8 @@ type Config struct {
 	GitHubRepo   string        // ROOTWARDEN_GITHUB_REPO (owner/name)
 	GitHubToken  string        // ROOTWARDEN_GITHUB_TOKEN
 	GitHubAPIURL string        // ROOTWARDEN_GITHUB_API_URL (default https://api.github.com)
+
+	OnCall OnCall // routing rules, owner tags, PagerDuty: see oncall.go
 }
 
 // Role is a component a process runs; Validate checks what that component needs.
@@ -137,6 +139,7 @@ func Load(getenv func(string) string) (Config, error) {
 		GitHubToken:  r.str("ROOTWARDEN_GITHUB_TOKEN", ""),
 		GitHubAPIURL: r.str("ROOTWARDEN_GITHUB_API_URL", "https://api.github.com"),
 	}
+	c.OnCall = r.onCall(getenv, path)
 	var unknown []string
 	for k := range file {
 		if !known[k] {

@@ -215,6 +215,7 @@ type Server struct {
 	seq        int
 
 	sock socketState
+	oc   onCallState // oncall.go
 }
 
 // New returns a stopped fake with no channels, users or user groups.
@@ -537,6 +538,10 @@ func (s *Server) dispatch(w http.ResponseWriter, req request) {
 	}
 	if want != "" && req.token != want {
 		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	if resp, ok := s.dispatchOnCall(req); ok {
+		writeJSON(w, resp)
 		return
 	}
 	var resp map[string]any

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,9 @@ type GitHubConfig struct {
 	Labels  []string
 	Client  *http.Client
 	Retry   Retry
+	// OwnerLoginTag is the account tag holding the owner's GitHub login: the issue's
+	// assignee (assignee.go).
+	OwnerLoginTag string
 }
 
 // GitHub opens and follows case tickets as GitHub issues.
@@ -94,8 +98,20 @@ func (g *GitHub) Open(ctx context.Context, c model.Case, slackLink string) (mode
 	}
 	labels := append([]string{label, "rootwarden"}, g.cfg.Labels...)
 	var created ghIssue
-	if err := g.http.do(ctx, http.MethodPost, g.repoPath(), map[string]any{
-		"title": Title(c), "body": Markdown(c, slackLink), "labels": labels}, &created); err != nil {
+	body := map[string]any{"title": Title(c), "body": Markdown(c, slackLink), "labels": labels}
+	err := errors.New("not created")
+	if login := g.githubAssignee(c); login != "" {
+		body["assignees"] = []string{login}
+		if err = g.http.do(ctx, http.MethodPost, g.repoPath(), body, &created); invalidInput(err) {
+			// 422: the login cannot be assigned. Nothing was created: create it unassigned.
+			g.http.log.Warn("github refused the owner as assignee: issue created unassigned", "case", c.ID, "err", err)
+			delete(body, "assignees")
+		}
+	}
+	if _, assigning := body["assignees"]; !assigning {
+		err = g.http.do(ctx, http.MethodPost, g.repoPath(), body, &created)
+	}
+	if err != nil {
 		return model.TicketRef{}, fmt.Errorf("create github issue for case %s: %w", c.ID, err)
 	}
 	if created.Number == 0 {

@@ -24,6 +24,7 @@ type JiraConfig struct {
 	Labels    []string
 	Client    *http.Client
 	Retry     Retry
+	OwnerTag  string // account tag holding the owner's email: the issue's assignee (assignee.go)
 }
 
 // Jira opens and follows case tickets in Jira Cloud.
@@ -104,13 +105,17 @@ func (j *Jira) Open(ctx context.Context, c model.Case, slackLink string) (model.
 	}
 	labels := append([]string{label, "rootwarden"}, j.cfg.Labels...)
 	var created jiraIssue
-	if err := j.http.do(ctx, http.MethodPost, "/rest/api/3/issue", map[string]any{"fields": map[string]any{
+	fields := map[string]any{
 		"project":     map[string]string{"key": j.cfg.Project},
 		"issuetype":   map[string]string{"name": j.cfg.IssueType},
 		"summary":     Title(c),
 		"labels":      labels,
 		"description": adf(description(c, slackLink)),
-	}}, &created); err != nil {
+	}
+	if id := j.jiraAssignee(ctx, c); id != "" {
+		fields["assignee"] = map[string]string{"accountId": id}
+	}
+	if err := j.http.do(ctx, http.MethodPost, "/rest/api/3/issue", map[string]any{"fields": fields}, &created); err != nil {
 		return model.TicketRef{}, fmt.Errorf("create jira issue for case %s: %w", c.ID, err)
 	}
 	if created.Key == "" {
