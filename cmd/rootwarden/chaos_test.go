@@ -627,7 +627,7 @@ func (c *chaos) check() []string {
 			bad("account %s with root keys has no case", a)
 			continue
 		}
-		if cv.State != model.StateOpen && cv.Ticket == nil {
+		if (cv.State == model.StateTicketed || cv.State == model.StateVerifying) && cv.Ticket == nil {
 			bad("case %s is %s without a ticket", cv.ID, cv.State)
 		}
 		for _, id := range cv.ActionIDs {
