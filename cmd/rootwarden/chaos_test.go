@@ -11,7 +11,8 @@ package main
 //	go test ./cmd/rootwarden -run TestChaos -v            (about a minute)
 //	ROOTWARDEN_SOAK=1 go test ./cmd/rootwarden -run TestChaos -v -timeout 30m
 //
-// ROOTWARDEN_CHAOS_SUMMARY=<file> appends the summary line to that file;
+// ROOTWARDEN_CHAOS_FAULTS=slack,github,aws|none and ROOTWARDEN_CHAOS_KILLS=n narrow a
+// failing run down; ROOTWARDEN_CHAOS_SUMMARY=<file> appends the summary line to that file;
 // ROOTWARDEN_CHAOS_LOG=<file> keeps the child's log there.
 
 import (
@@ -68,6 +69,7 @@ type chaosPlan struct {
 	kills                      int
 	minLife, maxLife           time.Duration // a process lives this long before SIGKILL
 	throttle                   float64       // share of AWS calls throttled
+	slackFaults, githubFaults  bool
 }
 
 func planFromEnv() chaosPlan {
@@ -75,6 +77,20 @@ func planFromEnv() chaosPlan {
 	if os.Getenv("ROOTWARDEN_SOAK") == "1" {
 		p.keyAccounts, p.cleanAccounts, p.kills = 40, 40, 80
 		p.minLife, p.maxLife = time.Second, 6*time.Second
+	}
+	// Knobs to find which fault breaks a run: ROOTWARDEN_CHAOS_FAULTS lists the faulty
+	// parts (default slack,github,aws; "none" for a calm run), ROOTWARDEN_CHAOS_KILLS the
+	// number of SIGKILLs (at least 1).
+	faults := "slack,github,aws"
+	if v := os.Getenv("ROOTWARDEN_CHAOS_FAULTS"); v != "" {
+		faults = v
+	}
+	p.slackFaults, p.githubFaults = strings.Contains(faults, "slack"), strings.Contains(faults, "github")
+	if !strings.Contains(faults, "aws") {
+		p.throttle = 0
+	}
+	if n, err := strconv.Atoi(os.Getenv("ROOTWARDEN_CHAOS_KILLS")); err == nil && n >= 1 {
+		p.kills = n
 	}
 	return p
 }
@@ -257,6 +273,9 @@ func (c *chaos) setupGitHub() {
 // githubShares sets the tracker's misbehaviour: lost creation answers, 5xx, the
 // secondary rate limit and (while killing) hangs.
 func (c *chaos) githubShares(hangs bool) {
+	if !c.plan.githubFaults {
+		return
+	}
 	c.gh.FailShare(trackerfake.OpCreate, 0.15, trackerfake.Lost())
 	c.gh.FailShare(trackerfake.OpCreate, 0.10, trackerfake.Status(502))
 	c.gh.FailShare(trackerfake.OpAny, 0.05, trackerfake.Status(500))
@@ -380,7 +399,7 @@ func (c *chaos) slackProxy() http.Handler {
 	faulty := map[string]bool{"chat.postMessage": true, "chat.update": true, "conversations.history": true, "conversations.replies": true}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		method := strings.TrimPrefix(r.URL.Path, "/api/")
-		if faulty[method] {
+		if faulty[method] && c.plan.slackFaults {
 			c.mu.Lock()
 			x := c.rnd.Float64()
 			var f *slackfake.Failure
