@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -14,15 +12,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rootwarden/rootwarden/internal/config"
 )
-
-const casesUsage = `usage: rootwarden cases [list] [--json] [--state S] [--account A]
-       rootwarden cases show ID [--json]
-
-Reads the case API at ROOTWARDEN_API_URL (default: derived from ROOTWARDEN_HTTP_ADDR,
-else http://127.0.0.1:8080) with the bearer token ROOTWARDEN_API_TOKEN.
-States: open, ticketed, verifying, resolved, risk_accepted, active.
-`
 
 // apiCase is the part of the API's case JSON the CLI prints.
 type apiCase struct {
@@ -59,124 +53,188 @@ type apiCase struct {
 	} `json:"history"`
 }
 
-// runCases lists or shows cases through the case API. Exit 0 on success, 2 on errors.
+const casesLong = `List or show cases through the case API of a running rootwarden (read-only).
+
+It reads the API at ROOTWARDEN_API_URL (default: derived from ROOTWARDEN_HTTP_ADDR,
+else http://127.0.0.1:8080) with the bearer token ROOTWARDEN_API_TOKEN (or
+ROOTWARDEN_API_TOKEN_FILE), the same token the server was started with.
+States: open, ticketed, verifying, resolved, risk_accepted, active.`
+
+func newCasesCmd() *cobra.Command {
+	var o casesOptions
+	cmd := &cobra.Command{Use: "cases", Short: "List or show cases through the case API (cases list | cases show ID)",
+		Long: casesLong, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.list(cmd) }}
+	list := &cobra.Command{Use: "list", Short: "List cases (the default)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.list(cmd) }}
+	show := &cobra.Command{Use: "show CASE-ID", Short: "Show one case and its history", Long: "Show one case and its history, e.g. rootwarden cases show 200000000001-1.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("needs one case id, like: rootwarden cases show 200000000001-1 (rootwarden cases list shows the ids)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return o.show(cmd, args[0]) }}
+	for _, c := range []*cobra.Command{cmd, list, show} {
+		c.Flags().BoolVar(&o.json, "json", false, "print JSON (list: an array of objects; show: one object)")
+		c.Flags().StringVar(&o.apiURL, "api-url", "", "case API base URL (ROOTWARDEN_API_URL)")
+	}
+	for _, c := range []*cobra.Command{cmd, list} {
+		c.Flags().StringVar(&o.state, "state", "", "only cases in this state (open, ticketed, verifying, resolved, risk_accepted, active)")
+		c.Flags().StringVar(&o.account, "account", "", "only cases of this account id (12 digits)")
+		_ = c.RegisterFlagCompletionFunc("state", cobra.FixedCompletions([]string{"open", "ticketed", "verifying", "resolved", "risk_accepted", "active"}, cobra.ShellCompDirectiveNoFileComp))
+	}
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+// runCases runs `rootwarden cases args…` (tests call it).
 func runCases(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "rootwarden cases: "+format+"\n", a...)
-		return 2
+	return dispatch(ctx, append([]string{"cases"}, args...), stdout, stderr)
+}
+
+type casesOptions struct {
+	json                   bool
+	state, account, apiURL string
+}
+
+// client is the API base and token, or an error already printed (exit 2).
+func (o *casesOptions) client(cmd *cobra.Command) (base, token string, err error) {
+	fail := func(format string, a ...any) error {
+		fmt.Fprintf(cmd.ErrOrStderr(), "rootwarden cases: "+format+"\n", a...)
+		return exitCode(2)
 	}
-	fs := flag.NewFlagSet("cases", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	state := fs.String("state", "", "only cases in this state")
-	account := fs.String("account", "", "only cases of this account")
-	// Flags may come before or after the positional words.
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprint(stdout, casesUsage)
-				return 0
-			}
-			return fail("%v (see rootwarden cases --help)", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+	if base, err = apiURL(o.apiURL); err != nil {
+		return "", "", fail("%v", err)
 	}
-	sub := "list"
-	if len(pos) > 0 {
-		sub = pos[0]
+	if token, err = config.Secret(os.Getenv, "ROOTWARDEN_API_TOKEN"); err != nil {
+		return "", "", fail("%v", err)
 	}
-	base, err := apiURL()
-	if err != nil {
-		return fail("%v", err)
-	}
-	token := os.Getenv("ROOTWARDEN_API_TOKEN")
 	if token == "" {
-		return fail("ROOTWARDEN_API_TOKEN is not set")
+		return "", "", fail("ROOTWARDEN_API_TOKEN is not set: set it (or ROOTWARDEN_API_TOKEN_FILE) to the token rootwarden run was started with")
 	}
-	switch {
-	case sub == "list" && len(pos) <= 1:
-		q := url.Values{}
-		if *state != "" {
-			q.Set("state", *state)
-		}
-		if *account != "" {
-			q.Set("account", *account)
-		}
-		path := "/api/v1/cases"
-		if len(q) > 0 {
-			path += "?" + q.Encode()
-		}
-		raw, err := apiGet(ctx, base, path, token)
-		if err != nil {
-			return fail("%v", err)
-		}
-		if *asJSON {
-			return writeRaw(stdout, raw, stderr)
-		}
-		var list struct {
-			Cases []apiCase `json:"cases"`
-		}
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return fail("decode the API answer: %v", err)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CASE\tACCOUNT\tNAME\tSTATE\tSEVERITY\tTICKET\tOPENED\tUPDATED")
-		for _, c := range list.Cases {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.AccountID, dash(c.AccountName), c.State, c.Severity,
-				ticketText(c), c.OpenedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339))
-		}
-		_ = tw.Flush()
-		if len(list.Cases) == 0 {
-			fmt.Fprintln(stdout, "no cases")
-		}
-		return 0
-	case sub == "show" && len(pos) == 2:
-		raw, err := apiGet(ctx, base, "/api/v1/cases/"+url.PathEscape(pos[1]), token)
-		if err != nil {
-			return fail("%v", err)
-		}
-		if *asJSON {
-			return writeRaw(stdout, raw, stderr)
-		}
-		var c apiCase
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return fail("decode the API answer: %v", err)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "case:\t%s\naccount:\t%s %s\nstate:\t%s\nseverity:\t%s\nticket:\t%s\nopened:\t%s\nupdated:\t%s\n",
-			c.ID, c.AccountID, c.AccountName, c.State, c.Severity, ticketText(c),
-			c.OpenedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339))
-		if c.Risk != nil {
-			fmt.Fprintf(tw, "risk accepted:\tuntil %s: %s\n", c.Risk.Expires.UTC().Format(time.RFC3339), c.Risk.Reason)
-		}
-		if c.LastError != "" {
-			fmt.Fprintf(tw, "last error:\t%s\n", c.LastError)
-		}
-		_ = tw.Flush()
-		fmt.Fprintln(stdout, "\nhistory:")
-		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		for _, h := range c.History {
-			who := h.Actor.Name
-			if who == "" {
-				who = h.Actor.ID
-			}
-			if who == "" {
-				who = h.Actor.Kind
-			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", h.Seq, h.At.UTC().Format(time.RFC3339), h.Type,
-				dash(h.To), who, h.Reason)
-		}
-		_ = tw.Flush()
-		return 0
+	return base, token, nil
+}
+
+func (o *casesOptions) list(cmd *cobra.Command) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if o.account != "" && !isAccountID(o.account) {
+		return usagef("--account %q is not an account id: give the 12-digit id (cases list shows them)", o.account)
 	}
-	return fail("unknown arguments %q (usage: rootwarden cases [list] [--json] [--state S] [--account A] | cases show ID [--json])",
-		strings.Join(pos, " "))
+	base, token, err := o.client(cmd)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	if o.state != "" {
+		q.Set("state", o.state)
+	}
+	if o.account != "" {
+		q.Set("account", o.account)
+	}
+	path := "/api/v1/cases"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	raw, err := apiGet(cmd.Context(), base, path, token)
+	if err != nil {
+		fmt.Fprintf(stderr, "rootwarden cases: %v\n", err)
+		return exitCode(2)
+	}
+	var list struct {
+		Cases []json.RawMessage `json:"cases"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		fmt.Fprintf(stderr, "rootwarden cases: decode the API answer: %v\n", err)
+		return exitCode(2)
+	}
+	if o.json {
+		if list.Cases == nil {
+			list.Cases = []json.RawMessage{} // scripts read an array, never null
+		}
+		return writeJSON(stdout, list.Cases)
+	}
+	cases := make([]apiCase, 0, len(list.Cases))
+	for _, c := range list.Cases {
+		var ac apiCase
+		if err := json.Unmarshal(c, &ac); err != nil {
+			fmt.Fprintf(stderr, "rootwarden cases: decode the API answer: %v\n", err)
+			return exitCode(2)
+		}
+		cases = append(cases, ac)
+	}
+	if len(cases) == 0 {
+		fmt.Fprintln(stdout, "no cases")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CASE\tACCOUNT\tNAME\tSTATE\tSEVERITY\tTICKET\tOPENED\tUPDATED")
+	for _, c := range cases {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.AccountID, dash(c.AccountName), c.State, c.Severity,
+			ticketText(c), c.OpenedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func (o *casesOptions) show(cmd *cobra.Command, id string) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	base, token, err := o.client(cmd)
+	if err != nil {
+		return err
+	}
+	raw, err := apiGet(cmd.Context(), base, "/api/v1/cases/"+url.PathEscape(id), token)
+	if err != nil {
+		fmt.Fprintf(stderr, "rootwarden cases: %v\n", err)
+		return exitCode(2)
+	}
+	if o.json {
+		if code := writeRaw(stdout, raw, stderr); code != 0 {
+			return exitCode(code)
+		}
+		return nil
+	}
+	var c apiCase
+	if err := json.Unmarshal(raw, &c); err != nil {
+		fmt.Fprintf(stderr, "rootwarden cases: decode the API answer: %v\n", err)
+		return exitCode(2)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "case:\t%s\naccount:\t%s %s\nstate:\t%s\nseverity:\t%s\nticket:\t%s\nopened:\t%s\nupdated:\t%s\n",
+		c.ID, c.AccountID, c.AccountName, c.State, c.Severity, ticketText(c),
+		c.OpenedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339))
+	if c.Risk != nil {
+		fmt.Fprintf(tw, "risk accepted:\tuntil %s: %s\n", c.Risk.Expires.UTC().Format(time.RFC3339), c.Risk.Reason)
+	}
+	if c.LastError != "" {
+		fmt.Fprintf(tw, "last error:\t%s\n", c.LastError)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(stdout, "\nhistory:")
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, h := range c.History {
+		who := h.Actor.Name
+		if who == "" {
+			who = h.Actor.ID
+		}
+		if who == "" {
+			who = h.Actor.Kind
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", h.Seq, h.At.UTC().Format(time.RFC3339), h.Type,
+			dash(h.To), who, h.Reason)
+	}
+	return tw.Flush()
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func writeRaw(stdout io.Writer, raw []byte, stderr io.Writer) int {
@@ -204,26 +262,36 @@ func dash(s string) string {
 	return s
 }
 
-// apiURL is ROOTWARDEN_API_URL, else derived from ROOTWARDEN_HTTP_ADDR, else the default.
-func apiURL() (string, error) {
-	if u := os.Getenv("ROOTWARDEN_API_URL"); u != "" {
+// apiURL is flag, else ROOTWARDEN_API_URL, else derived from ROOTWARDEN_HTTP_ADDR, else the default.
+func apiURL(flag string) (string, error) {
+	u := flag
+	if u == "" {
+		u = os.Getenv("ROOTWARDEN_API_URL")
+	}
+	if u != "" {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			return "", fmt.Errorf("ROOTWARDEN_API_URL %q is not an http(s) URL", u)
 		}
 		return strings.TrimRight(u, "/"), nil
 	}
-	if addr := os.Getenv("ROOTWARDEN_HTTP_ADDR"); addr != "" {
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return "", fmt.Errorf("ROOTWARDEN_HTTP_ADDR %q is not host:port", addr)
-		}
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
-		}
-		return "http://" + net.JoinHostPort(host, port), nil
+	return apiURLFromAddr(os.Getenv("ROOTWARDEN_HTTP_ADDR"))
+}
+
+// apiURLFromAddr is the http:// URL of a listen address (host:port; an unspecified
+// host is this machine), or the default http://127.0.0.1:8080 for "".
+func apiURLFromAddr(addr string) (string, error) {
+	if addr == "" {
+		return "http://127.0.0.1:8080", nil
 	}
-	return "http://127.0.0.1:8080", nil
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("ROOTWARDEN_HTTP_ADDR %q is not host:port", addr)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }
 
 func apiGet(ctx context.Context, base, path, token string) ([]byte, error) {
@@ -237,7 +305,7 @@ func apiGet(ctx context.Context, base, path, token string) ([]byte, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("call the case API: %v", err)
+		return nil, fmt.Errorf("call the case API at %s: %v (is rootwarden run or remediator running there? set ROOTWARDEN_API_URL or --api-url)", base, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))

@@ -3,20 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/spf13/cobra"
 
 	"github.com/rootwarden/rootwarden/detector"
+	"github.com/rootwarden/rootwarden/internal/config"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -27,128 +27,329 @@ const (
 	scanError = 2 // set-up failed or at least one account could not be checked
 )
 
-// runScan checks the account (or, with --org-role, every ACTIVE account of the
-// Organization) now, without NATS, and prints a table or --json.
-func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	envConcurrency, err := scanEnvInt("ROOTWARDEN_SCAN_CONCURRENCY", 32)
-	if err != nil {
-		fmt.Fprintf(stderr, "rootwarden scan: %v\n", err)
-		return scanError
-	}
-	envTimeout, err := scanEnvDuration("ROOTWARDEN_ACCOUNT_TIMEOUT", detector.DefaultAccountTimeout)
-	if err != nil {
-		fmt.Fprintf(stderr, "rootwarden scan: %v\n", err)
-		return scanError
-	}
-	fs := flag.NewFlagSet("rootwarden scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print a JSON array, one object per account")
-	concurrency := fs.Int("concurrency", envConcurrency, "accounts checked at once")
-	orgRole := fs.String("org-role", os.Getenv("ROOTWARDEN_ORG_ROLE_NAME"), "role to assume in every account of the Organization (empty: only the caller's account)")
-	externalID := fs.String("external-id", os.Getenv("ROOTWARDEN_ORG_EXTERNAL_ID"), "external id for AssumeRole")
-	timeout := fs.Duration("account-timeout", envTimeout, "time limit per account")
-	verbose := fs.Bool("v", false, "log each account check on stderr")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rootwarden scan [--json] [--concurrency N] [--org-role NAME] [--external-id ID]")
-		fmt.Fprintln(stderr, "exit 0: no root access keys; 1: root access keys found; 2: an account could not be checked or set-up failed")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return scanClean
-		}
-		return scanError
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rootwarden scan: unexpected argument %q\n", fs.Arg(0))
-		return scanError
-	}
-	if *concurrency < 1 {
-		fmt.Fprintln(stderr, "rootwarden scan: --concurrency must be at least 1")
-		return scanError
-	}
+// scanSchemaVersion is the version of scanRow's JSON; README.md documents it.
+const scanSchemaVersion = 2
 
+// scanRow is one account in `scan`'s JSON and CSV output. It is an output type, not
+// model.Observation: fields a script tests have one meaning each, and a value that
+// is not known is null, never a default that reads as an answer.
+type scanRow struct {
+	SchemaVersion int    `json:"schema_version"`
+	AccountID     string `json:"account_id"`
+	AccountName   string `json:"account_name"`
+	// Status is "root_keys" (a finding), "clean", or "error" (could not be checked).
+	Status string `json:"status"`
+	// RootKeysPresent is null when the account could not be checked.
+	RootKeysPresent *bool `json:"root_keys_present"`
+	// Severity is "critical" (a key used in the last 7 days) or "high"; null unless
+	// root keys are present.
+	Severity *string           `json:"severity"`
+	Keys     []model.KeyDetail `json:"keys"`
+	// Management is null when no organization was listed (--org-role unset): the
+	// caller's account alone says nothing about it.
+	Management *bool      `json:"management"`
+	OrgMember  bool       `json:"org_member"`
+	OUPath     string     `json:"ou_path,omitempty"`
+	ObservedAt time.Time  `json:"observed_at"`
+	ReportAt   *time.Time `json:"credential_report_at,omitempty"`
+	Error      *string    `json:"error"`      // null when the check worked
+	ErrorCode  *string    `json:"error_code"` // e.g. AccessDenied; null when none
+}
+
+func newScanRow(o model.Observation, orgMode bool, now time.Time) scanRow {
+	r := scanRow{SchemaVersion: scanSchemaVersion, AccountID: o.AccountID, AccountName: o.AccountName,
+		Keys: o.Keys, OrgMember: o.OrgMember, OUPath: o.OUPath, ObservedAt: o.ObservedAt.UTC(), ReportAt: o.ReportAt}
+	if r.Keys == nil {
+		r.Keys = []model.KeyDetail{}
+	}
+	if orgMode {
+		m := o.Management
+		r.Management = &m
+	}
+	switch {
+	case o.Failed():
+		r.Status = "error"
+		e := o.Error
+		r.Error = &e
+		if o.ErrorCode != "" {
+			c := o.ErrorCode
+			r.ErrorCode = &c
+		}
+	case o.RootKeysPresent:
+		r.Status = "root_keys"
+		t := true
+		r.RootKeysPresent = &t
+		sev := string(model.SeverityOf(o, now))
+		r.Severity = &sev
+	default:
+		r.Status = "clean"
+		f := false
+		r.RootKeysPresent = &f
+	}
+	return r
+}
+
+func (r scanRow) severity() string {
+	if r.Severity == nil {
+		return ""
+	}
+	return *r.Severity
+}
+
+// rank orders rows for people: findings first (critical, then high), then accounts
+// that could not be checked, then clean ones.
+func (r scanRow) rank() int {
+	switch {
+	case r.severity() == string(model.SeverityCritical):
+		return 0
+	case r.Status == "root_keys":
+		return 1
+	case r.Status == "error":
+		return 2
+	}
+	return 3
+}
+
+const scanLong = `Check the account now (or, with --org-role, every ACTIVE account of the AWS
+Organization) without NATS or Slack, print the result, and exit:
+  0  every account checked, no root access keys
+  1  root access keys found (every account checked)
+  2  an account could not be checked, or set-up failed (the reason on stderr)
+
+It reads the same configuration as run: the environment, the YAML file (--config or
+ROOTWARDEN_CONFIG) and these flags, which beat both. For CI, build the binary
+(go build -o rootwarden ./cmd/rootwarden): "go run" turns exit code 2 into 1.
+
+Formats (--format): table (default; findings first), json (an array of objects, schema
+in README.md), csv, sarif (SARIF 2.1.0, for code-scanning dashboards), ocsf (OCSF
+Detection Finding objects, as Prowler emits, for Security Hub and SIEM import).`
+
+func newScanCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "scan", Short: "Check AWS now and print the result (exit 0 none, 1 root keys, 2 error)",
+		Long: scanLong, Args: cobra.NoArgs}
+	ef := &envFlags{fs: cmd.Flags()}
+	ef.add("org-role", "ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only the caller's account)")
+	ef.add("external-id", "ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
+	ef.add("concurrency", "ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once (default 16)")
+	ef.add("account-timeout", "ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account (default 60s)")
+	ef.add("log-format", "ROOTWARDEN_LOG_FORMAT", "format of the -v log on stderr: text or json")
+	asJSON := cmd.Flags().Bool("json", false, "print JSON (the same as --format json)")
+	format := cmd.Flags().StringP("format", "o", "table", "table, json, csv, sarif or ocsf")
+	onlyFindings := cmd.Flags().Bool("only-findings", false, "print only accounts with root keys or that could not be checked")
+	verbose := cmd.Flags().BoolP("verbose", "v", false, "log each account check, and progress, on stderr")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"table", "json", "csv", "sarif", "ocsf"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		f := *format
+		if *asJSON {
+			if cmd.Flags().Changed("format") && f != "json" {
+				return usagef("--json and --format %s contradict each other", f)
+			}
+			f = "json"
+		}
+		if !scanFormats[f] {
+			return usagef("--format %q is not one of table, json, csv, sarif, ocsf", f)
+		}
+		return exitCode(scan(cmd.Context(), ef.getenv(cmd, os.Getenv), scanOptions{format: f, onlyFindings: *onlyFindings,
+			verbose: *verbose, checkEnviron: true}, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+	}
+	return cmd
+}
+
+var scanFormats = map[string]bool{"table": true, "json": true, "csv": true, "sarif": true, "ocsf": true}
+
+// runScan runs `rootwarden scan args…` (tests call it).
+func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return dispatch(ctx, append([]string{"scan"}, args...), stdout, stderr)
+}
+
+type scanOptions struct {
+	format       string
+	onlyFindings bool
+	verbose      bool
+	checkEnviron bool // warn about misspelt ROOTWARDEN_* variables in os.Environ
+}
+
+func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdout, stderr io.Writer) int {
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "rootwarden scan: "+format+"\n", a...)
+		return scanError
+	}
+	cfg, err := config.Load(getenv)
+	if err == nil {
+		err = cfg.Validate(config.RoleDetector)
+	}
+	if err != nil {
+		return fail("configuration: %s", oneLine(err))
+	}
+	if opt.checkEnviron {
+		for _, w := range config.UnknownVariables(os.Environ()) {
+			fmt.Fprintf(stderr, "rootwarden scan: warning: %s\n", w)
+		}
+	}
 	level := slog.LevelError
-	if *verbose {
+	if opt.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	hopts := &slog.HandlerOptions{Level: level, ReplaceAttr: logConventions}
+	var log *slog.Logger
+	if cfg.LogFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(stderr, hopts))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, hopts))
+	}
 
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := loadAWS(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "rootwarden scan: AWS configuration: %v\n", err)
-		return scanError
+		return fail("%s", oneLine(explainAWS(err, "")))
 	}
 	sc, err := detector.NewScanner(detector.Config{
-		OrgRoleName:    *orgRole,
-		ExternalID:     *externalID,
-		Concurrency:    *concurrency,
-		AccountTimeout: *timeout,
+		OrgRoleName:    cfg.OrgRoleName,
+		ExternalID:     cfg.OrgExternalID,
+		Concurrency:    cfg.Concurrency,
+		AccountTimeout: cfg.AccountTimeout,
 	}, log, awsCfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "rootwarden scan: %s\n", scanOneLine(err))
-		return scanError
+		return fail("%s", oneLine(err))
 	}
-	obs, err := sc.Scan(ctx, stderr)
+	var progress io.Writer
+	if opt.verbose || isTerminal(stderr) {
+		progress = stderr
+	}
+	started := time.Now()
+	obs, err := sc.Scan(ctx, progress)
 	if err != nil {
-		fmt.Fprintf(stderr, "rootwarden scan: %s\n", scanOneLine(err))
-		return scanError
-	}
-
-	if *asJSON {
-		if obs == nil {
-			obs = []model.Observation{} // scripts read an array, never null
+		if ctx.Err() != nil {
+			return fail("interrupted before every account was checked")
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(obs); err != nil {
-			fmt.Fprintf(stderr, "rootwarden scan: write JSON: %v\n", err)
-			return scanError
-		}
-	} else {
-		printScanTable(stdout, obs, time.Now())
+		return fail("%s", oneLine(explainAWS(err, "")))
 	}
-
-	code := scanClean
-	failed := 0
+	now := time.Now()
+	orgMode := cfg.OrgRoleName != ""
+	rows := make([]scanRow, 0, len(obs))
+	code, failed, withKeys := scanClean, 0, 0
 	for _, o := range obs {
-		switch {
-		case o.Failed():
+		r := newScanRow(o, orgMode, now)
+		switch r.Status {
+		case "error":
 			failed++
-		case o.RootKeysPresent && code == scanClean:
+		case "root_keys":
+			withKeys++
 			code = scanFound
 		}
+		rows = append(rows, r)
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].rank() != rows[j].rank() {
+			return rows[i].rank() < rows[j].rank()
+		}
+		return rows[i].AccountID < rows[j].AccountID
+	})
+	shown := rows
+	if opt.onlyFindings {
+		shown = make([]scanRow, 0, len(rows))
+		for _, r := range rows {
+			if r.Status != "clean" {
+				shown = append(shown, r)
+			}
+		}
+	}
+	var werr error
+	switch opt.format {
+	case "json":
+		werr = writeJSON(stdout, shown)
+	case "csv":
+		werr = writeScanCSV(stdout, shown)
+	case "sarif":
+		werr = writeScanSARIF(stdout, shown)
+	case "ocsf":
+		werr = writeScanOCSF(stdout, shown, now)
+	default:
+		printScanTable(stdout, shown, now)
+		summary := fmt.Sprintf("\n%s: %d with root access keys, %d could not be checked", plural(len(rows), "account"), withKeys, failed)
+		if !orgMode {
+			summary += " (only the caller's account: set --org-role to check every account of the organization)"
+		}
+		fmt.Fprintf(stdout, "%s; took %s\n", summary, time.Since(started).Round(10*time.Millisecond))
+	}
+	if werr != nil {
+		return fail("write %s: %v", opt.format, werr)
 	}
 	if failed > 0 {
-		fmt.Fprintf(stderr, "rootwarden scan: %d of %d accounts could not be checked\n", failed, len(obs))
+		fmt.Fprintf(stderr, "rootwarden scan: %d of %s could not be checked%s\n", failed, plural(len(rows), "account"),
+			scanFailureHint(rows, cfg.OrgRoleName))
 		return scanError
 	}
 	return code
 }
 
-// printScanTable writes one row per account and a summary line.
-func printScanTable(w io.Writer, obs []model.Observation, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tNAME\tROOT KEYS\tKEY AGE\tLAST USED\tERROR")
-	withKeys, failed := 0, 0
-	for _, o := range obs {
-		keys, age, used := "no", "-", "-"
-		switch {
-		case o.Failed():
-			keys = "?"
-			failed++
-		case o.RootKeysPresent:
-			withKeys++
-			keys = scanDescribeKeys(o.Keys)
-			age, used = scanKeyAge(o.Keys, now), scanLastUsed(o.Keys)
+// scanFailureHint says in a few words what the commonest failures mean.
+func scanFailureHint(rows []scanRow, role string) string {
+	assume, denied, throttled := 0, 0, 0
+	for _, r := range rows {
+		if r.Status != "error" {
+			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.AccountID, scanOrDash(o.AccountName), keys, age, used,
-			scanOrDash(scanErrorCell(o)))
+		msg, code := *r.Error, ""
+		if r.ErrorCode != nil {
+			code = *r.ErrorCode
+		}
+		switch {
+		case strings.Contains(msg, "AssumeRole") && strings.Contains(code+msg, "AccessDenied"):
+			assume++
+		case strings.Contains(code, "AccessDenied"):
+			denied++
+		case strings.Contains(code, "Throttl") || strings.Contains(code, "TooManyRequests"):
+			throttled++
+		}
 	}
-	_ = tw.Flush()
-	fmt.Fprintf(w, "\n%d accounts: %d with root access keys, %d could not be checked\n", len(obs), withKeys, failed)
+	var parts []string
+	if assume > 0 {
+		parts = append(parts, fmt.Sprintf("%d denied sts:AssumeRole on %s: check that the role exists in each member account and trusts this account's principal (and the external id, if set)", assume, role))
+	}
+	if denied > 0 {
+		parts = append(parts, fmt.Sprintf("%d denied IAM reads: the role needs iam:GetAccountSummary, iam:GenerateCredentialReport and iam:GetCredentialReport", denied))
+	}
+	if throttled > 0 {
+		parts = append(parts, fmt.Sprintf("%d throttled by AWS: lower --concurrency or retry", throttled))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
+// printScanTable writes one aligned row per account. The ERROR column appears only
+// when an account could not be checked.
+func printScanTable(w io.Writer, rows []scanRow, now time.Time) {
+	anyErr := false
+	for _, r := range rows {
+		anyErr = anyErr || r.Status == "error"
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := "ACCOUNT\tNAME\tSEVERITY\tROOT KEYS\tKEY AGE\tLAST USED"
+	if anyErr {
+		header += "\tERROR"
+	}
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		keys, age, used, sev := "no", "-", "-", "-"
+		switch r.Status {
+		case "error":
+			keys, sev = "?", "?"
+		case "root_keys":
+			keys, sev = scanDescribeKeys(r.Keys), r.severity()
+			age, used = scanKeyAge(r.Keys, now), scanLastUsed(r.Keys)
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.AccountID, scanOrDash(r.AccountName), sev, keys, age, used)
+		if anyErr {
+			line += "\t" + scanOrDash(scanErrorCell(r))
+		}
+		fmt.Fprintln(tw, line)
+	}
+	_ = tw.Flush()
+}
+
+// scanDescribeKeys says how many keys there are and how many are active.
 func scanDescribeKeys(keys []model.KeyDetail) string {
 	if len(keys) == 0 {
 		return "yes"
@@ -159,25 +360,35 @@ func scanDescribeKeys(keys []model.KeyDetail) string {
 			active++
 		}
 	}
-	return fmt.Sprintf("yes (%d, %d active)", len(keys), active)
+	if len(keys) == 1 {
+		if active == 1 {
+			return "yes, 1 active key"
+		}
+		return "yes, 1 inactive key"
+	}
+	return fmt.Sprintf("yes, %d keys (%d active)", len(keys), active)
 }
 
 // scanKeyAge is the age of the oldest key, in days.
 func scanKeyAge(keys []model.KeyDetail, now time.Time) string {
+	if oldest := oldestKey(keys); oldest != nil {
+		return strconv.Itoa(int(now.Sub(*oldest).Hours()/24)) + "d"
+	}
+	return "?"
+}
+
+func oldestKey(keys []model.KeyDetail) *time.Time {
 	var oldest *time.Time
 	for _, k := range keys {
 		if k.LastRotated != nil && (oldest == nil || k.LastRotated.Before(*oldest)) {
 			oldest = k.LastRotated
 		}
 	}
-	if oldest == nil {
-		return "?"
-	}
-	return strconv.Itoa(int(now.Sub(*oldest).Hours()/24)) + "d"
+	return oldest
 }
 
-// scanLastUsed is the most recent use of any key: date, region and service.
-func scanLastUsed(keys []model.KeyDetail) string {
+// lastUse is the most recently used key, or nil.
+func lastUse(keys []model.KeyDetail) *model.KeyDetail {
 	var last *model.KeyDetail
 	for i := range keys {
 		k := &keys[i]
@@ -185,6 +396,12 @@ func scanLastUsed(keys []model.KeyDetail) string {
 			last = k
 		}
 	}
+	return last
+}
+
+// scanLastUsed is the most recent use of any key: date, region and service.
+func scanLastUsed(keys []model.KeyDetail) string {
+	last := lastUse(keys)
 	if last == nil {
 		return "never"
 	}
@@ -195,16 +412,17 @@ func scanLastUsed(keys []model.KeyDetail) string {
 	return s
 }
 
-func scanErrorCell(o model.Observation) string {
-	if !o.Failed() {
+// scanErrorCell is the error, cut short enough for a table (the JSON has it whole).
+func scanErrorCell(r scanRow) string {
+	if r.Error == nil {
 		return ""
 	}
-	msg := o.Error
-	if o.ErrorCode != "" && !strings.Contains(msg, o.ErrorCode) {
-		msg = o.ErrorCode + ": " + msg
+	msg := *r.Error
+	if r.ErrorCode != nil && !strings.Contains(msg, *r.ErrorCode) {
+		msg = *r.ErrorCode + ": " + msg
 	}
-	if r := []rune(msg); len(r) > 160 {
-		msg = string(r[:160]) + "…"
+	if rs := []rune(msg); len(rs) > 80 {
+		msg = string(rs[:80]) + "…"
 	}
 	return msg
 }
@@ -216,32 +434,26 @@ func scanOrDash(s string) string {
 	return s
 }
 
-func scanOneLine(err error) string {
-	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+// plural is "1 account", "2 accounts".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
 }
 
-// scanEnvInt reads a whole number of at least 1 from the environment; unset → def.
-func scanEnvInt(name string, def int) (int, error) {
-	v := strings.TrimSpace(os.Getenv(name))
-	if v == "" {
-		return def, nil
+// isTerminal reports whether w is a terminal (progress lines are for people).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%s: %q is not a whole number of at least 1", name, v)
-	}
-	return n, nil
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// scanEnvDuration reads a positive duration from the environment; unset → def.
-func scanEnvDuration(name string, def time.Duration) (time.Duration, error) {
-	v := strings.TrimSpace(os.Getenv(name))
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a positive duration like 30s or 2m", name, v)
-	}
-	return d, nil
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -105,7 +105,7 @@ func TestScanExitCodes(t *testing.T) {
 		if row := lineWith(out, "200000000003"); !strings.Contains(row, "AccessDenied") {
 			t.Errorf("row of the denied account: %q", row)
 		}
-		if !strings.Contains(errOut, "1 of 4 accounts could not be checked") {
+		if !strings.Contains(errOut, "1 of 4 accounts could not be checked (1 denied IAM reads") {
 			t.Errorf("stderr: %q", errOut)
 		}
 		_, secret := sim.AdminCredentials(scanMgmt)
@@ -144,6 +144,9 @@ func TestScanJSON(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("exit %d, want 2 (one account denied)\n%s", code, errOut)
 	}
+	if !strings.Contains(errOut, "1 denied sts:AssumeRole on OrganizationAccountAccessRole: check that the role exists") {
+		t.Errorf("stderr does not say what the AssumeRole denial means: %q", errOut)
+	}
 	var rows []map[string]any
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatalf("stdout is not a JSON array: %v\n%s", err, out)
@@ -164,7 +167,8 @@ func TestScanJSON(t *testing.T) {
 		byID[r["account_id"].(string)] = r
 	}
 	withKey := byID["200000000001"]
-	if withKey["root_keys_present"] != true || withKey["account_name"] != "member-1" || withKey["error"] != "" {
+	if withKey["root_keys_present"] != true || withKey["account_name"] != "member-1" || withKey["error"] != nil ||
+		withKey["status"] != "root_keys" || withKey["severity"] != "critical" {
 		t.Errorf("row with key = %v", withKey)
 	}
 	k := withKey["keys"].([]any)[0].(map[string]any)
@@ -172,7 +176,12 @@ func TestScanJSON(t *testing.T) {
 		t.Errorf("key = %v", k)
 	}
 	denied := byID["200000000002"]
-	if denied["error_code"] != "AccessDenied" || denied["error"] == "" || denied["root_keys_present"] != false {
+	// An account that could not be checked is not reported clean: a script that
+	// selects root_keys_present == false must not count it.
+	if v, ok := denied["root_keys_present"]; !ok || v != nil {
+		t.Errorf("denied row: root_keys_present = %v (present %v), want null", v, ok)
+	}
+	if denied["error_code"] != "AccessDenied" || denied["error"] == nil || denied["status"] != "error" || denied["severity"] != nil {
 		t.Errorf("denied row = %v", denied)
 	}
 	if m := byID[scanMgmt]; m["management"] != true || m["org_member"] != false {

@@ -1,7 +1,10 @@
 // Package config reads rootwarden's settings from the environment and, optionally, a
-// YAML file (ROOTWARDEN_CONFIG); the environment wins. It validates them for the
-// components a process runs and names the variable in every error. AWS settings are not
-// here: the AWS SDK reads its own chain and AWS_* variables.
+// YAML file (ROOTWARDEN_CONFIG); the environment wins over the file (and the command
+// line, which cmd/rootwarden overlays on the environment, wins over both). Every
+// secret variable X may instead be read from the file named by X_FILE. It validates
+// the settings for the components a process runs and names the variable, and the fix,
+// in every error. AWS settings are not here: the AWS SDK reads its own chain and
+// AWS_* variables.
 package config
 
 import (
@@ -16,6 +19,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // Config is every rootwarden setting. Field comments name the variable.
@@ -29,9 +34,13 @@ type Config struct {
 	NATSListen   string // ROOTWARDEN_NATS_LISTEN; embedded server's address (loopback, any port)
 	DataDir      string // ROOTWARDEN_DATA_DIR
 	HTTPAddr     string // ROOTWARDEN_HTTP_ADDR (default :8080)
-	APIToken     string // ROOTWARDEN_API_TOKEN; empty → case API off
-	LogLevel     string // ROOTWARDEN_LOG_LEVEL: debug, info, warn, error
-	LogFormat    string // ROOTWARDEN_LOG_FORMAT: text or json
+	// SlackHTTPAddr is ROOTWARDEN_SLACK_HTTP_ADDR: when set, the public Slack endpoints
+	// (POST /slack/…) are served on this address alone, and not on HTTPAddr, so an
+	// ingress can expose them without /metrics and the case API.
+	SlackHTTPAddr string
+	APIToken      string // ROOTWARDEN_API_TOKEN; empty → case API off
+	LogLevel      string // ROOTWARDEN_LOG_LEVEL: debug, info, warn, error
+	LogFormat     string // ROOTWARDEN_LOG_FORMAT: text or json
 
 	SlackBotToken      string        // SLACK_BOT_TOKEN
 	SlackSigningSecret string        // SLACK_SIGNING_SECRET
@@ -40,7 +49,7 @@ type Config struct {
 	SlackAPIURL        string        // ROOTWARDEN_SLACK_API_URL (tests, demo, proxies)
 	Approvers          []string      // ROOTWARDEN_APPROVERS: U…/W… user ids, S… user groups
 	RemindAfter        time.Duration // ROOTWARDEN_REMIND_AFTER (default 30m)
-	MaxReminders       int           // ROOTWARDEN_MAX_REMINDERS (default 3)
+	MaxReminders       int           // ROOTWARDEN_MAX_REMINDERS (default 3; 0 = no reminders)
 	SLA                time.Duration // ROOTWARDEN_SLA (default 24h)
 	MaxRiskAcceptance  time.Duration // ROOTWARDEN_MAX_RISK_ACCEPTANCE (default 2160h = 90 days)
 
@@ -48,7 +57,7 @@ type Config struct {
 	OrgRoleName    string        // ROOTWARDEN_ORG_ROLE_NAME; set → sweep the whole Organization
 	OrgExternalID  string        // ROOTWARDEN_ORG_EXTERNAL_ID
 	SQSQueueURL    string        // ROOTWARDEN_SQS_QUEUE_URL
-	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 16)
+	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 16, for run and scan alike)
 	AccountTimeout time.Duration // ROOTWARDEN_ACCOUNT_TIMEOUT (default 60s)
 
 	AssumeRoot   bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
@@ -88,31 +97,64 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("ROOTWARDEN_CONFIG: %w", err)
 		}
 	}
-	known := map[string]bool{}
-	r := reader{get: func(k string) string {
-		known[k] = true
+	r := reader{known: map[string]bool{}, file: path, fromFile: map[string]bool{}}
+	r.get = func(k string) string {
+		r.known[k] = true
 		if v, ok := lookupEnv(getenv, k); ok {
 			return v
 		}
-		return file[k]
-	}}
-	c := Config{
-		NATSURL:      r.str("ROOTWARDEN_NATS_URL", ""),
-		NATSCreds:    r.str("ROOTWARDEN_NATS_CREDS", ""),
-		NATSCA:       r.str("ROOTWARDEN_NATS_CA", ""),
-		NATSCert:     r.str("ROOTWARDEN_NATS_CERT", ""),
-		NATSKey:      r.str("ROOTWARDEN_NATS_KEY", ""),
-		NATSReplicas: r.integer("ROOTWARDEN_NATS_REPLICAS", 0, 0, 5),
-		NATSListen:   r.str("ROOTWARDEN_NATS_LISTEN", ""),
-		DataDir:      r.str("ROOTWARDEN_DATA_DIR", ""),
-		HTTPAddr:     r.str("ROOTWARDEN_HTTP_ADDR", ":8080"),
-		APIToken:     r.str("ROOTWARDEN_API_TOKEN", ""),
-		LogLevel:     r.oneOf("ROOTWARDEN_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		LogFormat:    r.oneOf("ROOTWARDEN_LOG_FORMAT", "text", "text", "json"),
+		if v, ok := file[k]; ok {
+			r.fromFile[k] = true
+			return v
+		}
+		return ""
+	}
+	c := read(&r, getenv, path)
+	var unknown []string
+	for k := range file {
+		if !r.known[k] {
+			hint := suggest(k, r.known, "%s")
+			if hint != "" && names[k] != strings.ToUpper(names[k]) { // the file writes slack_channel
+				hint = strings.ToLower(strings.TrimPrefix(hint, "ROOTWARDEN_"))
+			}
+			if hint != "" {
+				hint = " (did you mean " + hint + "?)"
+			}
+			unknown = append(unknown, names[k]+hint)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		r.errs = append(r.errs, fmt.Errorf("ROOTWARDEN_CONFIG: %s: unknown setting %s (the file is a flat list of variables: "+
+			"slack_channel: C0123456789 or ROOTWARDEN_SLACK_CHANNEL: C0123456789)", path, strings.Join(unknown, ", ")))
+	}
+	if err := errors.Join(r.errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
 
-		SlackBotToken:      r.str("SLACK_BOT_TOKEN", ""),
-		SlackSigningSecret: r.str("SLACK_SIGNING_SECRET", ""),
-		SlackAppToken:      r.str("SLACK_APP_TOKEN", ""),
+// read reads every setting through r; it is also how Variables learns the names.
+// path is the YAML file ("" → none), for the settings that read it themselves.
+func read(r *reader, getenv func(string) string, path string) Config {
+	c := Config{
+		NATSURL:       r.str("ROOTWARDEN_NATS_URL", ""),
+		NATSCreds:     r.str("ROOTWARDEN_NATS_CREDS", ""),
+		NATSCA:        r.str("ROOTWARDEN_NATS_CA", ""),
+		NATSCert:      r.str("ROOTWARDEN_NATS_CERT", ""),
+		NATSKey:       r.str("ROOTWARDEN_NATS_KEY", ""),
+		NATSReplicas:  r.integer("ROOTWARDEN_NATS_REPLICAS", 0, 0, 5),
+		NATSListen:    r.str("ROOTWARDEN_NATS_LISTEN", ""),
+		DataDir:       r.str("ROOTWARDEN_DATA_DIR", ""),
+		HTTPAddr:      r.str("ROOTWARDEN_HTTP_ADDR", ":8080"),
+		SlackHTTPAddr: r.str("ROOTWARDEN_SLACK_HTTP_ADDR", ""),
+		APIToken:      r.secret("ROOTWARDEN_API_TOKEN"),
+		LogLevel:      r.oneOf("ROOTWARDEN_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		LogFormat:     r.oneOf("ROOTWARDEN_LOG_FORMAT", "text", "text", "json"),
+
+		SlackBotToken:      r.secret("SLACK_BOT_TOKEN"),
+		SlackSigningSecret: r.secret("SLACK_SIGNING_SECRET"),
+		SlackAppToken:      r.secret("SLACK_APP_TOKEN"),
 		SlackChannel:       r.str("ROOTWARDEN_SLACK_CHANNEL", ""),
 		SlackAPIURL:        r.str("ROOTWARDEN_SLACK_API_URL", ""),
 		Approvers:          r.list("ROOTWARDEN_APPROVERS"),
@@ -133,27 +175,98 @@ func Load(getenv func(string) string) (Config, error) {
 		TicketPoll:   r.duration("ROOTWARDEN_TICKET_POLL", 2*time.Minute),
 		JiraURL:      r.str("ROOTWARDEN_JIRA_URL", ""),
 		JiraEmail:    r.str("ROOTWARDEN_JIRA_EMAIL", ""),
-		JiraToken:    r.str("ROOTWARDEN_JIRA_TOKEN", ""),
+		JiraToken:    r.secret("ROOTWARDEN_JIRA_TOKEN"),
 		JiraProject:  r.str("ROOTWARDEN_JIRA_PROJECT", ""),
 		GitHubRepo:   r.str("ROOTWARDEN_GITHUB_REPO", ""),
-		GitHubToken:  r.str("ROOTWARDEN_GITHUB_TOKEN", ""),
+		GitHubToken:  r.secret("ROOTWARDEN_GITHUB_TOKEN"),
 		GitHubAPIURL: r.str("ROOTWARDEN_GITHUB_API_URL", "https://api.github.com"),
 	}
 	c.OnCall = r.onCall(getenv, path)
-	var unknown []string
-	for k := range file {
-		if !known[k] {
-			unknown = append(unknown, names[k])
+	return c
+}
+
+// otherVariables are ROOTWARDEN_* variables read outside this package.
+var otherVariables = []string{"ROOTWARDEN_CONFIG", "ROOTWARDEN_API_URL", "ROOTWARDEN_SIM_URL", "ROOTWARDEN_BENCH", "ROOTWARDEN_BENCH_LATENCY"}
+
+// Variables lists every variable rootwarden reads, sorted (the _FILE variants included).
+func Variables() []string {
+	r := reader{known: map[string]bool{}, fromFile: map[string]bool{}}
+	r.get = func(k string) string { r.known[k] = true; return "" }
+	read(&r, r.get, "")
+	for _, k := range otherVariables {
+		r.known[k] = true
+	}
+	out := make([]string, 0, len(r.known))
+	for k := range r.known {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// UnknownVariables returns one warning per ROOTWARDEN_* variable in environ
+// ("NAME=value" entries, as os.Environ gives) that rootwarden does not read, naming
+// the closest known variable, and per SLACK_* variable that is a near miss of one of
+// ours (SLACK_BOT_TOKN): a misspelt name would otherwise be silently ignored.
+func UnknownVariables(environ []string) []string {
+	known := map[string]bool{}
+	for _, k := range Variables() {
+		known[k] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if known[k] {
+			continue
+		}
+		hint := suggest(k, known, " (did you mean %s?)")
+		switch {
+		case strings.HasPrefix(k, "ROOTWARDEN_"):
+		case strings.HasPrefix(k, "SLACK_") && hint != "":
+			// Other tools read SLACK_* too: only a near miss of ours is worth a word.
+		default:
+			continue
+		}
+		out = append(out, k+" is not a rootwarden variable and is ignored"+hint)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// suggest formats the known name closest to k (at most a third of its letters away)
+// into format, or returns "".
+func suggest(k string, known map[string]bool, format string) string {
+	best, bestD := "", len(k)/3+1
+	for name := range known {
+		if d := distance(k, name); d < bestD || (d == bestD && best != "" && name < best) {
+			best, bestD = name, d
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		r.errs = append(r.errs, fmt.Errorf("ROOTWARDEN_CONFIG: %s: unknown setting %s", path, strings.Join(unknown, ", ")))
+	if best == "" {
+		return ""
 	}
-	if err := errors.Join(r.errs...); err != nil {
-		return Config{}, err
+	return fmt.Sprintf(format, best)
+}
+
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
 	}
-	return c, nil
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Validate checks what the given components need and that settings agree.
@@ -221,31 +334,92 @@ func (c Config) Validate(roles ...Role) error {
 				}
 			}
 		case RoleNotifier:
-			if c.SlackBotToken == "" {
-				bad("SLACK_BOT_TOKEN", "required (a bot token xoxb-…)")
+			switch {
+			case c.SlackBotToken == "":
+				bad("SLACK_BOT_TOKEN", "required: the bot token xoxb-… (Slack app settings → OAuth & Permissions → Bot User OAuth Token)")
+			case strings.HasPrefix(c.SlackBotToken, "xoxp-"):
+				bad("SLACK_BOT_TOKEN", "is a user token (xoxp-…): rootwarden would post and act as that person; use the bot token xoxb-… (OAuth & Permissions → Bot User OAuth Token)")
+			case strings.HasPrefix(c.SlackBotToken, "xapp-"):
+				bad("SLACK_BOT_TOKEN", "is an app-level token (xapp-…): set it as SLACK_APP_TOKEN and put the bot token xoxb-… here")
 			}
-			if c.SlackChannel == "" {
-				bad("ROOTWARDEN_SLACK_CHANNEL", "required (the channel id, e.g. C0123456789)")
+			if err := validChannel(c.SlackChannel); err != nil {
+				bad("ROOTWARDEN_SLACK_CHANNEL", "%v", err)
 			}
 			if c.SlackSigningSecret == "" && c.SlackAppToken == "" {
-				bad("SLACK_SIGNING_SECRET", "required unless SLACK_APP_TOKEN (Socket Mode) is set")
+				bad("SLACK_SIGNING_SECRET", "required unless SLACK_APP_TOKEN (Socket Mode) is set (Slack app settings → Basic Information → Signing Secret)")
 			}
 			if c.SlackAppToken != "" && !strings.HasPrefix(c.SlackAppToken, "xapp-") {
-				bad("SLACK_APP_TOKEN", "must be an app-level token starting with xapp-")
+				bad("SLACK_APP_TOKEN", "must be an app-level token starting with xapp- (Basic Information → App-Level Tokens, scope connections:write)")
 			}
 			for _, a := range c.Approvers {
-				if a == "" || !strings.ContainsRune("UWS", rune(a[0])) {
-					bad("ROOTWARDEN_APPROVERS", "%q is neither a user id (U…, W…) nor a user group id (S…)", a)
+				if err := validApprover(a); err != nil {
+					bad("ROOTWARDEN_APPROVERS", "%v", err)
+				}
+			}
+			if c.SlackHTTPAddr != "" {
+				if _, _, err := net.SplitHostPort(c.SlackHTTPAddr); err != nil {
+					bad("ROOTWARDEN_SLACK_HTTP_ADDR", "%q is not host:port", c.SlackHTTPAddr)
+				} else if c.SlackHTTPAddr == c.HTTPAddr {
+					bad("ROOTWARDEN_SLACK_HTTP_ADDR", "is the same address as ROOTWARDEN_HTTP_ADDR: leave it unset to serve Slack there")
 				}
 			}
 			if c.SlackAPIURL != "" {
-				if p, err := url.Parse(c.SlackAPIURL); err != nil || p.Host == "" {
-					bad("ROOTWARDEN_SLACK_API_URL", "%q is not a URL", c.SlackAPIURL)
+				if p, err := url.Parse(c.SlackAPIURL); err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
+					bad("ROOTWARDEN_SLACK_API_URL", "%q is not a URL like https://slack.com/api/ (the Web API base, ending in /api/)", c.SlackAPIURL)
 				}
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// idFind says where a Slack id is found; the error messages carry it.
+const (
+	findUserID    = "a member's id: click their name → View full profile → ⋮ → Copy member ID"
+	findGroupID   = "a user group's id: open the group (People → User groups), ⋮ → Copy group ID"
+	findChannelID = "open the channel, click its name at the top: the id (C…) is at the bottom of the About tab"
+)
+
+// validApprover accepts a Slack user id (U…, W…) or user-group id (S…).
+func validApprover(a string) error {
+	switch {
+	case strings.Contains(a, ";"):
+		return fmt.Errorf("%q: separate ids with commas or spaces, not semicolons", a)
+	case strings.Contains(a, "@") && !strings.HasPrefix(a, "<@") && !strings.HasPrefix(a, "@"):
+		return fmt.Errorf("%q is an email address: give Slack ids, not emails (%s)", a, findUserID)
+	case strings.HasPrefix(a, "<@") || strings.HasPrefix(a, "<!subteam^"):
+		return fmt.Errorf("%q is a Slack mention: give the bare id (U…, S…) without <@ >", a)
+	case strings.HasPrefix(a, "@"):
+		return fmt.Errorf("%q is a handle: give the id instead (%s; %s)", a, findUserID, findGroupID)
+	case !slackID(a, "UWS"):
+		return fmt.Errorf("%q is neither a user id (U…, W…) nor a user group id (S…): ids are upper-case letters and digits (%s; %s)", a, findUserID, findGroupID)
+	}
+	return nil
+}
+
+// validChannel accepts a channel id (C… public, G… private); names are refused.
+func validChannel(ch string) error {
+	switch {
+	case ch == "":
+		return fmt.Errorf("required: the channel id like C0123456789 (%s)", findChannelID)
+	case strings.HasPrefix(ch, "#") || !slackID(ch, "CG"):
+		return fmt.Errorf("%q is not a channel id: use the id like C0123456789, not the name (%s)", ch, findChannelID)
+	}
+	return nil
+}
+
+// slackID reports whether s starts with one of first and continues with upper-case
+// letters and digits only.
+func slackID(s, first string) bool {
+	if len(s) < 2 || !strings.ContainsRune(first, rune(s[0])) {
+		return false
+	}
+	for _, c := range s[1:] {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // validQueueURL accepts https://sqs.REGION.amazonaws.com/ACCOUNT/NAME and the same
@@ -263,8 +437,19 @@ func validQueueURL(s string) error {
 }
 
 type reader struct {
-	get  func(string) string
-	errs []error
+	get      func(string) string
+	errs     []error
+	known    map[string]bool // every variable asked for
+	file     string          // the YAML file, for errors about values read from it
+	fromFile map[string]bool // variables whose value came from the file
+}
+
+// name is k for errors: "K (from FILE)" when the value came from the YAML file.
+func (r *reader) name(k string) string {
+	if r.fromFile[k] {
+		return k + " (from " + r.file + ")"
+	}
+	return k
 }
 
 func (r *reader) str(k, def string) string {
@@ -274,6 +459,31 @@ func (r *reader) str(k, def string) string {
 	return def
 }
 
+// secret reads k, or the file named by k_FILE (a mounted Kubernetes Secret, a
+// systemd credential); trailing white space and newlines are dropped. Both set is an
+// error: which one would win is not obvious.
+func (r *reader) secret(k string) string {
+	v := strings.TrimSpace(r.get(k))
+	path := strings.TrimSpace(r.get(k + "_FILE"))
+	if path == "" {
+		return v
+	}
+	if v != "" {
+		r.errs = append(r.errs, fmt.Errorf("%s and %s_FILE are both set: set one of them", k, k))
+		return ""
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s_FILE: %v", k, err))
+		return ""
+	}
+	v = strings.TrimSpace(string(data))
+	if v == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s_FILE: %s is empty", k, path))
+	}
+	return v
+}
+
 func (r *reader) duration(k string, def time.Duration) time.Duration {
 	v := r.str(k, "")
 	if v == "" {
@@ -281,7 +491,7 @@ func (r *reader) duration(k string, def time.Duration) time.Duration {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a positive duration like 15m or 24h", k, v))
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a positive duration like 15m or 24h", r.name(k), v))
 		return def
 	}
 	return d
@@ -294,7 +504,7 @@ func (r *reader) integer(k string, def, lo, hi int) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a whole number from %d to %d", k, v, lo, hi))
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a whole number from %d to %d", r.name(k), v, lo, hi))
 		return def
 	}
 	return n
@@ -307,7 +517,7 @@ func (r *reader) boolean(k string, def bool) bool {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		r.errs = append(r.errs, fmt.Errorf("%s: %q is not true or false", k, v))
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not true or false", r.name(k), v))
 		return def
 	}
 	return b
@@ -320,7 +530,7 @@ func (r *reader) oneOf(k, def string, allowed ...string) string {
 			return v
 		}
 	}
-	r.errs = append(r.errs, fmt.Errorf("%s: %q is not one of %s", k, v, strings.Join(allowed, ", ")))
+	r.errs = append(r.errs, fmt.Errorf("%s: %q is not one of %s", r.name(k), v, strings.Join(allowed, ", ")))
 	return def
 }
 
@@ -338,45 +548,101 @@ func lookupEnv(getenv func(string) string, k string) (string, bool) {
 	return v, v != ""
 }
 
+// secretNames are the variables without the ROOTWARDEN_ prefix that a YAML file may set.
+var secretNames = map[string]bool{"SLACK_BOT_TOKEN": true, "SLACK_SIGNING_SECRET": true, "SLACK_APP_TOKEN": true,
+	"SLACK_BOT_TOKEN_FILE": true, "SLACK_SIGNING_SECRET_FILE": true, "SLACK_APP_TOKEN_FILE": true}
+
 // readYAML reads a flat mapping whose keys are the variable names, either as written
 // (ROOTWARDEN_SLACK_CHANNEL) or lower-case without the ROOTWARDEN_ prefix
-// (slack_channel). Lists may be YAML sequences.
+// (slack_channel). Lists may be YAML sequences. A value is the text the file holds
+// (0042 stays "0042"; YAML would make it the octal number 34).
 // names maps each variable name back to the key as the file spells it.
 func readYAML(path string) (values, names map[string]string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	var raw map[string]any
-	if err := yaml.Unmarshal(data, &raw); err != nil {
+	// The parser reports a tab as "found character ' '" once white space is folded.
+	for i, line := range strings.Split(string(data), "\n") {
+		if indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]; strings.Contains(indent, "\t") {
+			return nil, nil, fmt.Errorf("%s: line %d is indented with a tab: YAML indents with spaces only", path, i+1)
+		}
+	}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
 		// Position and reason only: the parser's own message quotes the source lines
 		// around the error, and the file may hold tokens.
 		msg := strings.Join(strings.Fields(yaml.FormatError(err, false, false)), " ")
 		return nil, nil, fmt.Errorf("%s: %s", path, msg)
 	}
-	out := make(map[string]string, len(raw))
-	names = make(map[string]string, len(raw))
-	for k, v := range raw {
+	out := map[string]string{}
+	names = map[string]string{}
+	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
+		return out, names, nil
+	}
+	var pairs []*ast.MappingValueNode
+	switch body := f.Docs[0].Body.(type) {
+	case *ast.MappingNode:
+		pairs = body.Values
+	case *ast.MappingValueNode:
+		pairs = []*ast.MappingValueNode{body}
+	default:
+		return nil, nil, fmt.Errorf("%s: the file must be a mapping of settings like slack_channel: C0123456789", path)
+	}
+	for _, kv := range pairs {
+		k, ok := scalarText(kv.Key)
+		if !ok || k == "" {
+			return nil, nil, fmt.Errorf("%s: line %d: a key must be a plain name", path, kv.GetToken().Position.Line)
+		}
 		key := strings.ToUpper(k)
-		switch {
-		case strings.HasPrefix(key, "ROOTWARDEN_"), key == "SLACK_BOT_TOKEN", key == "SLACK_SIGNING_SECRET", key == "SLACK_APP_TOKEN":
-		default:
+		if !strings.HasPrefix(key, "ROOTWARDEN_") && !secretNames[key] {
 			key = "ROOTWARDEN_" + key
 		}
 		names[key] = k
-		switch t := v.(type) {
-		case []any:
-			parts := make([]string, 0, len(t))
-			for _, e := range t {
-				parts = append(parts, fmt.Sprint(e))
+		switch v := kv.Value.(type) {
+		case *ast.NullNode:
+		case *ast.SequenceNode:
+			parts := make([]string, 0, len(v.Values))
+			structured := false
+			for _, e := range v.Values {
+				t, ok := scalarText(e)
+				structured = structured || !ok
+				parts = append(parts, t)
 			}
-			out[key] = strings.Join(parts, ",")
-		case nil:
+			if structured {
+				// A list of mappings (slack_routes): the setting reads the file itself;
+				// the value only says that the file sets it.
+				out[key] = "(list)"
+			} else {
+				out[key] = strings.Join(parts, ",")
+			}
 		default:
-			out[key] = fmt.Sprint(t)
+			t, ok := scalarText(v)
+			if !ok {
+				return nil, nil, fmt.Errorf("%s: %s: the file is flat: write each setting on its own line (%s: value), not nested", path, k, k)
+			}
+			out[key] = t
 		}
 	}
 	return out, names, nil
+}
+
+// scalarText is the text of a scalar node as written (quotes removed), or false for
+// mappings and sequences.
+func scalarText(n ast.Node) (string, bool) {
+	switch v := n.(type) {
+	case *ast.StringNode:
+		return v.Value, true
+	case *ast.LiteralNode:
+		return v.Value.Value, true
+	case *ast.NullNode:
+		return "", true
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		return v.GetToken().Value, true
+	case *ast.TagNode:
+		return scalarText(v.Value)
+	}
+	return "", false
 }
 
 func redact(u string) string {
@@ -384,4 +650,11 @@ func redact(u string) string {
 		return "…@" + u[at+1:]
 	}
 	return u
+}
+
+// Secret reads one secret variable as Load does: name, or the file named by name_FILE.
+func Secret(getenv func(string) string, name string) (string, error) {
+	r := reader{get: getenv, known: map[string]bool{}, fromFile: map[string]bool{}}
+	v := r.secret(name)
+	return v, errors.Join(r.errs...)
 }

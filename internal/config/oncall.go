@@ -64,9 +64,9 @@ func (r *reader) onCall(getenv func(string) string, path string) OnCall {
 	oc := OnCall{
 		OwnerTag:            r.str("ROOTWARDEN_OWNER_TAG", "owner"),
 		OwnerGitHubTag:      r.str("ROOTWARDEN_OWNER_GITHUB_TAG", ""),
-		PagerDutyToken:      r.str("ROOTWARDEN_PAGERDUTY_TOKEN", ""),
+		PagerDutyToken:      r.secret("ROOTWARDEN_PAGERDUTY_TOKEN"),
 		PagerDutySchedules:  r.list("ROOTWARDEN_PAGERDUTY_SCHEDULES"),
-		PagerDutyRoutingKey: r.str("ROOTWARDEN_PAGERDUTY_ROUTING_KEY", ""),
+		PagerDutyRoutingKey: r.secret("ROOTWARDEN_PAGERDUTY_ROUTING_KEY"),
 		PagerDutyAPIURL:     r.str("ROOTWARDEN_PAGERDUTY_API_URL", "https://api.pagerduty.com"),
 		PagerDutyEventsURL:  r.str("ROOTWARDEN_PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com"),
 		OnCallCacheTTL:      r.duration("ROOTWARDEN_ONCALL_CACHE_TTL", time.Minute),

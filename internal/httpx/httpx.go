@@ -1,6 +1,8 @@
 // Package httpx serves rootwarden's HTTP surface: health and readiness probes, the
 // Prometheus metrics, and whatever handlers the components mount (Slack interactions,
-// the case API). It owns timeouts and the one JSON error shape; it has no domain logic.
+// the case API). It owns timeouts, the one JSON error shape and the readiness
+// registry that components report their dependencies into (AWS, Slack, NATS,
+// tracker); it has no domain logic.
 package httpx
 
 import (
@@ -26,21 +28,55 @@ type Server struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	checks map[string]Check
+	states map[string]error // reported by components; nil = ready
 	srv    *http.Server
 	ln     net.Listener
 }
 
 // New builds a server with /healthz, /readyz and /metrics (from gatherer).
 func New(log *slog.Logger, gatherer prometheus.Gatherer) *Server {
-	s := &Server{mux: http.NewServeMux(), log: log, checks: map[string]Check{}}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	s := NewPublic(log)
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	if gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
 	return s
+}
+
+// NewPublic builds a server with /healthz only: for the endpoints that face the
+// internet (Slack's requests), kept apart from /metrics and the case API.
+func NewPublic(log *slog.Logger) *Server {
+	s := &Server{mux: http.NewServeMux(), log: log, checks: map[string]Check{}, states: map[string]error{}}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return s
+}
+
+// ErrStarting is the state of a dependency that was expected but has not reported.
+var ErrStarting = errors.New("starting: not checked yet")
+
+// Expect registers a dependency that must report before the process is ready.
+func (s *Server) Expect(dependency string) { s.Report(dependency, ErrStarting) }
+
+// Report records the state of a dependency (nil: working). /readyz answers 503 and
+// names every dependency whose last report was an error. Safe for concurrent use.
+func (s *Server) Report(dependency string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, seen := s.states[dependency]
+	s.states[dependency] = err
+	switch {
+	case err != nil && (!seen || prev == nil || prev.Error() != err.Error()) && !errors.Is(err, ErrStarting):
+		s.log.Warn("not ready", "dependency", dependency, "err", err)
+	case err == nil && seen && prev != nil && !errors.Is(prev, ErrStarting):
+		s.log.Info("ready again", "dependency", dependency)
+	}
+}
+
+// Reporter returns a function that reports the state of one dependency.
+func (s *Server) Reporter(dependency string) func(error) {
+	return func(err error) { s.Report(dependency, err) }
 }
 
 // Handle mounts h on pattern (net/http ServeMux patterns).
@@ -64,9 +100,17 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	for k, v := range s.checks {
 		checks[k] = v
 	}
-	s.mu.Unlock()
 	out := map[string]string{}
 	status := http.StatusOK
+	for name, err := range s.states {
+		if err != nil {
+			out[name] = err.Error()
+			status = http.StatusServiceUnavailable
+		} else {
+			out[name] = "ok"
+		}
+	}
+	s.mu.Unlock()
 	for name, c := range checks {
 		if err := c(ctx); err != nil {
 			out[name] = err.Error()
@@ -86,6 +130,14 @@ func (s *Server) Listen(addr string) error {
 	}
 	s.ln = ln
 	return nil
+}
+
+// Close releases the listener of a server that Serve never ran (a start-up that
+// failed after Listen); after Serve it does nothing harmful.
+func (s *Server) Close() {
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
 }
 
 // Addr is the bound address after Listen.

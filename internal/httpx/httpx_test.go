@@ -75,3 +75,49 @@ func TestServeStopsWithTheContext(t *testing.T) {
 		t.Fatal("Serve did not return after its context ended")
 	}
 }
+
+// Components report their dependencies; /readyz is 503 and names the failing one
+// until it reports working again, and an expected dependency that never reported
+// keeps the process not ready.
+func TestReadinessRegistry(t *testing.T) {
+	s := New(slog.New(slog.DiscardHandler), nil)
+	get := func() (int, string) {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	s.Expect("aws")
+	if code, body := get(); code != http.StatusServiceUnavailable || !strings.Contains(body, `"aws":"starting`) {
+		t.Errorf("before AWS reported: %d %s", code, body)
+	}
+	report := s.Reporter("aws")
+	report(errors.New("no AWS credentials"))
+	s.Report("slack", nil)
+	if code, body := get(); code != http.StatusServiceUnavailable || !strings.Contains(body, `"aws":"no AWS credentials"`) ||
+		!strings.Contains(body, `"slack":"ok"`) {
+		t.Errorf("AWS failing: %d %s", code, body)
+	}
+	report(nil)
+	if code, body := get(); code != http.StatusOK || !strings.Contains(body, `"aws":"ok"`) {
+		t.Errorf("AWS working again: %d %s", code, body)
+	}
+}
+
+// The public server (Slack's endpoint on its own port) has no metrics and no probes
+// beyond /healthz.
+func TestPublicServerServesOnlyWhatIsMounted(t *testing.T) {
+	s := NewPublic(slog.New(slog.DiscardHandler))
+	s.Handle("POST /slack/interactions", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	for path, want := range map[string]int{"/metrics": 404, "/readyz": 404, "/api/v1/cases": 404, "/healthz": 200} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s = %d, want %d", path, rec.Code, want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/slack/interactions", nil))
+	if rec.Code != 204 {
+		t.Errorf("POST /slack/interactions = %d", rec.Code)
+	}
+}

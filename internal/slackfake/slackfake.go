@@ -216,6 +216,7 @@ type Server struct {
 
 	sock socketState
 	oc   onCallState // oncall.go
+	base string      // set by Handler: the address the caller serves the fake at
 }
 
 // New returns a stopped fake with no channels, users or user groups.
@@ -245,7 +246,25 @@ func (s *Server) Start() string {
 }
 
 // APIURL is the Web API base URL of a started server.
-func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
+func (s *Server) APIURL() string { return s.baseURL() + "/api/" }
+
+// Handler serves the Web API (/api/…) and Socket Mode (/ws) for a caller that runs
+// its own server at base (e.g. "http://127.0.0.1:4566"), as `rootwarden sim` does;
+// Start is then not used.
+func (s *Server) Handler(base string) http.Handler {
+	s.base = strings.TrimSuffix(base, "/")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/", s.serveAPI)
+	mux.HandleFunc("/ws", s.serveWS)
+	return mux
+}
+
+func (s *Server) baseURL() string {
+	if s.srv != nil {
+		return s.srv.URL
+	}
+	return s.base
+}
 
 // Close stops the server and drops any Socket Mode connection.
 func (s *Server) Close() {
@@ -582,7 +601,7 @@ func (s *Server) dispatch(w http.ResponseWriter, req request) {
 			resp = map[string]any{"ok": true, "user": u}
 		}
 	case "apps.connections.open":
-		resp = map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/ws"}
+		resp = map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(s.baseURL(), "http") + "/ws"}
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, "unknown method")
