@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -396,6 +397,7 @@ func (c *chaos) life() time.Duration {
 func (c *chaos) slackProxy() http.Handler {
 	target, _ := url.Parse(c.sl.APIURL())
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	rp.ErrorLog = log.New(io.Discard, "", 0) // a killed child drops its requests mid-way: normal here
 	faulty := map[string]bool{"chat.postMessage": true, "chat.update": true, "conversations.history": true, "conversations.replies": true}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		method := strings.TrimPrefix(r.URL.Path, "/api/")
