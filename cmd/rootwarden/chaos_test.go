@@ -287,8 +287,8 @@ func (c *chaos) githubShares(hangs bool) {
 }
 
 func approverIDs() []string {
-	ids := make([]string, 0, 300)
-	for i := 1; i <= 300; i++ {
+	ids := make([]string, 0, 500)
+	for i := 1; i <= 500; i++ {
 		ids = append(ids, fmt.Sprintf("U0AP%04d", i))
 	}
 	return ids
@@ -637,10 +637,7 @@ func (c *chaos) check() []string {
 	c.mu.Lock()
 	clicks := slices.Clone(c.clicks)
 	c.mu.Unlock()
-	ephemeralTo := map[string]bool{}
-	for _, e := range c.sl.Ephemerals() {
-		ephemeralTo[e.User] = true
-	}
+	told := c.toldUsers()
 	actionsSeen := map[string]bool{}
 	for _, a := range c.keyAccts {
 		cv, ok := current[a]
@@ -716,12 +713,32 @@ func (c *chaos) check() []string {
 		if cl.Status != http.StatusOK {
 			continue
 		}
-		if !actionsSeen[cl.actionID()] && !ephemeralTo[cl.User] {
+		if !actionsSeen[cl.actionID()] && !told(cl) {
 			bad("click %s by %s on %s at %s got 200 but is nowhere in the case history", cl.ActionID, cl.User, cl.CaseID, cl.At.Format("15:04:05.000"))
 		}
 	}
 	sort.Strings(problems)
 	return problems
+}
+
+// toldUsers reports whether the notifier answered a click with an ephemeral message
+// to its user (a refusal: stale case, not an approver) at or after the click.
+func (c *chaos) toldUsers() func(click) bool {
+	at := map[string][]time.Time{}
+	for _, e := range c.sl.Ephemerals() {
+		sec, frac, _ := strings.Cut(e.TS, ".")
+		n, _ := strconv.ParseInt(sec, 10, 64)
+		f, _ := strconv.ParseInt((frac + "000000")[:6], 10, 64)
+		at[e.User] = append(at[e.User], time.Unix(n, f*1000))
+	}
+	return func(cl click) bool {
+		for _, t := range at[cl.User] {
+			if !t.Before(cl.At.Add(-time.Millisecond)) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // historyProblems checks that each transition happened once.
@@ -835,13 +852,10 @@ func (c *chaos) checkAuditLog() {
 			t.Errorf("audit log: %s", p)
 		}
 	}
-	ephemeralTo := map[string]bool{}
-	for _, e := range c.sl.Ephemerals() {
-		ephemeralTo[e.User] = true
-	}
+	told := c.toldUsers()
 	c.mu.Lock()
 	for _, cl := range c.clicks {
-		if cl.Status == http.StatusOK && !actionIDs[cl.actionID()] && !ephemeralTo[cl.User] {
+		if cl.Status == http.StatusOK && !actionIDs[cl.actionID()] && !told(cl) {
 			t.Errorf("audit log: click %s by %s on %s at %s got 200 but no case event names it (lost)",
 				cl.ActionID, cl.User, cl.CaseID, cl.At.Format("15:04:05.000"))
 		}
