@@ -74,6 +74,9 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Instance names this process in the sweep schedule (default host-pid-random).
 	Instance string
+	// EventWindow: further calls signed with a root key already checked within this
+	// window are folded into one check at its end (coalesce.go); 0 → 30s, negative → off.
+	EventWindow time.Duration
 }
 
 var roleNameRE = regexp.MustCompile(`^[\w+=,.@/-]+$`)
@@ -187,6 +190,8 @@ type Detector struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	closing  bool // set before wg.Wait: no goroutine may start after it
+
+	coal *coalescer // CloudTrail events per account (coalesce.go)
 }
 
 // track runs f in a goroutine Run waits for, unless Run is already stopping.
@@ -223,6 +228,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, awsCfg aws.Config) (*Detector
 		ackWait:    2*e.cfg.AccountTimeout + 30*time.Second,
 		maxDeliver: 5,
 		checkSem:   make(chan struct{}, max(8, e.cfg.Concurrency)),
+		coal:       newCoalescer(cfg.EventWindow),
 	}, nil
 }
 

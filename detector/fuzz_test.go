@@ -8,6 +8,7 @@ package detector
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +74,7 @@ func FuzzParseEvent(f *testing.F) {
 		}
 		// Deterministic: the same body gives the same answer.
 		again, _ := parseEvent(body)
-		if again == nil || again.Account != trig.Account || again.Event != trig.Event {
+		if again == nil || again.Account != trig.Account || !reflect.DeepEqual(again.Event, trig.Event) {
 			t.Fatalf("second parse differs: %+v vs %+v", again, trig)
 		}
 	})

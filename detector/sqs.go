@@ -87,6 +87,9 @@ func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 	}
 	log = log.With("account", trig.Account, "event_id", trig.Event.EventID, "event_name", trig.Event.EventName,
 		"key_in_use", trig.Event.KeyInUse)
+	if d.coalesce(ctx, trig, m, log) {
+		return // folded into the account's next check (coalesce.go)
+	}
 	log.Info("root access-key event; checking the account")
 	obs := d.checkByID(ctx, trig.Account, model.SourceEvent)
 	if obs.ErrorCode == "UnknownAccount" {
@@ -105,6 +108,7 @@ func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 		n, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
 		if n < maxReceives {
 			log.Error("publish event finding failed; the message will come back", "error", safeError(err), "receives", n)
+			d.forgetEvent(trig) // not a repeat when it comes back (coalesce.go)
 			return
 		}
 		log.Error("publish event finding failed too often; deleting the message", "error", safeError(err), "receives", n)

@@ -5,6 +5,7 @@ package notifier
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -231,6 +232,10 @@ func foundText(c model.Case) string {
 		if e.KeyInUse {
 			s = ":rotating_light: a call signed with a root access key — " + s
 		}
+		if e.Calls > 1 {
+			s += fmt.Sprintf("\n*%d calls* with the key in a short window: %s; from %s", e.Calls,
+				esc(strings.Join(e.EventNames, ", ")), orDash(esc(strings.Join(e.SourceIPs, ", "))))
+		}
 		if c.FoundBy == model.SourceSweep {
 			s = "Sweep of the account; latest " + s
 		}
@@ -341,6 +346,10 @@ func eventText(ev model.CaseEvent) string {
 	if ev.Reason != "" {
 		s += "\n>" + esc(ev.Reason)
 	}
+	if e := ev.Case.Event; ev.Type == model.EventUpdated && e != nil && e.Calls > 1 {
+		s += fmt.Sprintf("\n%d calls signed with the root key (%s) from %s; latest %s at %s", e.Calls,
+			esc(strings.Join(e.EventNames, ", ")), orDash(esc(strings.Join(e.SourceIPs, ", "))), esc(e.EventName), stamp(e.EventTime))
+	}
 	return s
 }
 
@@ -414,5 +423,85 @@ func acceptRiskModal(c model.Case, now time.Time, max time.Duration) slack.Modal
 			slack.NewInputBlock(BlockIDExpires, plain("Expires on"),
 				plain(fmt.Sprintf("After today and at most %d days from now.", maxDays)), date),
 		}},
+	}
+}
+
+// summaryCounts are the figures of a burst summary.
+type summaryCounts struct {
+	cases, accounts, critical, posted int
+	states                            map[model.State]int
+	oldest                            *time.Time
+	oldestAccount                     string
+}
+
+func countSummary(s summary) summaryCounts {
+	c := summaryCounts{states: map[model.State]int{}}
+	accts := map[string]bool{}
+	for _, m := range s.Members {
+		c.cases++
+		accts[m.Account] = true
+		if m.Severity == model.SeverityCritical {
+			c.critical++
+		}
+		if m.Posted {
+			c.posted++
+		}
+		c.states[m.State]++
+		if m.Oldest != nil && (c.oldest == nil || m.Oldest.Before(*c.oldest) ||
+			m.Oldest.Equal(*c.oldest) && m.Account < c.oldestAccount) {
+			c.oldest, c.oldestAccount = m.Oldest, m.Account
+		}
+	}
+	c.accounts = len(accts)
+	return c
+}
+
+// summaryText is the burst summary's fallback text (also what decides whether it
+// needs an edit).
+func summaryText(s summary) string {
+	c := countSummary(s)
+	return fmt.Sprintf("rootwarden: %d root access key cases opened since %s in %d accounts, %d critical", c.cases,
+		stamp(s.Started), c.accounts, c.critical) + "\n" + summaryStates(c)
+}
+
+func summaryStates(c summaryCounts) string {
+	order := []model.State{model.StateOpen, model.StateTicketed, model.StateVerifying, model.StateRiskAccepted, model.StateResolved}
+	var parts []string
+	seen := map[model.State]bool{}
+	for _, st := range order {
+		seen[st] = true
+		if c.states[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", st, c.states[st]))
+		}
+	}
+	var rest []string
+	for st, k := range c.states {
+		if !seen[st] && k > 0 {
+			rest = append(rest, fmt.Sprintf("%s %d", st, k))
+		}
+	}
+	sort.Strings(rest)
+	parts = append(parts, rest...)
+	return fmt.Sprintf("In Slack: %d of %d case messages posted (critical first). States: %s.", c.posted, c.cases, strings.Join(parts, " · "))
+}
+
+// summaryBlocks lays out the burst summary: a header, the figures a person takes in
+// first, and where the cases are.
+func summaryBlocks(s summary) []slack.Block {
+	c := countSummary(s)
+	oldest := "unknown"
+	if c.oldest != nil {
+		oldest = fmt.Sprintf("rotated %s (account %s)", day(c.oldest), c.oldestAccount)
+	}
+	return []slack.Block{
+		slack.NewHeaderBlock(plain(fmt.Sprintf("%d root access key cases opened at once", c.cases))),
+		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
+			mrkdwn(fmt.Sprintf("*Accounts*\n%d", c.accounts)),
+			mrkdwn(fmt.Sprintf("*Critical (key in use)*\n%d", c.critical)),
+			mrkdwn("*Oldest key*\n" + esc(oldest)),
+			mrkdwn("*Since*\n" + stamp(s.Started)),
+		}, nil),
+		slack.NewSectionBlock(mrkdwn(esc(summaryStates(c))), nil, nil),
+		slack.NewContextBlock("", mrkdwn("Each case has its own message below with its buttons; this summary follows them.")),
 	}
 }

@@ -31,6 +31,14 @@ type record struct {
 	LastReminderAt *time.Time  `json:"last_reminder_at,omitempty"`
 	TicketedSince  *time.Time  `json:"ticketed_since,omitempty"`
 	EscalatedAt    *time.Time  `json:"escalated_at,omitempty"`
+	// PostingSince is the intent to post the case's message, saved before
+	// chat.postMessage (wall clock, to compare with Slack's ts). A record with an
+	// intent and no ts is the only one whose message may be in Slack unrecorded: only
+	// then is the channel's history searched.
+	PostingSince *time.Time `json:"posting_since,omitempty"`
+	// ReplyIntent is the seq of the event whose thread reply is being posted (saved
+	// before chat.postMessage): only then is the thread searched for it.
+	ReplyIntent int `json:"reply_intent,omitempty"`
 }
 
 // applyState moves the timers along with the case's state.
@@ -54,6 +62,9 @@ func (r *record) applyState(ev model.CaseEvent) {
 	}
 	r.State = to
 }
+
+// historyMargin: how far before a posting intent the history is searched.
+const historyMargin = 10 * time.Minute
 
 // class of a failure, for the ack decision.
 type class int
@@ -124,49 +135,11 @@ func (n *Notifier) backoff(delivered uint64) time.Duration {
 	return min(d, n.cfg.RetryMax)
 }
 
-func (n *Notifier) handleCaseMsg(ctx context.Context, msg jetstream.Msg) {
-	var ev model.CaseEvent
-	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.CaseID == "" {
-		n.log.Error("malformed case event: dropped", "subject", msg.Subject(), "err", err)
-		n.m.events.WithLabelValues("malformed").Inc()
-		_ = msg.TermWithReason("malformed case event")
-		return
-	}
-	var delivered uint64 = 1
-	if md, err := msg.Metadata(); err == nil {
-		delivered = md.NumDelivered
-	}
-	log := n.log.With("case", ev.CaseID, "account", ev.AccountID, "seq", ev.Seq, "event", ev.Type)
-	err := n.project(ctx, ev, delivered > 1)
-	cl, after := classify(err)
-	n.m.events.WithLabelValues(cl.String()).Inc()
-	switch cl {
-	case classOK:
-		_ = msg.Ack()
-	case classRateLimited:
-		n.m.slackErrors.WithLabelValues(cl.String()).Inc()
-		log.Warn("Slack rate limit: retrying after Retry-After", "retry_after", after, "delivery", delivered)
-		_ = msg.NakWithDelay(after)
-	case classTransient:
-		if ctx.Err() != nil {
-			_ = msg.Nak()
-			return
-		}
-		n.m.slackErrors.WithLabelValues(cl.String()).Inc()
-		d := n.backoff(delivered)
-		log.Warn("case event not projected yet: retrying", "err", err, "retry_in", d, "delivery", delivered)
-		_ = msg.NakWithDelay(d)
-	case classPermanent:
-		n.m.slackErrors.WithLabelValues(cl.String()).Inc()
-		log.Error("SLACK PROJECTION FAILED PERMANENTLY: this case event will not reach Slack until the configuration is fixed",
-			"err", err, "slack_error", slackErrText(err), "channel", n.cfg.Channel)
-		_ = msg.TermWithReason("slack: " + slackErrText(err))
-	}
-}
-
 // project renders one case event: the message (posted once, then edited) and a
 // thread reply. It is idempotent: events at or below the rendered seq are skipped.
-func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered bool) error {
+// The thread reply has its own intent (record.ReplyIntent): the thread is searched
+// only when an earlier attempt was posting this event's reply.
+func (n *Notifier) project(ctx context.Context, ev model.CaseEvent) error {
 	rec, _, err := n.loadRecord(ctx, ev.CaseID)
 	if err != nil {
 		return err
@@ -178,36 +151,13 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 	blocks := n.renderCase(ctx, ev.Case, &ev)
 	text := caseText(ev.Case)
 	posted := false
-	if rec == nil {
-		ch, ts, found, err := n.findPosted(ctx, ev)
-		if err != nil {
+	if rec == nil || rec.TS == "" {
+		if rec, posted, err = n.firstPost(ctx, ev, rec, text, blocks); err != nil {
 			return err
-		}
-		if !found {
-			if ch, ts, err = n.postCaseMessage(ctx, ev, text, blocks); err != nil {
-				return err
-			}
-			posted = true
-			n.log.Info("case message posted", "case", ev.CaseID, "account", ev.AccountID, "channel", ch, "ts", ts)
-		} else {
-			n.log.Info("case message found in channel history: adopted", "case", ev.CaseID, "channel", ch, "ts", ts)
-		}
-		rec = &record{SlackRef: model.SlackRef{CaseID: ev.CaseID, Channel: ch, TS: ts,
-			Permalink: n.permalink(ctx, ch, ts)}, AccountID: ev.AccountID}
-		data, _ := json.Marshal(rec)
-		if _, err := n.b.Slack.Create(ctx, ev.CaseID, data); err != nil {
-			if !errors.Is(err, jetstream.ErrKeyExists) {
-				return fmt.Errorf("save Slack ref of case %s: %w", ev.CaseID, err)
-			}
-			// Someone saved it meanwhile: use theirs.
-			if rec, _, err = n.loadRecord(ctx, ev.CaseID); err != nil || rec == nil {
-				return fmt.Errorf("reload Slack ref of case %s: %v", ev.CaseID, err)
-			}
 		}
 	}
 	if !posted {
-		_, _, _, err := n.api.UpdateMessageContext(ctx, rec.Channel, rec.TS,
-			slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		err := n.updateMsg(ctx, rec.Channel, rec.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
 		var se slack.SlackErrorResponse
 		if errors.As(err, &se) && se.Err == "message_not_found" {
 			// Someone deleted the case's message in Slack. The case is still active, so
@@ -221,13 +171,15 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 	}
 	if ev.Type != model.EventOpened {
 		exists := false
-		if redelivered {
+		if rec.ReplyIntent == ev.Seq { // an earlier attempt may have posted it
 			if exists, err = n.replyExists(ctx, rec, ev); err != nil {
 				return err
 			}
+		} else if err := n.updateRecord(ctx, ev.CaseID, func(r *record) bool { r.ReplyIntent = ev.Seq; return true }); err != nil {
+			return err
 		}
 		if !exists {
-			if _, _, err := n.api.PostMessageContext(ctx, rec.Channel, slack.MsgOptionTS(rec.TS),
+			if _, _, err := n.postMsg(ctx, rec.Channel, slack.MsgOptionTS(rec.TS),
 				slack.MsgOptionText(eventText(ev), false),
 				slack.MsgOptionMetadata(slack.SlackMetadata{EventType: MetadataCaseEvent,
 					EventPayload: map[string]any{"case_id": ev.CaseID, "seq": ev.Seq}})); err != nil {
@@ -239,7 +191,7 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 		if ev.Seq <= r.RenderedSeq {
 			return false
 		}
-		r.RenderedSeq = ev.Seq
+		r.RenderedSeq, r.ReplyIntent = ev.Seq, 0
 		r.applyState(ev)
 		return true
 	})
@@ -249,10 +201,71 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, redelivered 
 	return err
 }
 
+// firstPost gives the case its message. The intent to post is saved first; a post
+// is looked for in the channel's history only when an intent without a ts shows that
+// an earlier attempt may have posted it (a crash or a lost answer between the post
+// and the save). So a new case costs no history call, and a crash anywhere still
+// leaves exactly one message.
+func (n *Notifier) firstPost(ctx context.Context, ev model.CaseEvent, rec *record, text string, blocks []slack.Block) (*record, bool, error) {
+	fresh := false // our intent, just saved: nothing can be in Slack yet
+	if rec == nil {
+		now := time.Now()
+		rec = &record{SlackRef: model.SlackRef{CaseID: ev.CaseID}, AccountID: ev.AccountID, PostingSince: &now}
+		data, _ := json.Marshal(rec)
+		if _, err := n.b.Slack.Create(ctx, ev.CaseID, data); err != nil {
+			if !errors.Is(err, jetstream.ErrKeyExists) {
+				return nil, false, fmt.Errorf("save the posting intent of case %s: %w", ev.CaseID, err)
+			}
+			// Someone else's intent: search as after a crash.
+			if rec, _, err = n.loadRecord(ctx, ev.CaseID); err != nil || rec == nil {
+				return nil, false, fmt.Errorf("reload Slack ref of case %s: %v", ev.CaseID, err)
+			}
+		} else {
+			fresh = true
+		}
+	}
+	if rec.TS != "" {
+		return rec, false, nil
+	}
+	var ch, ts string
+	found, posted := false, false
+	if !fresh {
+		var err error
+		if ch, ts, found, err = n.findPosted(ctx, ev, rec.PostingSince); err != nil {
+			return nil, false, err
+		}
+	}
+	if found {
+		n.log.Info("case message found in channel history: adopted", "case", ev.CaseID, "channel", ch, "ts", ts)
+	} else {
+		var err error
+		if ch, ts, err = n.postCaseMessage(ctx, ev, text, blocks); err != nil {
+			return nil, false, err
+		}
+		posted = true
+		n.log.Info("case message posted", "case", ev.CaseID, "account", ev.AccountID, "channel", ch, "ts", ts)
+	}
+	link := n.permalink(ctx, ch, ts)
+	err := n.updateRecord(ctx, ev.CaseID, func(r *record) bool {
+		if r.TS != "" {
+			ch, ts, link = r.Channel, r.TS, r.Permalink // saved meanwhile: theirs
+			return false
+		}
+		r.Channel, r.TS, r.Permalink, r.PostingSince = ch, ts, link, nil
+		return true
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("save Slack ref of case %s: %w", ev.CaseID, err)
+	}
+	out := *rec
+	out.Channel, out.TS, out.Permalink, out.PostingSince = ch, ts, link, nil
+	return &out, posted, nil
+}
+
 // postCaseMessage posts the case's top-level message, its case id in the metadata so
 // that it can be found in the history after a crash.
 func (n *Notifier) postCaseMessage(ctx context.Context, ev model.CaseEvent, text string, blocks []slack.Block) (channel, ts string, err error) {
-	channel, ts, err = n.api.PostMessageContext(ctx, n.routeFor(ev.Case),
+	channel, ts, err = n.postMsg(ctx, n.routeFor(ev.Case),
 		slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
 		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: MetadataCase,
 			EventPayload: map[string]any{"case_id": ev.CaseID, "account_id": ev.AccountID}}))
@@ -266,7 +279,7 @@ func (n *Notifier) postCaseMessage(ctx context.Context, ev model.CaseEvent, text
 // earlier attempt whose new ts was not saved is found in the history and adopted, so a
 // crash here does not post twice.
 func (n *Notifier) repost(ctx context.Context, ev model.CaseEvent, rec *record, text string, blocks []slack.Block) (*record, error) {
-	ch, ts, found, err := n.findPosted(ctx, ev)
+	ch, ts, found, err := n.findPosted(ctx, ev, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -290,14 +303,17 @@ func (n *Notifier) repost(ctx context.Context, ev model.CaseEvent, rec *record, 
 }
 
 // findPosted looks in the channel's recent history for the case's message (one
-// posted by an earlier attempt whose SlackRef was never saved).
-func (n *Notifier) findPosted(ctx context.Context, ev model.CaseEvent) (channel, ts string, found bool, err error) {
+// posted by an earlier attempt whose ts was never saved). since is the wall-clock
+// time of the posting intent: the history is searched from a margin before it.
+func (n *Notifier) findPosted(ctx context.Context, ev model.CaseEvent, since *time.Time) (channel, ts string, found bool, err error) {
 	channel = n.routeFor(ev.Case)
 	params := &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 200, IncludeAllMetadata: true}
-	// No "oldest" bound: the case's clock and Slack's may differ. The message of an
-	// interrupted post is among the newest, and HistoryPages bounds the search.
+	if since != nil {
+		// A margin for the difference between our clock and Slack's.
+		params.Oldest = fmt.Sprintf("%d.000000", since.Add(-historyMargin).Unix())
+	}
 	for page := 0; page < n.cfg.HistoryPages; page++ {
-		resp, err := n.api.GetConversationHistoryContext(ctx, params)
+		resp, err := n.history(ctx, params)
 		if err != nil {
 			return "", "", false, fmt.Errorf("conversations.history of %s for case %s: %w", channel, ev.CaseID, err)
 		}
@@ -320,7 +336,7 @@ func (n *Notifier) findPosted(ctx context.Context, ev model.CaseEvent) (channel,
 // replyExists reports whether the thread already has the reply of this event (posted
 // by a delivery that failed before saving the record).
 func (n *Notifier) replyExists(ctx context.Context, rec *record, ev model.CaseEvent) (bool, error) {
-	msgs, _, _, err := n.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+	msgs, err := n.replies(ctx, &slack.GetConversationRepliesParameters{
 		ChannelID: rec.Channel, Timestamp: rec.TS, Limit: 200, IncludeAllMetadata: true})
 	if err != nil {
 		return false, fmt.Errorf("conversations.replies of case %s: %w", ev.CaseID, err)
@@ -368,6 +384,7 @@ func (n *Notifier) updateRecord(ctx context.Context, caseID string, f func(*reco
 		if !f(r) {
 			return nil
 		}
+		n.track(caseID, r) // before the write: whoever sees the write finds the index in step
 		data, _ := json.Marshal(r)
 		_, err = n.b.Slack.Update(ctx, caseID, data, rev)
 		if err == nil {

@@ -38,7 +38,7 @@ const (
 )
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	b     *bus.Bus
 	fake  *slackfake.Server
 	api   *slack.Client
@@ -52,12 +52,18 @@ type env struct {
 
 // newEnv builds a notifier on a real embedded NATS server and a real slack-go client
 // talking to slackfake. Every env checks at the end that no secret reached the logs.
-func newEnv(t *testing.T, mutate func(*notifier.Config)) *env {
+func newEnv(t testing.TB, mutate func(*notifier.Config)) *env {
+	t.Helper()
+	return newEnvWith(t, nil, mutate)
+}
+
+// newEnvWith is newEnv with more options for the fake (limits, seed).
+func newEnvWith(t testing.TB, fakeOpts []slackfake.Option, mutate func(*notifier.Config)) *env {
 	t.Helper()
 	e := &env{t: t, b: bustest.New(t), logs: &testutil.LogBuffer{}, seq: map[string]int{},
 		clock: testutil.NewClock(time.Now().UTC().Truncate(time.Second))}
-	e.fake = slackfake.New(slackfake.WithBotToken(botToken), slackfake.WithAppToken(appToken),
-		slackfake.WithChannel(channelID, "root-keys"))
+	e.fake = slackfake.New(append([]slackfake.Option{slackfake.WithBotToken(botToken), slackfake.WithAppToken(appToken),
+		slackfake.WithChannel(channelID, "root-keys")}, fakeOpts...)...)
 	apiURL := e.fake.Start()
 	t.Cleanup(e.fake.Close)
 	e.fake.AddUserGroup(oncallGroup, groupMember, "U0SOMEONE")
@@ -72,6 +78,10 @@ func newEnv(t *testing.T, mutate func(*notifier.Config)) *env {
 		RetryBase:     50 * time.Millisecond,
 		RetryMax:      200 * time.Millisecond,
 		TickEvery:     time.Hour, // tests call Tick themselves
+		MaxReminders:  notifier.DefaultMaxReminders,
+		// Tests that are not about pacing do not wait for Slack's rates.
+		PostRate:  notifier.Rate{Every: time.Millisecond, Burst: 100},
+		Tier3Rate: notifier.Rate{Every: time.Millisecond, Burst: 100},
 	}
 	if mutate != nil {
 		mutate(&e.cfg)
@@ -87,7 +97,7 @@ func newEnv(t *testing.T, mutate func(*notifier.Config)) *env {
 	return e
 }
 
-func assertNoSecrets(t *testing.T, logs string) {
+func assertNoSecrets(t testing.TB, logs string) {
 	t.Helper()
 	for _, s := range []string{botToken, appToken, signingSecret, "BOTTOKENSECRET", "APPTOKENSECRET", "SIGNINGSECRET"} {
 		if strings.Contains(logs, s) {

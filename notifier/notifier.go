@@ -7,7 +7,9 @@
 // remediator owns the case, the notifier only shows it and relays requests.
 //
 // Files: blocks.go is the whole Slack layout; consume.go the case-event projection;
-// interact.go the interaction gateway; remind.go reminders and escalation.
+// workers.go the per-case workers; pace.go and calls.go the pacing, deadlines and
+// 429 handling of every Slack call; interact.go the interaction gateway; remind.go
+// reminders and escalation.
 package notifier
 
 import (
@@ -17,6 +19,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,6 +40,10 @@ const (
 	DefaultTickEvery         = 30 * time.Second
 	DefaultRetryBase         = time.Second
 	DefaultRetryMax          = 5 * time.Minute
+	DefaultCallTimeout       = 10 * time.Second
+	DefaultAckWait           = 10 * time.Second
+	DefaultMaxInFlight       = 1024
+	DefaultClickCooldown     = 30 * time.Second
 )
 
 // Config of the notifier. Secrets (SigningSecret, AppToken) never appear in logs:
@@ -49,7 +56,7 @@ type Config struct {
 	Approvers     []string // ROOTWARDEN_APPROVERS: user ids U…/W… and user-group ids S…
 
 	RemindAfter       time.Duration // open case → reminder after this, then at this interval (30m)
-	MaxReminders      int           // reminders per open period (3); negative → none
+	MaxReminders      int           // reminders per open period; 0 (or negative) → none. Callers set the default (DefaultMaxReminders, 3)
 	SLA               time.Duration // ticketed longer than this → escalation, once (24h)
 	MaxRiskAcceptance time.Duration // longest risk acceptance (90 days)
 	MaxBodyBytes      int64         // interaction request limit (1 MiB)
@@ -57,7 +64,19 @@ type Config struct {
 	TickEvery         time.Duration // how often the reminder loop looks (30s, wall clock)
 	RetryBase         time.Duration // first redelivery delay after a transient Slack failure (1s)
 	RetryMax          time.Duration // longest such delay (5m)
-	HistoryPages      int           // pages of 200 messages searched before posting (5)
+	HistoryPages      int           // pages of 200 messages searched after an interrupted post (5)
+
+	PostRate      Rate          // chat.postMessage per channel (DefaultPostRate)
+	Tier3Rate     Rate          // chat.update, conversations.history/replies, each (DefaultTier3Rate)
+	EphemeralRate Rate          // chat.postEphemeral (DefaultEphemeralRate)
+	CallTimeout   time.Duration // deadline of one Slack call (10s)
+	AckWait       time.Duration // case events in work are heartbeated; redelivered this long after a crash (10s)
+	MaxInFlight   int           // case events held at once, across cases (1024)
+
+	BurstThreshold int           // this many cases opened within BurstWindow → a summary message (10); negative → never
+	BurstWindow    time.Duration // (1m)
+	SummaryEvery   time.Duration // the summary is edited at most this often (10s)
+	ClickCooldown  time.Duration // "Re-check"/"I deleted" of one case at most this often (30s)
 
 	Now     func() time.Time      // clock for reminders, expiries and records; nil → time.Now
 	Metrics prometheus.Registerer // nil → no metrics
@@ -88,9 +107,6 @@ func (c *Config) defaults() {
 	if c.RemindAfter <= 0 {
 		c.RemindAfter = DefaultRemindAfter
 	}
-	if c.MaxReminders == 0 {
-		c.MaxReminders = DefaultMaxReminders
-	}
 	if c.SLA <= 0 {
 		c.SLA = DefaultSLA
 	}
@@ -114,6 +130,36 @@ func (c *Config) defaults() {
 	}
 	if c.HistoryPages <= 0 {
 		c.HistoryPages = 5
+	}
+	if c.PostRate.Every <= 0 {
+		c.PostRate = DefaultPostRate
+	}
+	if c.Tier3Rate.Every <= 0 {
+		c.Tier3Rate = DefaultTier3Rate
+	}
+	if c.EphemeralRate.Every <= 0 {
+		c.EphemeralRate = DefaultEphemeralRate
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.BurstThreshold == 0 {
+		c.BurstThreshold = DefaultBurstThreshold
+	}
+	if c.BurstWindow <= 0 {
+		c.BurstWindow = DefaultBurstWindow
+	}
+	if c.ClickCooldown <= 0 {
+		c.ClickCooldown = DefaultClickCooldown
+	}
+	if c.SummaryEvery <= 0 {
+		c.SummaryEvery = DefaultSummaryEvery
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -139,6 +185,19 @@ type Notifier struct {
 	onCallState // oncall.go
 
 	m *metrics
+
+	pace  *pacer
+	work  *workers
+	burst *burst
+	due   *dueIndex
+
+	rmu      sync.Mutex
+	readyErr error // the last Slack check's failure; nil → ready
+
+	tmu         sync.Mutex
+	clicks      map[string]lastClick // case/kind → last Re-check or I deleted
+	rateLimited atomic.Int64
+	tickReads   atomic.Int64 // cases read by the reminder loop
 }
 
 type groupMembers struct {
@@ -169,7 +228,8 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 	}
 	cfg.defaults()
 	n := &Notifier{cfg: cfg, log: log.With("component", "notifier"), b: b, api: api,
-		users: map[string]bool{}, gcache: map[string]groupMembers{}}
+		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers(), burst: newBurst(), due: newDueIndex(), clicks: map[string]lastClick{}}
+	n.pace = newPacer(n.rateOf)
 	for _, a := range cfg.Approvers {
 		a = strings.TrimSpace(a)
 		switch {
@@ -205,18 +265,25 @@ func (n *Notifier) Run(ctx context.Context) error {
 		n.log.Warn("no approvers configured: approvals are refused (fail closed)")
 	}
 	cons, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{
-		Durable:       bus.ConsumerNotifierCases,
-		Description:   "notifier: case events → Slack",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
-		MaxDeliver:    -1, // nothing is lost: transient failures retry for ever
-		MaxAckPending: 1,  // one at a time keeps every case's events in order
+		Durable:     bus.ConsumerNotifierCases,
+		Description: "notifier: case events → Slack",
+		AckPolicy:   jetstream.AckExplicitPolicy,
+		AckWait:     n.cfg.AckWait, // short: messages in work are heartbeated
+		MaxDeliver:  -1,            // nothing is lost: transient failures retry for ever
+		// Many at once, each case's in order: a worker per case (workers.go).
+		MaxAckPending: n.cfg.MaxInFlight,
 		FilterSubject: bus.SubjectCases + ">",
 	})
 	if err != nil {
 		return fmt.Errorf("create consumer %s on %s: %w", bus.ConsumerNotifierCases, bus.StreamCases, err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) { n.handleCaseMsg(ctx, msg) },
+	var wg sync.WaitGroup
+	defer n.work.wg.Wait()
+	wg.Go(func() { n.heartbeat(ctx) })
+	wg.Go(func() { n.summaryLoop(ctx) })
+	wg.Go(func() { n.recheckSlack(ctx) })
+	wg.Go(func() { n.watchDue(ctx) })
+	cc, err := cons.Consume(func(msg jetstream.Msg) { n.enqueue(ctx, msg) },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if ctx.Err() == nil {
 				n.log.Warn("case event consumer", "err", err)
@@ -229,7 +296,6 @@ func (n *Notifier) Run(ctx context.Context) error {
 	n.log.Info("notifier running", "config", n.cfg)
 
 	errc := make(chan error, 1)
-	var wg sync.WaitGroup
 	wg.Go(func() { n.remindLoop(ctx) })
 	wg.Go(func() { n.runOnCall(ctx) })
 	if n.cfg.AppToken != "" {
@@ -251,23 +317,93 @@ func (n *Notifier) Run(ctx context.Context) error {
 }
 
 // CheckSlack verifies at start-up that the bot token works and that the channel
-// exists and the bot is in it, naming the problem in one line.
+// exists and the bot is in it, naming the problem in one line, with a deadline on
+// every call. Its result is also the notifier's readiness (Ready) until a later check
+// passes: when Run starts after a failed check, it re-checks in the background. The
+// caller tells a configuration mistake (stop the start) from Slack being down or slow
+// (start, not ready) with SlackDown.
 func (n *Notifier) CheckSlack(ctx context.Context) error {
-	at, err := n.api.AuthTestContext(ctx)
+	err := n.checkSlack(ctx)
+	n.setReady(err)
+	return err
+}
+
+// SlackDown reports whether a CheckSlack error is Slack being unreachable, slow or
+// failing (timeouts, 5xx, 429), not a configuration mistake.
+func SlackDown(err error) bool {
+	if err == nil {
+		return false
+	}
+	cl, _ := classify(err)
+	return cl != classPermanent
+}
+
+// checkSlack is one check; errors name the variable and wrap Slack's error.
+func (n *Notifier) checkSlack(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
+	defer cancel()
+	at, err := n.api.AuthTestContext(cctx)
 	if err != nil {
-		return fmt.Errorf("SLACK_BOT_TOKEN: %s", slackErrText(err))
+		return checkErr{"SLACK_BOT_TOKEN: " + slackErrText(err), err}
 	}
 	n.wmu.Lock()
 	n.workspaceURL = at.URL
 	n.wmu.Unlock()
-	ch, err := n.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: n.cfg.Channel})
+	ch, err := n.api.GetConversationInfoContext(cctx, &slack.GetConversationInfoInput{ChannelID: n.cfg.Channel})
 	if err != nil {
-		return fmt.Errorf("ROOTWARDEN_SLACK_CHANNEL: %s (channel %s)", slackErrText(err), n.cfg.Channel)
+		return checkErr{fmt.Sprintf("ROOTWARDEN_SLACK_CHANNEL: %s (channel %s)", slackErrText(err), n.cfg.Channel), err}
 	}
 	if !ch.IsMember {
-		return fmt.Errorf("ROOTWARDEN_SLACK_CHANNEL: not_in_channel: the bot is not a member of %s; invite it there (/invite @rootwarden)", n.cfg.Channel)
+		return checkErr{fmt.Sprintf("ROOTWARDEN_SLACK_CHANNEL: not_in_channel: the bot is not a member of %s; invite it there (/invite @rootwarden)",
+			n.cfg.Channel), slack.SlackErrorResponse{Err: "not_in_channel"}}
 	}
-	return n.checkRoutes(ctx)
+	return n.checkRoutes(cctx)
+}
+
+// checkErr is a start-up check's one-line message around Slack's error.
+type checkErr struct {
+	msg string
+	err error
+}
+
+func (e checkErr) Error() string { return e.msg }
+func (e checkErr) Unwrap() error { return e.err }
+
+// Ready reports whether the last check of Slack passed (for /readyz).
+func (n *Notifier) Ready(context.Context) error {
+	n.rmu.Lock()
+	defer n.rmu.Unlock()
+	if n.readyErr != nil {
+		return fmt.Errorf("slack not reachable: %w", n.readyErr)
+	}
+	return nil
+}
+
+func (n *Notifier) setReady(err error) {
+	n.rmu.Lock()
+	n.readyErr = err
+	n.rmu.Unlock()
+}
+
+// recheckSlack repeats CheckSlack's check until it passes, while the notifier
+// is not ready.
+func (n *Notifier) recheckSlack(ctx context.Context) {
+	d := n.cfg.RetryBase
+	for n.Ready(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		err := n.checkSlack(ctx)
+		n.setReady(err)
+		if err == nil {
+			n.log.Info("Slack reachable again: ready")
+			return
+		}
+		n.log.Warn("Slack still not reachable", "err", err, "retry_in", d)
+		d = min(2*d, n.cfg.RetryMax)
+	}
 }
 
 func (n *Notifier) now() time.Time { return n.cfg.Now() }
@@ -277,16 +413,23 @@ func (n *Notifier) now() time.Time { return n.cfg.Now() }
 // auth.test for the workspace address once when CheckSlack has not.
 func (n *Notifier) permalink(ctx context.Context, channel, ts string) string {
 	n.wmu.Lock()
-	defer n.wmu.Unlock()
-	if n.workspaceURL == "" {
-		if at, err := n.api.AuthTestContext(ctx); err == nil {
-			n.workspaceURL = at.URL
+	url := n.workspaceURL
+	n.wmu.Unlock()
+	if url == "" { // asked without holding the lock: a slow Slack holds no other worker
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
+		at, err := n.api.AuthTestContext(cctx)
+		cancel()
+		if err == nil {
+			url = at.URL
+			n.wmu.Lock()
+			n.workspaceURL = url
+			n.wmu.Unlock()
 		}
 	}
-	if n.workspaceURL == "" || channel == "" || ts == "" {
+	if url == "" || channel == "" || ts == "" {
 		return ""
 	}
-	return strings.TrimSuffix(n.workspaceURL, "/") + "/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
+	return strings.TrimSuffix(url, "/") + "/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
 }
 
 // slackErrText is the short reason of a Slack error: its code when Slack gave one.

@@ -2,6 +2,7 @@ package notifier_test
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -170,9 +171,14 @@ func TestCrashBetweenPostAndSaveAdoptsTheMessage(t *testing.T) {
 			t.Errorf("chat.postMessage calls = %d, want 1 (the adopted one)", n)
 		}
 	})
-	t.Run("message posted by an earlier run, SlackRef never saved", func(t *testing.T) {
+	t.Run("message posted by an earlier run that crashed before saving its ts", func(t *testing.T) {
 		e := newEnv(t, nil)
 		c := baseCase(account+"-1", e.clock.Now())
+		// The earlier run saved its intent to post, posted, and died.
+		intent, _ := json.Marshal(map[string]any{"case_id": c.ID, "posting_since": time.Now().Add(-time.Minute)})
+		if _, err := e.b.Slack.Create(context.Background(), c.ID, intent); err != nil {
+			t.Fatal(err)
+		}
 		// Other traffic in the channel, including another case's message.
 		e.fake.PostMessage(slackfake.Message{Channel: channelID, Text: "hello", User: "U0HUMAN"})
 		e.fake.PostMessage(slackfake.Message{Channel: channelID, Text: "other case",
@@ -256,7 +262,7 @@ func TestPermanentSlackErrorStopsRetrying(t *testing.T) {
 	e.run()
 	c := baseCase(account+"-1", e.clock.Now())
 	e.publish(c, model.EventOpened, "", model.System, "found")
-	testutil.Eventually(t, "the failing call", func() bool { return e.fake.Calls("conversations.history") >= 1 })
+	testutil.Eventually(t, "the failing call", func() bool { return e.fake.Calls("chat.postMessage") >= 1 })
 	testutil.Eventually(t, "the error log", func() bool { return strings.Contains(e.logs.String(), "level=ERROR") })
 	time.Sleep(500 * time.Millisecond) // RetryBase is 50ms: a retry would have happened
 	if n := e.fake.Calls("conversations.history") + e.fake.Calls("chat.postMessage"); n != 1 {
@@ -266,8 +272,8 @@ func TestPermanentSlackErrorStopsRetrying(t *testing.T) {
 	if !strings.Contains(logs, "channel_not_found") || !strings.Contains(logs, "PERMANENTLY") {
 		t.Errorf("permanent failure not logged loudly:\n%s", logs)
 	}
-	if _, err := e.b.Slack.Get(context.Background(), c.ID); err == nil {
-		t.Errorf("a SlackRef was saved for a message never posted")
+	if ent, err := e.b.Slack.Get(context.Background(), c.ID); err == nil && strings.Contains(string(ent.Value()), `"ts":"1`) {
+		t.Errorf("a SlackRef with a ts was saved for a message never posted: %s", ent.Value())
 	}
 }
 
@@ -306,6 +312,9 @@ func TestCheckSlack(t *testing.T) {
 			err := tc.setup(e).CheckSlack(ctx)
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Fatalf("CheckSlack = %v, want %q…", err, tc.want)
+			}
+			if notifier.SlackDown(err) {
+				t.Errorf("a configuration mistake is taken for Slack being down: %v", err)
 			}
 			if strings.Contains(err.Error(), "xoxb-") {
 				t.Errorf("error names the token: %v", err)
@@ -394,5 +403,39 @@ func TestDeletedCaseMessageIsPostedAgainOnce(t *testing.T) {
 	e.rendered(c.ID, 3)
 	if again := e.onlyMessage(); again.TS != m.TS || again.Edits == 0 {
 		t.Errorf("after the repost, the next transition posted again or did not edit: %+v", again)
+	}
+}
+
+func TestSlackDownAtStartDoesNotStopTheStart(t *testing.T) {
+	for name, f := range map[string]slackfake.Failure{"5xx": slackfake.ServerError(503), "hang": slackfake.Hang()} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, func(c *notifier.Config) { c.CallTimeout = 300 * time.Millisecond })
+			e.fake.FailNext("auth.test", 2, f)
+			if err := e.n.CheckSlack(context.Background()); !notifier.SlackDown(err) {
+				t.Fatalf("CheckSlack with Slack down = %v, want an error that says Slack is down (start anyway)", err)
+			}
+			if err := e.n.Ready(context.Background()); err == nil {
+				t.Fatalf("Ready with Slack down: nil, want not ready")
+			}
+			e.run()
+			testutil.Eventually(t, "ready once Slack answers", func() bool { return e.n.Ready(context.Background()) == nil })
+			e.openCase() // and projecting works
+		})
+	}
+}
+
+func TestCoalescedCallsAreShownInOneUpdate(t *testing.T) {
+	e := newEnv(t, nil)
+	e.run()
+	c := e.openCase()
+	c.Event.Calls, c.Event.EventNames, c.Event.SourceIPs = 19, []string{"DescribeInstances", "ListBuckets"}, []string{"198.51.100.9", "203.0.113.7"}
+	e.publish(c, model.EventUpdated, model.StateOpen, model.System, "details refreshed (seen by event)")
+	e.rendered(c.ID, 2)
+	m := e.onlyMessage()
+	if len(m.Replies) != 1 || !strings.Contains(m.Replies[0].Text, "19 calls signed with the root key (DescribeInstances, ListBuckets) from 198.51.100.9, 203.0.113.7") {
+		t.Fatalf("replies = %+v, want one reply naming the 19 calls, names and IPs", m.Replies)
+	}
+	if !strings.Contains(m.AllText(), "*19 calls* with the key") {
+		t.Errorf("the case message does not show the coalesced calls:\n%s", m.AllText())
 	}
 }

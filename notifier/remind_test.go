@@ -157,3 +157,40 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 		t.Errorf("Config.String leaks a secret")
 	}
 }
+
+func TestMaxRemindersZeroSendsNone(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) { c.MaxReminders = 0 }) // ROOTWARDEN_MAX_REMINDERS=0
+	e.run()
+	e.openCase()
+	for range 5 {
+		e.clock.Add(31 * time.Minute)
+		e.tick(e.n)
+	}
+	if n := countReplies(e.onlyMessage(), "Reminder"); n != 0 {
+		t.Fatalf("reminders = %d with MaxReminders 0, want none", n)
+	}
+}
+
+func TestReminderPassReadsOnlyDueCases(t *testing.T) {
+	e := newEnv(t, func(c *notifier.Config) { c.PostRate = notifier.Rate{Every: time.Millisecond, Burst: 50} })
+	e.run()
+	for i := range 30 {
+		e.publish(floodCase(i, e.clock.Now()), model.EventOpened, "", model.System, "found")
+	}
+	for i := range 30 {
+		e.rendered(floodCase(i, e.clock.Now()).ID, 1)
+	}
+	e.tick(e.n)
+	if n := e.n.TickReads(); n != 0 {
+		t.Fatalf("a pass with nothing due read %d cases, want 0", n)
+	}
+	e.clock.Add(31 * time.Minute)
+	e.tick(e.n)
+	if n := e.n.TickReads(); n != 30 {
+		t.Fatalf("a pass with 30 reminders due read %d cases, want 30", n)
+	}
+	e.tick(e.n)
+	if n := e.n.TickReads(); n != 30 {
+		t.Errorf("a second pass at the same time read %d more cases, want 0", n-30)
+	}
+}

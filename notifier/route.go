@@ -115,12 +115,13 @@ func (n *Notifier) checkChannel(ctx context.Context, id string) error {
 	ch, err := n.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
 	if err != nil {
 		if slackErrText(err) == "channel_not_found" {
-			return fmt.Errorf("channel_not_found: no channel %s that the bot can see (a private channel needs the bot invited first)", id)
+			return checkErr{fmt.Sprintf("channel_not_found: no channel %s that the bot can see (a private channel needs the bot invited first)", id), err}
 		}
-		return fmt.Errorf("%s (channel %s)", slackErrText(err), id)
+		return checkErr{fmt.Sprintf("%s (channel %s)", slackErrText(err), id), err} // Slack's error kept: down or misconfigured
 	}
 	if !ch.IsMember {
-		return fmt.Errorf("not_in_channel: the bot is not a member of %s; invite it there (/invite @rootwarden)", id)
+		return checkErr{fmt.Sprintf("not_in_channel: the bot is not a member of %s; invite it there (/invite @rootwarden)", id),
+			slack.SlackErrorResponse{Err: "not_in_channel"}}
 	}
 	return nil
 }

@@ -5,7 +5,9 @@ package remediator
 //
 // The listing shows the current case of every account, read from the rw_cases bucket
 // (one per account: an account whose last case was resolved shows that resolved
-// case). Older cases are not listed; GET /api/v1/cases/{id} shows any case, past ones
+// case); ?account=X reads that one key only. last_checked_at is written rarely when
+// nothing else changes (steady.go); last_seen_at is the newest observation this
+// instance applied. Older cases are not listed; GET /api/v1/cases/{id} shows any case, past ones
 // too, rebuilt from the audit log (RW_CASES: the last event's snapshot) with its full
 // history in order.
 
@@ -28,7 +30,11 @@ import (
 // CaseView is a case as the API shows it.
 type CaseView struct {
 	model.Case
-	History []HistoryEntry `json:"history,omitempty"`
+	// LastSeenAt is the newest observation of the account this instance applied,
+	// when it is newer than last_checked_at (which an unchanged sweep writes only
+	// every few hours: steady.go). Absent after a restart until the next sweep.
+	LastSeenAt *time.Time     `json:"last_seen_at,omitempty"`
+	History    []HistoryEntry `json:"history,omitempty"`
 }
 
 // HistoryEntry is one case event without its snapshot.
@@ -94,7 +100,17 @@ func (r *Remediator) listCases(w http.ResponseWriter, req *http.Request) {
 			" (open, ticketed, verifying, resolved, risk_accepted, active)")
 		return
 	}
-	recs, err := r.records(req.Context())
+	var recs []*record
+	var err error
+	if account != "" {
+		// One account is one key: read it, not the whole bucket.
+		var rec *record
+		if rec, _, err = r.load(req.Context(), account); rec != nil {
+			recs = []*record{rec}
+		}
+	} else {
+		recs, err = r.records(req.Context())
+	}
 	if err != nil {
 		writeCodeErr(w, err)
 		return
@@ -108,7 +124,7 @@ func (r *Remediator) listCases(w http.ResponseWriter, req *http.Request) {
 		if state == "active" && !c.State.Active() || state != "" && state != "active" && c.State != state {
 			continue
 		}
-		out.Cases = append(out.Cases, view(c, nil))
+		out.Cases = append(out.Cases, r.withSeen(view(c, nil)))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -142,7 +158,19 @@ func (r *Remediator) showCase(w http.ResponseWriter, req *http.Request) {
 		writeErr(w, http.StatusNotFound, model.CodeNotFound, "case "+id+" not found")
 		return
 	}
-	writeJSON(w, http.StatusOK, view(c, events))
+	v := view(c, events)
+	if rec != nil && rec.ID == id {
+		v = r.withSeen(v)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// withSeen adds the newest observation this instance applied, when it is newer.
+func (r *Remediator) withSeen(v CaseView) CaseView {
+	if at := r.seen.get(v.AccountID); at.After(v.LastCheckedAt) {
+		v.LastSeenAt = &at
+	}
+	return v
 }
 
 func view(c model.Case, events []model.CaseEvent) CaseView {

@@ -2,11 +2,13 @@ package remediator
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
 )
 
@@ -16,10 +18,13 @@ type hangingTracker struct {
 	*tracker.Builtin
 	caseID  string
 	release chan struct{}
+	entered chan struct{} // closed when the hanging call has begun
+	once    sync.Once
 }
 
 func (h *hangingTracker) Open(ctx context.Context, c model.Case, link string) (model.TicketRef, error) {
 	if c.ID == h.caseID {
+		h.once.Do(func() { close(h.entered) })
 		select {
 		case <-h.release:
 		case <-ctx.Done():
@@ -34,7 +39,8 @@ func TestSlowTicketSystemForOneCaseDoesNotHoldUpOtherAccounts(t *testing.T) {
 	b := bustest.New(t)
 	clk := newClock()
 	startResponder(t, b, clk)
-	tr := &hangingTracker{Builtin: tracker.NewBuiltin(b), caseID: acct + "-1", release: make(chan struct{})}
+	tr := &hangingTracker{Builtin: tracker.NewBuiltin(b), caseID: acct + "-1", release: make(chan struct{}),
+		entered: make(chan struct{})}
 	t.Cleanup(func() { close(tr.release) })
 	r := newRem(t, b, clk, tr)
 	runRem(t, r)
@@ -46,21 +52,19 @@ func TestSlowTicketSystemForOneCaseDoesNotHoldUpOtherAccounts(t *testing.T) {
 
 	publishAction(t, b, action(model.ActionApprove, acct, acct+"-1")) // its ticket hangs
 	waitState(t, r, acct, model.StateTicketed)
-	time.Sleep(50 * time.Millisecond)
+	select { // the ticket system is now hanging on that case, and stays so
+	case <-tr.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ticket of the first case was never asked for")
+	}
 
-	// Another account's approval and a new finding must not wait for that ticket.
+	// Another account's approval and a new finding must not wait for that ticket: the
+	// hang lasts until the test ends, so any wait for it would never end.
 	publishAction(t, b, action(model.ActionApprove, other, other+"-1"))
 	const third = "444444444444"
 	publishFinding(t, b, observation(third, true, model.SourceSweep, clk.Now()))
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.EventuallyWithin(t, 30*time.Second, "the other accounts served while one ticket hangs", func() bool {
 		o, th := getCase(t, r, other), getCase(t, r, third)
-		if o.State == model.StateTicketed && o.Ticket != nil && th != nil && th.State == model.StateOpen {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	o := getCase(t, r, other)
-	t.Fatalf("account %s waited for another account's ticket: state %s ticket %+v; %s has case: %v",
-		other, o.State, o.Ticket, third, getCase(t, r, third) != nil)
+		return o.State == model.StateTicketed && o.Ticket != nil && th != nil && th.State == model.StateOpen
+	})
 }

@@ -73,6 +73,14 @@ type Input struct {
 	// Policy.
 	AssumeRoot   bool // deletion through AssumeRoot is enabled (ROOTWARDEN_ASSUME_ROOT)
 	MaxActionIDs int  // 0 → DefaultMaxActionIDs
+
+	// Steady state (steady.go): an observation that changes nothing a reader sees is
+	// not stored; LastCheckedAt alone is written once it lags by CheckedEvery (0 →
+	// DefaultCheckedEvery, spread per account). Seen is the newest observation time
+	// this instance applied for the account, so that the stale-observation guard
+	// still knows what was not written.
+	CheckedEvery time.Duration
+	Seen         time.Time
 }
 
 // Deletion is what the AssumeRoot path did.
@@ -219,7 +227,7 @@ func (d *decider) finding(o model.Observation, ownCheck bool) error {
 	// replay, out-of-order sweep): it must not undo newer knowledge.
 	// The answer of our own check is current for the case it was asked for, but once
 	// that case is resolved a late answer must not open a new one from old news.
-	if (!ownCheck || !active) && d.c != nil && !o.ObservedAt.IsZero() && o.ObservedAt.Before(d.c.LastCheckedAt) {
+	if (!ownCheck || !active) && d.c != nil && !o.ObservedAt.IsZero() && o.ObservedAt.Before(latest(d.c.LastCheckedAt, d.in.Seen)) {
 		return nil
 	}
 	if o.Failed() {
@@ -287,17 +295,20 @@ func (d *decider) finding(o model.Observation, ownCheck bool) error {
 }
 
 // refresh copies an observation's details onto the case and reports whether anything
-// a reader cares about changed. It marks the case changed when only the check time moved.
+// a reader cares about changed. When only the check time moved it marks the case
+// changed only once LastCheckedAt lags by checkedEvery (steady.go): a sweep that
+// sees the case as it is writes nothing.
 func (d *decider) refresh(o model.Observation) bool {
 	c := d.c
 	// visible is what a reader of the case sees of an observation.
 	visible := func() string {
 		b, _ := json.Marshal(struct {
-			K []model.KeyDetail
-			E *model.TrailEvent
-			N string
-			L string
-		}{c.Keys, c.Event, c.AccountName, c.LastError})
+			K    []model.KeyDetail
+			E    *model.TrailEvent
+			N    string
+			L    string
+			M, O bool
+		}{c.Keys, c.Event, c.AccountName, c.LastError, c.Management, c.OrgMember})
 		return string(b)
 	}
 	before := visible()
@@ -321,8 +332,10 @@ func (d *decider) refresh(o model.Observation) bool {
 	}
 	c.LastError = ""
 	if !o.ObservedAt.IsZero() && o.ObservedAt.After(c.LastCheckedAt) {
+		if c.LastCheckedAt.IsZero() || o.ObservedAt.Sub(c.LastCheckedAt) >= checkedEvery(d.in.CheckedEvery, c.AccountID) {
+			d.changed = true
+		}
 		c.LastCheckedAt = o.ObservedAt
-		d.changed = true
 	}
 	if s := model.SeverityOf(o, d.in.At); o.RootKeysPresent && sevRank(s) > sevRank(c.Severity) {
 		c.Severity = s

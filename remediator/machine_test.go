@@ -58,7 +58,13 @@ func TestStateMachineTable(t *testing.T) {
 		// "same" (stored, state unchanged), "new" (a new open case)
 		want map[model.State]string
 	}{
+		// Unchanged: nothing is stored (steady state) until LastCheckedAt lags by checkedEvery.
 		{"finding keys present", find(true, ""), map[model.State]string{
+			"": "new", "open": "noop", "ticketed": "noop", "verifying": "noop", "resolved": "new", "risk_accepted": "noop"}},
+		{"finding keys present, last check long ago", func() Input {
+			o := observation(acct, true, model.SourceSweep, t0.Add(2*DefaultCheckedEvery))
+			return Input{At: t0, Finding: &o}
+		}, map[model.State]string{
 			"": "new", "open": "same", "ticketed": "same", "verifying": "same", "resolved": "new", "risk_accepted": "same"}},
 		{"finding keys absent", find(false, ""), map[model.State]string{
 			"": "noop", "open": "resolved", "ticketed": "resolved", "verifying": "resolved", "resolved": "noop", "risk_accepted": "resolved"}},

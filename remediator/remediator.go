@@ -53,6 +53,9 @@ type Config struct {
 	// the instance that recorded it) runs it (default 1m). The scan at start-up runs
 	// all of it.
 	StaleWork time.Duration
+	// CheckedEvery is how far a case's LastCheckedAt may lag before an observation
+	// that changes nothing else writes it (default DefaultCheckedEvery; steady.go).
+	CheckedEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Metrics registers rootwarden_remediator_* metrics when set.
@@ -79,6 +82,10 @@ type Remediator struct {
 	running map[string]bool
 	// workers are the work goroutines started by message handlers; Run waits for them.
 	workers sync.WaitGroup
+	// seen is the newest observation applied per account (steady.go).
+	seen seenTimes
+	// due is the state of the timers over the due-time index (due.go).
+	due dueIndex
 }
 
 // New builds a remediator. tracker nil → the built-in tracker on the bus.
@@ -218,9 +225,11 @@ func (r *Remediator) onFinding(ctx context.Context, m jetstream.Msg) {
 		_ = m.TermWithReason("malformed finding")
 		return
 	}
-	err := r.HandleFinding(ctx, o)
+	d, err := r.handleFinding(ctx, o)
 	r.settle(ctx, m, o.AccountID, "finding "+o.ID, err)
-	if err == nil {
+	// Work is owed only after a change; an unchanged observation costs no goroutine and
+	// no reads (work owed from before is found by the due-time index: due.go).
+	if err == nil && d.Changed() {
 		r.workAsync(ctx, o.AccountID)
 	}
 }
@@ -312,8 +321,17 @@ func retryDelay(base time.Duration, delivered uint64) time.Duration {
 
 // HandleFinding applies one observation (what the findings consumer does per message).
 func (r *Remediator) HandleFinding(ctx context.Context, o model.Observation) error {
-	_, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return Input{At: now, Finding: &o} })
+	_, err := r.handleFinding(ctx, o)
 	return err
+}
+
+func (r *Remediator) handleFinding(ctx context.Context, o model.Observation) (Decision, error) {
+	seen := r.seen.get(o.AccountID)
+	d, err := r.apply(ctx, o.AccountID, func(now time.Time) Input { return Input{At: now, Finding: &o, Seen: seen} })
+	if err == nil && !o.Failed() {
+		r.seen.note(o.AccountID, o.ObservedAt)
+	}
+	return d, err
 }
 
 // HandleAction applies one action (what the actions consumer does per message).

@@ -88,6 +88,7 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 		in := input(r.cfg.Now())
 		in.AssumeRoot = r.cfg.AssumeRoot
 		in.MaxActionIDs = r.cfg.MaxActionIDs
+		in.CheckedEvery = r.cfg.CheckedEvery
 		var cur *model.Case
 		if rec != nil {
 			cur = &rec.Case
@@ -110,6 +111,10 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 		}
 		next.Outbox = append(next.Outbox, d.Events...)
 		next.TicketOps = append(next.TicketOps, d.TicketOps...)
+		// What the case will owe at a time goes into the due-time index first (due.go).
+		if err := r.scheduleDue(ctx, next, in.At, nil); err != nil {
+			return Decision{}, err
+		}
 		conflict, err := r.put(ctx, account, next, rev)
 		if err != nil {
 			return Decision{}, err

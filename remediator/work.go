@@ -215,7 +215,7 @@ func (r *Remediator) slackLink(ctx context.Context, caseID string) string {
 // scan publishes leftover events, reopens expired risk acceptances, and runs work
 // left unfinished (all of it at start-up, work older than StaleWork later).
 func (r *Remediator) scan(ctx context.Context, startup bool) {
-	recs, err := r.records(ctx)
+	recs, full, err := r.dueRecords(ctx, startup, dueExpiry, dueWork) // every case only at start-up (due.go)
 	if err != nil {
 		r.log.Warn("scan cases", "err", err)
 		return
@@ -246,7 +246,9 @@ func (r *Remediator) scan(ctx context.Context, startup bool) {
 			r.work(ctx, c.AccountID)
 		}
 	}
-	r.openCases.Set(float64(active))
+	if full {
+		r.openCases.Set(float64(active))
+	}
 }
 
 // ScanNow runs one scan as the periodic one does (expiry, leftovers). For operators
@@ -256,7 +258,7 @@ func (r *Remediator) ScanNow(ctx context.Context) { r.scan(ctx, false) }
 // pollTickets reads the ticket of each ticketed case; a ticket moved to done counts as
 // "I deleted the keys" by its assignee.
 func (r *Remediator) pollTickets(ctx context.Context) {
-	recs, err := r.records(ctx)
+	recs, _, err := r.dueRecords(ctx, false, dueTicket) // the tickets due, not every case (due.go)
 	if err != nil {
 		r.log.Warn("poll tickets", "err", err)
 		return
@@ -293,5 +295,5 @@ func (r *Remediator) pollTickets(ctx context.Context) {
 	}
 }
 
-// PollTicketsNow runs one ticket poll. For operators and tests.
-func (r *Remediator) PollTicketsNow(ctx context.Context) { r.pollTickets(ctx) }
+// PollTicketsNow reads every ticketed case's ticket now. For operators and tests.
+func (r *Remediator) PollTicketsNow(ctx context.Context) { r.due.forget(dueTicket); r.pollTickets(ctx) }

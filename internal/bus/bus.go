@@ -45,6 +45,7 @@ type Bus struct {
 	Slack   jetstream.KeyValue
 	Tickets jetstream.KeyValue
 	Sched   jetstream.KeyValue
+	Due     jetstream.KeyValue // the remediator's due-time index
 
 	log       *slog.Logger
 	tempStore string // the embedded store when no data dir was given: removed on Close
@@ -195,19 +196,35 @@ func (b *Bus) shutdownServer() {
 	}
 }
 
-const day = 24 * time.Hour
-
-// Streams returns the configuration of every stream.
+// Streams returns the configuration of every stream; the limits and their reasons
+// are in names.go.
 func (b *Bus) Streams() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{Name: StreamFindings, Subjects: []string{SubjectFindings + ">"}, Retention: jetstream.LimitsPolicy,
-			MaxAge: 14 * day, Duplicates: 10 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+			MaxAge: FindingsMaxAge, MaxMsgsPerSubject: FindingsPerAccount, MaxBytes: FindingsMaxBytes,
+			Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
 		{Name: StreamActions, Subjects: []string{SubjectActions + ">"}, Retention: jetstream.WorkQueuePolicy,
-			MaxAge: 7 * day, Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+			MaxAge: ActionsMaxAge, MaxMsgs: ActionsMaxMsgs, MaxBytes: ActionsMaxBytes, Discard: jetstream.DiscardNew,
+			Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
 		{Name: StreamCases, Subjects: []string{SubjectCases + ">"}, Retention: jetstream.LimitsPolicy,
-			MaxAge: 3 * 365 * day, Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+			MaxAge: CasesMaxAge, MaxBytes: CasesMaxBytes, Discard: jetstream.DiscardOld,
+			Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
 		{Name: StreamScan, Subjects: []string{SubjectScan + ">"}, Retention: jetstream.WorkQueuePolicy,
-			MaxAge: day, Duplicates: 10 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+			MaxAge: ScanMaxAge, MaxMsgs: ScanMaxMsgs, MaxBytes: ScanMaxBytes, Discard: jetstream.DiscardNew,
+			Duplicates: 10 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+	}
+}
+
+// Buckets returns the configuration of every KV bucket (limits: names.go).
+func Buckets() []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		{Bucket: BucketCases, History: CasesHistory, MaxBytes: CasesBucketBytes, MaxValueSize: CasesMaxValueSize,
+			Description: "current case per account"},
+		{Bucket: BucketSlack, History: SlackHistory, MaxBytes: SlackBucketBytes, Description: "Slack message of each case"},
+		{Bucket: BucketTickets, History: TicketsHistory, MaxBytes: TicketsBucketBytes, Description: "built-in tickets"},
+		{Bucket: BucketSched, History: SchedHistory, MaxBytes: SchedBucketBytes, Description: "timers and leases"},
+		{Bucket: BucketDue, History: DueHistory, MaxBytes: DueBucketBytes, TTL: DueMaxAge,
+			Description: "remediator due-time index"},
 	}
 }
 
@@ -220,27 +237,20 @@ func (b *Bus) setup(ctx context.Context) error {
 			return fmt.Errorf("create stream %s (replicas %d): %w", sc.Name, sc.Replicas, err)
 		}
 	}
-	buckets := []struct {
-		kv  *jetstream.KeyValue
-		cfg jetstream.KeyValueConfig
-	}{
-		{&b.Cases, jetstream.KeyValueConfig{Bucket: BucketCases, History: 16, Description: "current case per account"}},
-		{&b.Slack, jetstream.KeyValueConfig{Bucket: BucketSlack, History: 4, Description: "Slack message of each case"}},
-		{&b.Tickets, jetstream.KeyValueConfig{Bucket: BucketTickets, History: 8, Description: "built-in tickets"}},
-		{&b.Sched, jetstream.KeyValueConfig{Bucket: BucketSched, History: 2, Description: "timers and leases"}},
-	}
-	for _, bk := range buckets {
-		bk.cfg.Replicas = b.Replicas
-		bk.cfg.Storage = jetstream.FileStorage
+	handles := map[string]*jetstream.KeyValue{BucketCases: &b.Cases, BucketSlack: &b.Slack,
+		BucketTickets: &b.Tickets, BucketSched: &b.Sched, BucketDue: &b.Due}
+	for _, cfg := range Buckets() {
+		cfg.Replicas = b.Replicas
+		cfg.Storage = jetstream.FileStorage
 		var kv jetstream.KeyValue
 		if err := retryJS(ctx, func(ctx context.Context) error {
 			var err error
-			kv, err = b.JS.CreateOrUpdateKeyValue(ctx, bk.cfg)
+			kv, err = b.JS.CreateOrUpdateKeyValue(ctx, cfg)
 			return err
 		}); err != nil {
-			return fmt.Errorf("create bucket %s (replicas %d): %w", bk.cfg.Bucket, b.Replicas, err)
+			return fmt.Errorf("create bucket %s (replicas %d): %w", cfg.Bucket, b.Replicas, err)
 		}
-		*bk.kv = kv
+		*handles[cfg.Bucket] = kv
 	}
 	return nil
 }

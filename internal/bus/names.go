@@ -1,25 +1,78 @@
 package bus
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
+
+const day = 24 * time.Hour
 
 // Every subject, stream, consumer and bucket name of rootwarden lives in this file.
 
+// Every stream and bucket is bounded twice: by design (what is written at all) and
+// by configuration (the limits below, applied by Open to new and existing
+// deployments alike). Beside each limit: why it is that, and why hitting it drops
+// nothing that still matters.
+//
+//   - Streams that keep history (RW_FINDINGS, RW_CASES) discard their OLDEST messages
+//     at a limit; a limit is set where every message it can drop is superseded.
+//   - Work queues (RW_ACTIONS, RW_SCAN) discard NEW messages at a limit: the publish
+//     fails, so the publisher knows and retries (a Slack click is answered "try
+//     again", a sweep job makes the sweep fail and be retried after a minute);
+//     nothing queued is ever dropped.
+//   - KV buckets refuse a write that would pass MaxBytes (discard new): the writer gets
+//     an error and retries (the remediator Naks the message that caused it); a value
+//     is never dropped to make room. Their history is the number of revisions kept.
 const (
 	// StreamFindings keeps observations for a while; dedupe by Nats-Msg-Id.
-	StreamFindings  = "RW_FINDINGS"
-	SubjectFindings = "rootwarden.findings." // + account
+	// Design: one observation per account per sweep, plus events and checks.
+	// FindingsPerAccount: the oldest observation of an account goes once 4 newer ones
+	// of the SAME account are stored, so the stream stops growing after 4 sweeps
+	// (≈ 4 × 0.55 KB per account). That drops an observation the remediator has not
+	// applied only when it is 4 observations (an hour at the default interval) behind
+	// on that account; the 4 newer ones it still applies carry the account's current
+	// state (presence, keys, the report's last use and so the severity), and an older
+	// observation arriving after them would be ignored as stale anyway. What such a
+	// drop can lose is an intermediate step: a CloudTrail event's details (IP, user
+	// agent) on the case, or a resolve that a later sweep undid. FindingsMaxBytes is a
+	// ceiling for about 400,000 accounts; FindingsMaxAge prunes accounts that left.
+	StreamFindings     = "RW_FINDINGS"
+	SubjectFindings    = "rootwarden.findings." // + account
+	FindingsPerAccount = 4
+	FindingsMaxBytes   = 1 << 30
+	FindingsMaxAge     = 14 * day
 
 	// StreamActions is a work queue of human requests for the remediator.
-	StreamActions  = "RW_ACTIONS"
-	SubjectActions = "rootwarden.actions." // + account
+	// Design: one message per click or API call, removed when the remediator acks it.
+	// ActionsMaxMsgs/Bytes: far beyond any human backlog; at the limit the publish
+	// fails (discard new) and the person is told to try again. ActionsMaxAge: a request
+	// no remediator took in 7 days is void (the case has moved on).
+	StreamActions   = "RW_ACTIONS"
+	SubjectActions  = "rootwarden.actions." // + account
+	ActionsMaxMsgs  = 100_000
+	ActionsMaxBytes = 256 << 20
+	ActionsMaxAge   = 7 * day
 
 	// StreamCases is the audit log: every case transition, kept long.
-	StreamCases  = "RW_CASES"
-	SubjectCases = "rootwarden.cases." // + account
+	// Design: an event only when a reader sees a change (an unchanged sweep publishes
+	// none). CasesMaxAge: 3 years of audit. CasesMaxBytes: a ceiling (~5 M events of
+	// ~3 KB); only the oldest audit events would go, the current state is in rw_cases
+	// and the notifier reads the newest end of the log.
+	StreamCases   = "RW_CASES"
+	SubjectCases  = "rootwarden.cases." // + account
+	CasesMaxAge   = 3 * 365 * day
+	CasesMaxBytes = 16 << 30
 
 	// StreamScan is the work queue of per-account sweep jobs shared by detectors.
-	StreamScan  = "RW_SCAN"
-	SubjectScan = "rootwarden.scan." // + account
+	// Design: one job per account per sweep, removed when checked; no new sweep starts
+	// while jobs are queued. ScanMaxMsgs/Bytes: room for 2 sweeps of 250,000 accounts;
+	// at the limit the job's publish fails (discard new) and the sweep is retried.
+	// ScanMaxAge: a job no detector ran in a day is void (a newer sweep covers it).
+	StreamScan   = "RW_SCAN"
+	SubjectScan  = "rootwarden.scan." // + account
+	ScanMaxMsgs  = 500_000
+	ScanMaxBytes = 512 << 20
+	ScanMaxAge   = day
 
 	// SubjectCheck is the on-demand check (request/reply, queue group QueueCheck).
 	SubjectCheck = "rootwarden.detector.check"
@@ -32,11 +85,41 @@ const (
 	ConsumerNotifierCases    = "notifier-cases"      // RW_CASES
 	ConsumerNotifierPager    = "notifier-pagerduty"  // RW_CASES: PagerDuty incidents of critical cases
 
-	// Key-value buckets.
-	BucketCases   = "rw_cases"   // key = account id → model.Case (current case)
-	BucketSlack   = "rw_slack"   // key = case id → channel + ts of the case's message
-	BucketTickets = "rw_tickets" // built-in tickets, key = ticket id
-	BucketSched   = "rw_sched"   // durable timers and leases (sweep schedule, reminders)
+	// Key-value buckets (one key per account or case: bounded by the organization).
+	// History is revisions kept per key; MaxBytes refuses writes past it (see above).
+
+	// BucketCases: key = account id → model.Case (current case). Written only when a
+	// reader sees a change (steady state). 8 revisions for post-mortems; a record is
+	// a few KB (action ids, outbox and ticket ops are bounded; 1 MiB at most), so 8 GiB
+	// holds 8 revisions of 500,000 accounts. At the limit writes fail and the
+	// findings are retried (and after an hour given up, with an error logged).
+	BucketCases       = "rw_cases"
+	CasesHistory      = 8
+	CasesBucketBytes  = 8 << 30
+	CasesMaxValueSize = 1 << 20
+	// BucketSlack: key = case id → channel + ts of the case's message (+ reminders).
+	// One key per case ever opened (resolved cases' keys stay): bounded by the number
+	// of cases, not by design; 1 GiB is about 500,000 cases at 4 revisions.
+	BucketSlack      = "rw_slack"
+	SlackHistory     = 4
+	SlackBucketBytes = 1 << 30
+	// BucketTickets: built-in tickets, key = ticket id (one per case ticketed, kept).
+	BucketTickets      = "rw_tickets"
+	TicketsHistory     = 8
+	TicketsBucketBytes = 1 << 30
+	// BucketSched: durable timers and leases (sweep schedule, reminders).
+	BucketSched      = "rw_sched"
+	SchedHistory     = 2
+	SchedBucketBytes = 128 << 20
+	// BucketDue: the remediator's due-time index (remediator/due.go): key =
+	// "<minute>.<kind>.<account>". One entry per thing owed at a time, deleted when
+	// it fires; DueMaxAge drops forgotten entries and delete markers (the remediator
+	// rebuilds the index from the cases at start-up, and never schedules further
+	// ahead than a day).
+	BucketDue      = "rw_due"
+	DueHistory     = 1
+	DueBucketBytes = 128 << 20
+	DueMaxAge      = 8 * day
 )
 
 // FindingSubject is the subject of an account's observations.

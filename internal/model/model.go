@@ -48,6 +48,11 @@ type TrailEvent struct {
 	// KeyInUse is true when the call itself was signed with a root access key: the
 	// most urgent kind of finding.
 	KeyInUse bool `json:"key_in_use"`
+	// Calls > 1: this event stands for that many calls signed with the key within the
+	// detector's event window (coalesced), with their API names and source IPs.
+	Calls      int      `json:"calls,omitempty"`
+	EventNames []string `json:"event_names,omitempty"`
+	SourceIPs  []string `json:"source_ips,omitempty"`
 }
 
 // Observation is the result of checking one account once. It is the finding message

@@ -4,16 +4,19 @@
 // to it unchanged, and it records what it receives: top-level messages with their
 // current text, blocks and metadata after every chat.update, thread replies,
 // ephemeral messages and opened modals. Failures can be injected per method (rate
-// limits, server errors, Slack error codes, or a response lost after the call took
-// effect). It also serves Socket Mode (apps.connections.open and a /ws websocket) and
-// builds interaction requests signed exactly as Slack signs them. It holds no real
-// tokens and listens on loopback only.
+// limits, server errors, Slack error codes, a response lost after the call took
+// effect, or no answer at all), for the next calls (FailNext) or a seeded share of
+// them (FailShare), and Slack's rate limits can be enforced (WithLimits). It also
+// serves Socket Mode (apps.connections.open and a /ws websocket) and builds
+// interaction requests signed exactly as Slack signs them. It holds no real tokens
+// and listens on loopback only.
 package slackfake
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -214,6 +217,17 @@ type Server struct {
 	lastTS     int64 // microseconds of the last ts handed out
 	seq        int
 
+	// Fault shares, enforced limits and their counts (faults.go, limits.go).
+	shares   map[string][]share
+	injected map[string]int
+	rnd      *rand.Rand
+	limits   *Limits
+	now      func() time.Time
+	buckets  map[string]*bucket
+	limited  map[string]int
+	closed   chan struct{}
+	once     sync.Once
+
 	sock socketState
 	oc   onCallState // oncall.go
 	base string      // set by Handler: the address the caller serves the fake at
@@ -227,6 +241,12 @@ func New(opts ...Option) *Server {
 		groups:   map[string][]string{},
 		calls:    map[string]int{},
 		failures: map[string][]Failure{},
+		shares:   map[string][]share{},
+		injected: map[string]int{},
+		buckets:  map[string]*bucket{},
+		limited:  map[string]int{},
+		closed:   make(chan struct{}),
+		rnd:      rand.New(rand.NewPCG(1, 2)),
 	}
 	s.sock.init()
 	for _, o := range opts {
@@ -268,6 +288,7 @@ func (s *Server) baseURL() string {
 
 // Close stops the server and drops any Socket Mode connection.
 func (s *Server) Close() {
+	s.once.Do(func() { close(s.closed) })
 	s.sock.closeAll()
 	if s.srv != nil {
 		s.srv.CloseClientConnections()
@@ -516,11 +537,22 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		f := q[0]
 		s.failures[method] = q[1:]
 		fail = &f
+	} else {
+		fail = s.drawShare(method)
+	}
+	if fail != nil {
+		s.injected[method]++
+	} else if wait, ok := s.admit(method, req); !ok {
+		s.limited[method]++
+		fail = &Failure{Kind: FailRateLimited, RetryAfter: wait}
 	}
 	s.mu.Unlock()
 
 	if fail != nil {
 		switch fail.Kind {
+		case FailHang:
+			s.hang(r)
+			return
 		case FailRateLimited:
 			secs := int((fail.RetryAfter + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))

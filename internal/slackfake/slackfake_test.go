@@ -228,3 +228,79 @@ func TestSocketModeEnvelopes(t *testing.T) {
 		t.Fatalf("ack = %s, %v", ack, err)
 	}
 }
+
+func TestEnforcedLimitsAnswer429WithRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	srv := slackfake.New(slackfake.WithBotToken(token), slackfake.WithChannel("C1", "general"),
+		slackfake.WithChannel("C2", "other"), slackfake.WithLimits(slackfake.SlackLimits()), slackfake.WithClock(clock))
+	url := srv.Start()
+	t.Cleanup(srv.Close)
+	api := slack.New(token, slack.OptionAPIURL(url))
+	post := func(ch string) error {
+		_, _, err := api.PostMessage(ch, slack.MsgOptionText("hi", false))
+		return err
+	}
+	for i := range 3 { // the burst
+		if err := post("C1"); err != nil {
+			t.Fatalf("post %d within the burst: %v", i, err)
+		}
+	}
+	var rl *slack.RateLimitedError
+	if err := post("C1"); !errors.As(err, &rl) || rl.RetryAfter != time.Second {
+		t.Fatalf("4th post in one instant: %v, want 429 with Retry-After 1s", err)
+	}
+	if err := post("C2"); err != nil {
+		t.Fatalf("another channel has its own bucket: %v", err)
+	}
+	now = now.Add(time.Second)
+	if err := post("C1"); err != nil {
+		t.Fatalf("post a second later: %v", err)
+	}
+	if err := post("C1"); !errors.As(err, &rl) {
+		t.Fatalf("second post in that second: %v, want 429", err)
+	}
+	if n := srv.RateLimitedCalls("chat.postMessage"); n != 2 {
+		t.Errorf("RateLimitedCalls = %d, want 2", n)
+	}
+	// Tier 3: 5 at once, then 50 a minute.
+	for i := range 5 {
+		if _, err := api.GetConversationHistory(&slack.GetConversationHistoryParameters{ChannelID: "C1"}); err != nil {
+			t.Fatalf("history %d: %v", i, err)
+		}
+	}
+	if _, err := api.GetConversationHistory(&slack.GetConversationHistoryParameters{ChannelID: "C1"}); !errors.As(err, &rl) {
+		t.Fatalf("6th history call: %v, want 429", err)
+	}
+	if n := srv.RateLimitedCalls(""); n != 3 {
+		t.Errorf("RateLimitedCalls total = %d, want 3", n)
+	}
+}
+
+func TestHangAndShares(t *testing.T) {
+	srv := slackfake.New(slackfake.WithBotToken(token), slackfake.WithChannel("C1", "general"), slackfake.WithSeed(7))
+	url := srv.Start()
+	t.Cleanup(srv.Close)
+	api := slack.New(token, slack.OptionAPIURL(url), slack.OptionHTTPClient(&http.Client{Timeout: 200 * time.Millisecond}))
+	srv.FailNext("chat.postMessage", 1, slackfake.Hang())
+	if _, _, err := api.PostMessage("C1", slack.MsgOptionText("hi", false)); err == nil {
+		t.Fatalf("a hung call returned no error")
+	}
+	if len(srv.Messages("C1")) != 0 {
+		t.Fatalf("a hung call took effect")
+	}
+	srv.FailShare("chat.postMessage", 0.3, slackfake.ServerError(500))
+	failed := 0
+	for range 200 {
+		if _, _, err := api.PostMessage("C1", slack.MsgOptionText("hi", false)); err != nil {
+			failed++
+		}
+	}
+	if failed < 40 || failed > 80 || srv.Injected("chat.postMessage") != failed+1 {
+		t.Fatalf("%d of 200 failed (injected %d), want about 60", failed, srv.Injected("chat.postMessage"))
+	}
+	srv.FailShare("chat.postMessage", 0, slackfake.Failure{})
+	if _, _, err := api.PostMessage("C1", slack.MsgOptionText("hi", false)); err != nil {
+		t.Fatalf("share removed, still failing: %v", err)
+	}
+}

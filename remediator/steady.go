@@ -1,0 +1,76 @@
+package remediator
+
+// Steady state. A sweep observes every account every ScanInterval; when it sees a
+// case exactly as the case already says (same keys, event, name, error, membership,
+// severity), the decision is "nothing changes": no write to rw_cases, no case event,
+// no Slack edit. Only LastCheckedAt would have moved, and it is written rarely: when
+// it lags the newest observation by checkedEvery (DefaultCheckedEvery, spread over
+// [d, 2d) per account so that the cases opened by one sweep are not all rewritten by
+// the same later sweep). Any other change writes it exactly, in the same
+// compare-and-set.
+//
+// "Last checked" therefore has two answers:
+//   - Case.LastCheckedAt (rw_cases, the API, the Slack message): the newest
+//     observation as of the last write; never older than checkedEvery while sweeps
+//     run and see the case.
+//   - the newest observation this instance applied (seenTimes, in memory): exact,
+//     shown by the case API as last_seen_at; gone at restart until the next sweep.
+//
+// seenTimes also keeps the guard against out-of-order observations exact: an older
+// observation that arrives after a newer, unwritten one is still ignored.
+
+import (
+	"hash/fnv"
+	"sync"
+	"time"
+)
+
+// DefaultCheckedEvery is how far Case.LastCheckedAt may lag (at least) before an
+// unchanged observation writes it.
+const DefaultCheckedEvery = 6 * time.Hour
+
+// checkedEvery is the lag allowed for account: base (0 → DefaultCheckedEvery) plus a
+// per-account share of base, so that rewrites spread over [base, 2·base).
+func checkedEvery(base time.Duration, account string) time.Duration {
+	if base <= 0 {
+		base = DefaultCheckedEvery
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(account))
+	return base + time.Duration(uint64(h.Sum32())%1024)*base/1024
+}
+
+// latest is the later of two times.
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// seenTimes remembers, per account, the newest observation this instance applied.
+// One entry per account: bounded by the organization's size.
+type seenTimes struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+func (s *seenTimes) get(account string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[account]
+}
+
+func (s *seenTimes) note(account string, at time.Time) {
+	if at.IsZero() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]time.Time{}
+	}
+	if at.After(s.m[account]) {
+		s.m[account] = at
+	}
+}
