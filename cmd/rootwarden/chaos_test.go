@@ -64,7 +64,7 @@ const (
 	settleWithin  = 30 * time.Second
 	postEvery     = time.Second             // Slack: about 1 message per second per channel
 	editEvery     = 1200 * time.Millisecond // chat.update: Tier 3, 50 a minute
-	maxFloor      = 60 * time.Second        // longest wait added for owed posts
+	maxFloor      = 40 * time.Second        // longest wait added for owed posts and edits
 )
 
 // chaosPlan is the size of a run: the short one for CI, the soak behind ROOTWARDEN_SOAK=1.
