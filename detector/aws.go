@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rootwarden/rootwarden/internal/model"
 )
@@ -37,6 +40,12 @@ type accountInfo struct {
 	Name       string `json:"account_name,omitempty"`
 	Management bool   `json:"management,omitempty"`
 	OrgMember  bool   `json:"org_member,omitempty"`
+	// OUPath is the account's place in the organization ("Root/Prod/Payments");
+	// OUKnown says it was read (an account directly under the root has "Root").
+	OUPath  string            `json:"ou_path,omitempty"`
+	OUKnown bool              `json:"ou_known,omitempty"`
+	Tags    map[string]string `json:"tags,omitempty"`
+	TagsAt  time.Time         `json:"tags_at,omitzero"` // when Tags were read; zero: never
 }
 
 // engine is the AWS side shared by Detector and Scanner: account enumeration and the
@@ -55,8 +64,14 @@ type engine struct {
 	caller   string // account id of the base credentials, once known
 
 	dirMu sync.Mutex
-	dir   map[string]accountInfo // the last listing
+	dir   map[string]accountInfo // the inventory: the last listing, kept in rw_accounts by detectors
 	mgmt  string                 // the organization's management account, once known
+
+	ouMu sync.Mutex
+	ous  map[string]ouNode // OU and root names by id, learnt from listings and lookups
+
+	cache *caches
+	lim   *limiter
 }
 
 func newEngine(cfg Config, log *slog.Logger, awsCfg aws.Config) (*engine, error) {
@@ -72,16 +87,29 @@ func newEngine(cfg Config, log *slog.Logger, awsCfg aws.Config) (*engine, error)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg = tuneAWS(awsCfg, cfg)
+	lim := newLimiter(cfg.Concurrency)
+	if cfg.Metrics != nil {
+		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rootwarden_detector_check_concurrency",
+			Help: "Account checks allowed at once now: ROOTWARDEN_SCAN_CONCURRENCY, lowered while AWS throttles."},
+			func() float64 { l, _ := lim.current(); return l })
+		if _, err := register[prometheus.GaugeFunc](cfg.Metrics, g); err != nil {
+			return nil, err
+		}
+	}
+	awsCfg = tuneAWS(awsCfg, cfg, lim.throttled)
 	return &engine{
-		cfg:  cfg,
-		log:  log,
-		met:  met,
-		iam:  iam.NewFromConfig(awsCfg),
-		sts:  sts.NewFromConfig(awsCfg),
-		org:  organizations.NewFromConfig(awsCfg),
-		sqs:  sqs.NewFromConfig(awsCfg, sqsRegion(cfg.SQSQueueURL)),
-		root: "rootwarden-detector",
+		cfg:   cfg,
+		log:   log,
+		met:   met,
+		iam:   iam.NewFromConfig(awsCfg),
+		sts:   sts.NewFromConfig(awsCfg),
+		org:   organizations.NewFromConfig(awsCfg),
+		sqs:   sqs.NewFromConfig(awsCfg, sqsRegion(cfg.SQSQueueURL)),
+		root:  "rootwarden-detector",
+		dir:   map[string]accountInfo{},
+		ous:   map[string]ouNode{},
+		cache: newCaches(),
+		lim:   lim,
 	}, nil
 }
 
@@ -107,15 +135,16 @@ func sqsRegion(queueURL string) func(*sqs.Options) {
 	}
 }
 
-// tuneAWS sets the standard retryer (MaxAttempts, MaxBackoff) and lets the SDK's own
-// HTTP client keep as many idle connections per host as checks run at once.
-func tuneAWS(awsCfg aws.Config, cfg Config) aws.Config {
+// tuneAWS sets the standard retryer (MaxAttempts, MaxBackoff; every throttled attempt
+// is told to onThrottle) and lets the SDK's own HTTP client keep as many idle
+// connections per host as checks run at once.
+func tuneAWS(awsCfg aws.Config, cfg Config, onThrottle func()) aws.Config {
 	if awsCfg.Region == "" {
 		awsCfg.Region = "us-east-1" // IAM, STS and Organizations are global
 	}
 	attempts, backoff := cfg.MaxAttempts, cfg.MaxBackoff
 	awsCfg.Retryer = func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
+		return throttleSignal{onThrottle: onThrottle, RetryerV2: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = attempts
 			if backoff > 0 {
 				o.MaxBackoff = backoff
@@ -124,7 +153,7 @@ func tuneAWS(awsCfg aws.Config, cfg Config) aws.Config {
 			// retry quota would let one throttled account starve the others. The
 			// per-account timeout bounds the retries instead.
 			o.RateLimiter = ratelimit.None
-		})
+		})}
 	}
 	conns := max(cfg.Concurrency+8, awshttp.DefaultHTTPTransportMaxIdleConnsPerHost)
 	switch c := awsCfg.HTTPClient.(type) {
@@ -174,7 +203,7 @@ func (e *engine) eachAccount(ctx context.Context, fn func([]accountInfo) error) 
 		a := accountInfo{ID: caller, Management: true}
 		out, err := e.iam.ListAccountAliases(ctx, &iam.ListAccountAliasesInput{})
 		if err != nil {
-			e.log.Debug("no account alias", "account", caller, "error", safeError(err))
+			e.log.Debug("no account alias", "account", caller, "err", safeError(err))
 		} else if len(out.AccountAliases) > 0 {
 			a.Name = out.AccountAliases[0]
 		}
@@ -198,40 +227,41 @@ func (e *engine) eachAccount(ctx context.Context, fn func([]accountInfo) error) 
 		e.dirMu.Lock()
 		e.mgmt = mgmt
 		e.dirMu.Unlock()
-		p := organizations.NewListAccountsPaginator(e.org, &organizations.ListAccountsInput{},
-			func(o *organizations.ListAccountsPaginatorOptions) { o.StopOnDuplicateToken = true })
-		seen := map[string]bool{}
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return fmt.Errorf("organizations ListAccounts: %w", err)
+		collect := func(page []accountInfo) error {
+			accounts = append(accounts, page...)
+			return fn(page)
+		}
+		if err := e.listTree(ctx, mgmt, collect); err != nil {
+			if len(accounts) > 0 || ctx.Err() != nil {
+				return err // part of the tree was handed out: no second listing
 			}
-			var batch []accountInfo
-			for _, a := range page.Accounts {
-				id := aws.ToString(a.Id)
-				if id == "" || seen[id] || !accountActive(a) {
-					continue
-				}
-				seen[id] = true
-				batch = append(batch, accountInfo{ID: id, Name: aws.ToString(a.Name),
-					Management: id == mgmt, OrgMember: id != mgmt})
-			}
-			accounts = append(accounts, batch...)
-			if len(batch) > 0 {
-				if err := fn(batch); err != nil {
-					return err
-				}
+			e.log.Warn("cannot list the organization's tree; listing its accounts without OU paths",
+				"code", apiCode(err), "err", safeError(err))
+			if err := e.listFlat(ctx, mgmt, collect); err != nil {
+				return err
 			}
 		}
 	}
 	dir := make(map[string]accountInfo, len(accounts))
+	e.dirMu.Lock()
 	for _, a := range accounts {
+		if old, ok := e.dir[a.ID]; ok {
+			a = mergeListed(a, old)
+		}
 		dir[a.ID] = a
 	}
-	e.dirMu.Lock()
 	e.dir = dir
 	e.dirMu.Unlock()
 	return nil
+}
+
+// mergeListed keeps what a listing does not say (tags, an OU path read earlier).
+func mergeListed(listed, old accountInfo) accountInfo {
+	listed.Tags, listed.TagsAt = old.Tags, old.TagsAt
+	if !listed.OUKnown && old.OUKnown {
+		listed.OUPath, listed.OUKnown = old.OUPath, true
+	}
+	return listed
 }
 
 // accountActive prefers State (Status is being retired).
@@ -248,9 +278,10 @@ var (
 )
 
 // lookup finds one account for an event or an on-demand check: the caller's own
-// account, or (with an organization role) the organization's answer for that id
-// (organizations DescribeAccount: one call, current, whatever the organization's
-// size). Accounts that are not ACTIVE cannot be checked.
+// account, or (with an organization role) the inventory's entry, or for an account
+// the inventory does not hold, the organization's answer for that id (organizations
+// DescribeAccount, then its OU path and tags). Accounts that are not ACTIVE cannot
+// be checked.
 func (e *engine) lookup(ctx context.Context, id string) (accountInfo, error) {
 	caller, err := e.callerAccount(ctx)
 	if err != nil {
@@ -271,6 +302,12 @@ func (e *engine) lookup(ctx context.Context, id string) (accountInfo, error) {
 			return accountInfo{ID: id, Management: true}, nil // the alias is a nicety
 		}
 		return accounts[0], nil
+	}
+	e.dirMu.Lock()
+	a, ok := e.dir[id]
+	e.dirMu.Unlock()
+	if ok {
+		return a, nil // the inventory: no Organizations call on an event's path
 	}
 	mgmt, err := e.managementAccount(ctx)
 	if err != nil {
@@ -294,7 +331,14 @@ func (e *engine) lookup(ctx context.Context, id string) (accountInfo, error) {
 		}
 		return accountInfo{}, fmt.Errorf("account %s is %s: %w", id, state, errNotActive)
 	}
-	return accountInfo{ID: id, Name: aws.ToString(out.Account.Name), Management: id == mgmt, OrgMember: id != mgmt}, nil
+	// An account the inventory does not know yet (it joined since the last sweep):
+	// its OU path and tags are read now, once, and kept until the sweep lists it.
+	a = accountInfo{ID: id, Name: aws.ToString(out.Account.Name), Management: id == mgmt, OrgMember: id != mgmt}
+	a, _ = e.refreshOrgDetails(ctx, a)
+	e.dirMu.Lock()
+	e.dir[id] = a
+	e.dirMu.Unlock()
+	return a, nil
 }
 
 // managementAccount is the organization's management account id, asked once.
@@ -318,10 +362,30 @@ func (e *engine) managementAccount(ctx context.Context) (string, error) {
 	return mgmt, nil
 }
 
-// check checks one account within the account timeout. It never fails: errors are in
-// the observation (Error, ErrorCode). ID, SweepID, RequestID and Event are the
+// check checks one account within the account timeout, key details included, in one
+// observation (sweeps and scans: nobody waits for them). It never fails: errors are
+// in the observation (Error, ErrorCode). ID, SweepID, RequestID and Event are the
 // caller's to set.
 func (e *engine) check(ctx context.Context, a accountInfo, src model.Source) model.Observation {
+	obs, details := e.checkPresence(ctx, a, src)
+	if details == nil {
+		return obs
+	}
+	full, ok := details(ctx)
+	if !ok {
+		obs.KeyDetailsPending = false // none will follow
+		return obs
+	}
+	return full
+}
+
+// checkPresence decides presence (one IAM GetAccountSummary, with cached session
+// credentials one call in all) and returns the observation at once, stamped with
+// the time the summary answered. When keys are present and no credential report of
+// the account is known, it also returns details: the observation's KeyDetailsPending
+// is set, and details (its own account timeout) reads the report and returns the
+// same observation with the keys, or false when the report could not be read.
+func (e *engine) checkPresence(ctx context.Context, a accountInfo, src model.Source) (model.Observation, func(context.Context) (model.Observation, bool)) {
 	start := time.Now()
 	obs := model.Observation{
 		SchemaVersion: model.SchemaVersion,
@@ -329,96 +393,158 @@ func (e *engine) check(ctx context.Context, a accountInfo, src model.Source) mod
 		AccountName:   a.Name,
 		Management:    a.Management,
 		OrgMember:     a.OrgMember,
+		OUPath:        a.OUPath,
+		Tags:          maps.Clone(a.Tags),
 		Source:        src,
 		Keys:          []model.KeyDetail{},
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.AccountTimeout)
-	err := e.inspect(ctx, a, &obs)
+	var opt func(*iam.Options)
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.AccountTimeout)
+	err := e.lim.acquire(cctx)
+	if err == nil {
+		opt, err = e.presence(cctx, a, &obs)
+		e.lim.release()
+	}
 	cancel()
-	obs.ObservedAt = e.cfg.Now().UTC()
+	if obs.ObservedAt.IsZero() {
+		obs.ObservedAt = e.cfg.Now().UTC()
+	}
+	defer func() {
+		e.met.checked.WithLabelValues(string(src)).Inc()
+		e.met.duration.WithLabelValues(string(src)).Observe(time.Since(start).Seconds())
+	}()
 	if err != nil {
 		obs.Error, obs.ErrorCode = describe(err)
 		obs.RootKeysPresent, obs.Keys = false, []model.KeyDetail{}
 		e.met.errors.WithLabelValues(string(src)).Inc()
-		e.log.Warn("account check failed", "account", a.ID, "source", src, "code", obs.ErrorCode, "error", obs.Error)
-	} else {
-		e.log.Debug("account checked", "account", a.ID, "source", src, "root_keys", obs.RootKeysPresent, "keys", len(obs.Keys))
+		e.log.Warn("account check failed", "account", a.ID, "source", src, "code", obs.ErrorCode, "err", obs.Error)
+		return obs, nil
 	}
-	e.met.checked.WithLabelValues(string(src)).Inc()
-	e.met.duration.WithLabelValues(string(src)).Observe(time.Since(start).Seconds())
-	return obs
+	if !obs.RootKeysPresent {
+		e.log.Debug("account checked", "account", a.ID, "source", src, "root_keys", false)
+		return obs, nil
+	}
+	if r, ok := e.cache.report(a.ID, e.cfg.Now()); ok {
+		obs.Keys, obs.ReportAt = slices.Clone(r.keys), ptrTime(r.at)
+		e.log.Debug("account checked", "account", a.ID, "source", src, "root_keys", true, "keys", len(obs.Keys), "report", "cached")
+		return obs, nil
+	}
+	obs.KeyDetailsPending = true
+	return obs, func(ctx context.Context) (model.Observation, bool) {
+		full := obs
+		full.KeyDetailsPending = false
+		ctx, cancel := context.WithTimeout(ctx, e.cfg.AccountTimeout)
+		defer cancel()
+		if err := e.lim.acquire(ctx); err != nil {
+			return obs, false
+		}
+		defer e.lim.release()
+		keys, at, err := e.reportKeys(ctx, a.ID, opt)
+		if at != nil {
+			full.ReportAt = ptrTime(*at)
+		}
+		if err != nil {
+			// Presence is decided; details are best effort.
+			msg, code := describe(err)
+			e.log.Warn("credential report unavailable; keys present per account summary",
+				"account", a.ID, "code", code, "err", msg)
+			return obs, false
+		}
+		full.Keys = keys
+		e.log.Debug("key details read", "account", a.ID, "source", src, "keys", len(keys))
+		return full, true
+	}
 }
 
-// inspect fills presence (account summary: the truth) and key details (credential
-// report, only when the summary says keys exist).
-func (e *engine) inspect(ctx context.Context, a accountInfo, obs *model.Observation) error {
-	creds, err := e.credentialsFor(ctx, a)
-	if err != nil {
-		return err
-	}
-	opt := func(o *iam.Options) {
-		if creds != nil {
-			o.Credentials = creds
+func ptrTime(t time.Time) *time.Time {
+	t = t.UTC()
+	return &t
+}
+
+// presence asks the account summary (the truth) and sets obs.RootKeysPresent and
+// obs.ObservedAt (when the summary answered). It returns the call option that signs
+// as the account, for the details. Cached session credentials that AWS refuses are
+// dropped, and the summary asked once more with fresh ones.
+func (e *engine) presence(ctx context.Context, a accountInfo, obs *model.Observation) (func(*iam.Options), error) {
+	for attempt := 0; ; attempt++ {
+		creds, cached, err := e.credentialsFor(ctx, a)
+		if err != nil {
+			return nil, err
 		}
+		opt := func(o *iam.Options) {
+			if creds != nil {
+				o.Credentials = creds
+			}
+		}
+		sum, err := e.iam.GetAccountSummary(ctx, &iam.GetAccountSummaryInput{}, opt)
+		if err != nil {
+			if creds != nil && authError(err) {
+				e.cache.dropSession(a.ID)
+				if cached && attempt == 0 {
+					continue
+				}
+			}
+			return nil, fmt.Errorf("iam GetAccountSummary in %s: %w", a.ID, err)
+		}
+		obs.ObservedAt = e.cfg.Now().UTC()
+		n, ok := sum.SummaryMap[string(iamtypes.SummaryKeyTypeAccountAccessKeysPresent)]
+		if !ok {
+			return nil, model.Errorf(model.CodeInternal, "iam GetAccountSummary in %s: no AccountAccessKeysPresent in the summary", a.ID)
+		}
+		obs.RootKeysPresent = n > 0 // the summary is current; a stale report must never say otherwise
+		return opt, nil
 	}
-	sum, err := e.iam.GetAccountSummary(ctx, &iam.GetAccountSummaryInput{}, opt)
-	if err != nil {
-		return fmt.Errorf("iam GetAccountSummary in %s: %w", a.ID, err)
+}
+
+// authError: AWS refused the credentials themselves (expired, revoked, or the role's
+// permissions changed), so cached session credentials must not be used again.
+func authError(err error) bool {
+	switch apiCode(err) {
+	case "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+		"AccessDenied", "AccessDeniedException", "SignatureDoesNotMatch":
+		return true
 	}
-	n, ok := sum.SummaryMap[string(iamtypes.SummaryKeyTypeAccountAccessKeysPresent)]
-	if !ok {
-		return model.Errorf(model.CodeInternal, "iam GetAccountSummary in %s: no AccountAccessKeysPresent in the summary", a.ID)
-	}
-	if n == 0 {
-		return nil // the summary is current; a stale report must never say otherwise
-	}
-	obs.RootKeysPresent = true
-	keys, at, err := e.reportKeys(ctx, opt)
-	if at != nil {
-		t := at.UTC()
-		obs.ReportAt = &t
-	}
-	if err != nil {
-		// Presence is decided; details are best effort.
-		msg, code := describe(err)
-		e.log.Warn("credential report unavailable; keys present per account summary",
-			"account", a.ID, "code", code, "error", msg)
-		return nil
-	}
-	obs.Keys = keys
-	return nil
+	return false
 }
 
 // credentialsFor returns nil (the base credentials) for the caller's own account,
-// otherwise session credentials of the organization role in that account.
-func (e *engine) credentialsFor(ctx context.Context, a accountInfo) (aws.CredentialsProvider, error) {
+// otherwise session credentials of the organization role in that account: cached
+// ones (cached true) until credMargin before they expire, else from AssumeRole.
+func (e *engine) credentialsFor(ctx context.Context, a accountInfo) (p aws.CredentialsProvider, cached bool, err error) {
 	caller, err := e.callerAccount(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if a.ID == caller || e.cfg.OrgRoleName == "" {
 		if a.ID != caller {
-			return nil, model.Errorf(model.CodeNotFound, "account %s is not the caller's account %s and no organization role is configured", a.ID, caller)
+			return nil, false, model.Errorf(model.CodeNotFound, "account %s is not the caller's account %s and no organization role is configured", a.ID, caller)
 		}
-		return nil, nil
+		return nil, false, nil
+	}
+	if p := e.cache.sessionFor(a.ID, e.cfg.Now()); p != nil {
+		return p, true, nil
 	}
 	in := &sts.AssumeRoleInput{
 		RoleArn:         aws.String(roleARN(a.ID, e.cfg.OrgRoleName)),
 		RoleSessionName: aws.String(e.root),
-		DurationSeconds: aws.Int32(900),
+		DurationSeconds: aws.Int32(int32(sessionDuration / time.Second)),
 	}
 	if e.cfg.ExternalID != "" {
 		in.ExternalId = aws.String(e.cfg.ExternalID)
 	}
 	out, err := e.sts.AssumeRole(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("sts AssumeRole %s: %w", aws.ToString(in.RoleArn), err)
+		return nil, false, fmt.Errorf("sts AssumeRole %s: %w", aws.ToString(in.RoleArn), err)
 	}
 	c := out.Credentials
 	if c == nil {
-		return nil, model.Errorf(model.CodeInternal, "sts AssumeRole %s: no credentials in the answer", aws.ToString(in.RoleArn))
+		return nil, false, model.Errorf(model.CodeInternal, "sts AssumeRole %s: no credentials in the answer", aws.ToString(in.RoleArn))
 	}
-	return credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken)), nil
+	p = credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
+	if c.Expiration != nil {
+		e.cache.keepSession(a.ID, p, *c.Expiration)
+	}
+	return p, false, nil
 }
 
 func roleARN(account, role string) string {
@@ -428,7 +554,7 @@ func roleARN(account, role string) string {
 
 // reportKeys reads the root row of a credential report no older than 4 hours,
 // generating one when needed and polling while AWS builds it (bounded by ctx).
-func (e *engine) reportKeys(ctx context.Context, opt func(*iam.Options)) ([]model.KeyDetail, *time.Time, error) {
+func (e *engine) reportKeys(ctx context.Context, account string, opt func(*iam.Options)) ([]model.KeyDetail, *time.Time, error) {
 	wait := 100 * time.Millisecond
 	pause := func() error {
 		t := time.NewTimer(wait)
@@ -470,6 +596,9 @@ func (e *engine) reportKeys(ctx context.Context, opt func(*iam.Options)) ([]mode
 			keys, err := parseRootKeys(out.Content)
 			if err != nil {
 				return nil, out.GeneratedTime, err
+			}
+			if out.GeneratedTime != nil {
+				e.cache.keepReport(account, keys, *out.GeneratedTime)
 			}
 			return keys, out.GeneratedTime, nil
 		}

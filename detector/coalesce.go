@@ -135,12 +135,19 @@ func (d *Detector) flushEvents(account string) {
 	ev := coalesced(batch)
 	log := d.log.With("account", account, "event_id", ev.EventID, "event_name", ev.EventName, "calls", ev.Calls)
 	log.Info("root access-key events coalesced; checking the account once")
-	obs := d.checkByID(ctx, account, model.SourceEvent)
+	obs, details := d.checkByID(ctx, account, model.SourceEvent)
 	obs.ID = "event-" + ev.EventID
 	obs.Event = &ev
 	err := ctx.Err()
 	if err == nil && obs.ErrorCode != "UnknownAccount" {
 		err = d.publish(ctx, obs)
+		if err == nil && details != nil {
+			// Presence first; the key details follow (sqs.go).
+			if full, ok := details(ctx); ok {
+				full.ID, full.Event = obs.ID+"-details", &ev
+				err = d.publish(ctx, full)
+			}
+		}
 	}
 	if err != nil {
 		log.Error("publish coalesced event finding failed; the messages will come back", "error", safeError(err))

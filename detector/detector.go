@@ -1,10 +1,13 @@
 // Package detector owns everything rootwarden knows about AWS root access keys: it
 // finds the accounts (the caller's own, or every ACTIVE account of an Organization
-// through a role it assumes), checks each one (IAM account summary for presence, the
-// credential report for details), sweeps them on an interval as jobs on the RW_SCAN
-// work queue shared by every detector process, turns CloudTrail events from SQS into
-// immediate checks, answers on-demand checks over request/reply, and publishes one
-// model.Observation per check on rootwarden.findings.<account>.
+// through a role it assumes, with their OU path and tags), keeps them as an inventory
+// (KV rw_accounts), checks each one (IAM account summary for presence, the credential
+// report for details), sweeps them on an interval as jobs on the RW_SCAN work queue
+// shared by every detector process, turns CloudTrail events from SQS into immediate
+// checks, answers on-demand checks over request/reply, and publishes one
+// model.Observation per check on rootwarden.findings.<account> — for events and
+// on-demand checks as soon as presence is decided, the key details in a second
+// observation when the report must first be read.
 //
 // It never decides a case (opening, resolving or accepting is the remediator's job),
 // never deletes or changes a key, never talks to Slack, and never puts a secret in an
@@ -32,10 +35,25 @@ import (
 
 // Defaults applied by Config.withDefaults.
 const (
-	DefaultScanInterval   = 15 * time.Minute
-	DefaultConcurrency    = 16
+	DefaultScanInterval = 15 * time.Minute
+	// DefaultConcurrency of account checks per process. What bounds it at AWS: a
+	// check acts in its own account (IAM quotas are per account, so checks of
+	// different accounts do not share one), AssumeRole counts against the
+	// detector's account (STS has a per-account, per-Region request quota; the IAM
+	// User Guide gave 600 requests/s when this was written), Organizations calls (tags, listing) count against the
+	// management account and are throttled at a few per second. Sessions are cached
+	// for an hour and tags refreshed every 1–2 hours, so only a first sweep calls
+	// AssumeRole and ListTagsForResource per account: at 64 checks in flight and
+	// ≥ 50 ms per call that is ≤ 1,280 AssumeRole/s in theory, ~300/s at real
+	// latencies (~200 ms), under the STS quota; Organizations throttling is
+	// absorbed by the SDK's retries and by the adaptive limit (limit.go), which
+	// halves the checks in flight on throttling and grows back by one per round.
+	DefaultConcurrency    = 64
 	DefaultAccountTimeout = 60 * time.Second
 	DefaultMaxAttempts    = 3
+
+	// defaultAckWait of the sweep-job consumer (see Detector.ackWait).
+	defaultAckWait = 15 * time.Second
 
 	// reportMaxAge is how long AWS reuses a credential report; an older one is
 	// regenerated before its details are used.
@@ -54,7 +72,7 @@ type Config struct {
 	ExternalID string
 	// ScanInterval (ROOTWARDEN_SCAN_INTERVAL) between sweeps; 0 → 15m.
 	ScanInterval time.Duration
-	// Concurrency (ROOTWARDEN_SCAN_CONCURRENCY): accounts checked at once per process; 0 → 16.
+	// Concurrency (ROOTWARDEN_SCAN_CONCURRENCY): accounts checked at once per process (an upper bound: throttling lowers it for a while); 0 → 64.
 	Concurrency int
 	// AccountTimeout (ROOTWARDEN_ACCOUNT_TIMEOUT) bounds one account's check, retries
 	// and credential-report polling included; 0 → 60s.
@@ -181,8 +199,9 @@ type Detector struct {
 	b   *bus.Bus
 	log *slog.Logger
 
-	// ackWait of the shared scan consumer: longer than a check may take while a job
-	// waits in this process's small buffer and then runs.
+	// ackWait of the shared scan consumer: short, because a job in progress is
+	// renewed every ackWait/4 (msg.InProgress); a job whose detector died goes to
+	// another within ackWait.
 	ackWait    time.Duration
 	maxDeliver int
 
@@ -225,7 +244,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, awsCfg aws.Config) (*Detector
 		e:          e,
 		b:          b,
 		log:        e.log,
-		ackWait:    2*e.cfg.AccountTimeout + 30*time.Second,
+		ackWait:    defaultAckWait,
 		maxDeliver: 5,
 		checkSem:   make(chan struct{}, max(8, e.cfg.Concurrency)),
 		coal:       newCoalescer(cfg.EventWindow),
@@ -255,13 +274,21 @@ func (d *Detector) Run(ctx context.Context) error {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	run := func(name string, f func(context.Context) error) {
 		d.track(func() {
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("detector %s: %w", name, err)
 			}
 		})
+	}
+	ready := make(chan struct{})
+	run("account inventory", func(ctx context.Context) error { return d.watchInventory(ctx, ready) })
+	select { // events and checks take accounts from the inventory
+	case <-ready:
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		d.log.Warn("account inventory not loaded within 10s; going on without it")
 	}
 	run("sweep jobs", func(ctx context.Context) error { return d.consumeJobs(ctx, cons) })
 	run("sweep schedule", d.schedule)
@@ -290,6 +317,9 @@ func (d *Detector) Run(ctx context.Context) error {
 // Check checks one account now, publishes the observation as a finding and returns
 // it (model.Checker for in-process wiring; the bus path is bus.Checker).
 func (d *Detector) Check(ctx context.Context, accountID, reason string) (model.Observation, error) {
-	obs := d.checkRequest(ctx, model.CheckRequest{SchemaVersion: model.SchemaVersion, RequestID: newID(), AccountID: accountID, Reason: reason})
+	obs, details := d.checkRequest(ctx, model.CheckRequest{SchemaVersion: model.SchemaVersion, RequestID: newID(), AccountID: accountID, Reason: reason})
+	if details != nil {
+		d.track(details) // the details finding follows; the answer needs presence only
+	}
 	return obs, nil
 }

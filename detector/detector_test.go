@@ -224,11 +224,11 @@ func TestDuplicateSQSDeliveryIsOneFinding(t *testing.T) {
 	runDetector(t, d)
 
 	testutil.Eventually(t, "both messages deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 2 })
-	got := waitFindings(t, b, 1, bySource(model.SourceEvent))
-	time.Sleep(100 * time.Millisecond)
-	got = waitFindings(t, b, 1, bySource(model.SourceEvent))
-	if len(got) != 1 {
-		t.Fatalf("%d event findings, want 1: %+v", len(got), got)
+	// Presence first, then the key details: two findings for the event, not four.
+	got := waitFindings(t, b, 2, bySource(model.SourceEvent))
+	if len(got) != 2 || got[0].ID != "event-"+got[0].Event.EventID || got[1].ID != got[0].ID+"-details" ||
+		!got[0].KeyDetailsPending || got[1].KeyDetailsPending || len(got[1].Keys) != 1 || !got[1].ObservedAt.Equal(got[0].ObservedAt) {
+		t.Fatalf("%d event findings, want the presence and its details once: %+v", len(got), got)
 	}
 	if e := got[0].Event; e == nil || e.EventName != "CreateAccessKey" || e.KeyInUse || e.AccessKeyID != key {
 		t.Errorf("event = %+v", e)
@@ -260,8 +260,8 @@ func TestUnpublishableEventIsKeptUntilTheReceiveLimit(t *testing.T) {
 	w.sim.SendMessage(queue, awssim.RootKeyUsedEvent(member(1), key, "ListBuckets", w.clock.Now()))
 	det := newDetector(t, w, cfg, b)
 	runDetector(t, det)
-	// The detector hides a message for its check's time plus 30s.
-	visibility := det.Config().AccountTimeout + 30*time.Second
+	// The detector hides a message for its check's time (presence, then details) plus 30s.
+	visibility := 2*det.Config().AccountTimeout + 30*time.Second
 
 	failures := func() int { return strings.Count(w.logs.String(), "the message will come back") }
 	for n := 1; n < limit; n++ {
@@ -472,7 +472,7 @@ func TestScanConsumerConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	ci := c.CachedInfo().Config
-	if ci.AckPolicy != jetstream.AckExplicitPolicy || ci.AckWait <= cfg.AccountTimeout || ci.MaxDeliver <= 0 || ci.MaxDeliver > 10 {
+	if ci.AckPolicy != jetstream.AckExplicitPolicy || ci.AckWait > 30*time.Second || ci.MaxDeliver <= 0 || ci.MaxDeliver > 10 {
 		t.Errorf("consumer config = ack %v wait %s maxdeliver %d", ci.AckPolicy, ci.AckWait, ci.MaxDeliver)
 	}
 }

@@ -25,24 +25,28 @@ func (d *Detector) onCheck(ctx context.Context, m *nats.Msg) {
 		defer func() { <-d.checkSem }()
 		var req model.CheckRequest
 		var obs model.Observation
+		var details func()
 		if err := json.Unmarshal(m.Data, &req); err != nil {
 			obs = model.Observation{SchemaVersion: model.SchemaVersion, Source: model.SourceCheck,
 				ObservedAt: d.e.cfg.Now().UTC(), Keys: []model.KeyDetail{},
 				Error: "check request is not a JSON CheckRequest", ErrorCode: "InvalidRequest"}
 			d.log.Warn("invalid check request", "reason", "not JSON")
 		} else {
-			obs = d.checkRequest(ctx, req)
+			obs, details = d.checkRequest(ctx, req)
+		}
+		if details != nil {
+			defer details() // after the answer: a verification needs presence only
 		}
 		data, err := json.Marshal(obs)
 		if err != nil {
-			d.log.Error("encode check answer", "error", err)
+			d.log.Error("encode check answer", "err", err)
 			return
 		}
 		if m.Reply == "" {
 			return
 		}
 		if err := m.Respond(data); err != nil {
-			d.log.Warn("reply to check request", "account", obs.AccountID, "error", safeError(err))
+			d.log.Warn("reply to check request", "account", obs.AccountID, "err", safeError(err))
 		}
 	})
 	if !started {
@@ -50,18 +54,20 @@ func (d *Detector) onCheck(ctx context.Context, m *nats.Msg) {
 	}
 }
 
-// checkRequest checks the requested account and publishes the observation as a
-// finding (not for an unknown or invalid account: there is nothing to find there).
-func (d *Detector) checkRequest(ctx context.Context, req model.CheckRequest) model.Observation {
+// checkRequest decides presence in the requested account and publishes the
+// observation as a finding (not for an unknown or invalid account: there is nothing
+// to find there). When the key details are still to be read it also returns details,
+// which reads them and publishes them as a second finding; call it after answering.
+func (d *Detector) checkRequest(ctx context.Context, req model.CheckRequest) (model.Observation, func()) {
 	log := d.log.With("account", req.AccountID, "request_id", req.RequestID)
 	if !accountIDRE.MatchString(req.AccountID) {
 		log.Warn("invalid check request", "reason", "account id is not 12 digits")
 		return model.Observation{SchemaVersion: model.SchemaVersion, AccountID: req.AccountID, Source: model.SourceCheck,
 			RequestID: req.RequestID, ObservedAt: d.e.cfg.Now().UTC(), Keys: []model.KeyDetail{},
-			Error: "account id must be 12 digits", ErrorCode: "UnknownAccount"}
+			Error: "account id must be 12 digits", ErrorCode: "UnknownAccount"}, nil
 	}
 	log.Info("check requested", "reason", req.Reason)
-	obs := d.checkByID(ctx, req.AccountID, model.SourceCheck)
+	obs, details := d.checkByID(ctx, req.AccountID, model.SourceCheck)
 	obs.RequestID = req.RequestID
 	if req.RequestID != "" {
 		obs.ID = "check-" + req.RequestID
@@ -70,10 +76,24 @@ func (d *Detector) checkRequest(ctx context.Context, req model.CheckRequest) mod
 	}
 	if obs.ErrorCode == "UnknownAccount" {
 		log.Warn("check of an unknown account")
-		return obs
+		return obs, nil
 	}
 	if err := d.publish(ctx, obs); err != nil {
-		log.Error("publish check finding failed", "error", safeError(err))
+		log.Error("publish check finding failed", "err", safeError(err))
 	}
-	return obs
+	if details == nil {
+		return obs, nil
+	}
+	return obs, func() {
+		full, ok := details(ctx)
+		if !ok {
+			return
+		}
+		// Not an answer to the request (that was the presence): no RequestID, so the
+		// remediator takes it as news about the account, ordered by ObservedAt.
+		full.ID = obs.ID + "-details"
+		if err := d.publish(ctx, full); err != nil {
+			log.Error("publish check details failed", "err", safeError(err))
+		}
+	}
 }

@@ -199,8 +199,8 @@ func TestScanOrganization(t *testing.T) {
 		}
 	}
 	calls := w.sim.Calls()
-	if n := calls["Organizations.ListAccounts"]; n != 4 {
-		t.Errorf("ListAccounts called %d times, want 4 pages of 2", n)
+	if n := calls["Organizations.ListAccountsForParent"]; n != 4 || calls["Organizations.ListAccounts"] != 0 {
+		t.Errorf("ListAccountsForParent called %d times, want 4 pages of 2 (and no ListAccounts)", n)
 	}
 	if n := calls["STS.AssumeRole"]; n != 6 {
 		t.Errorf("AssumeRole called %d times, want 6 (members only; management with base credentials)", n)

@@ -16,6 +16,9 @@ import (
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
+// maxInFlightEvents bounds the event messages handled at once by one detector.
+const maxInFlightEvents = 64
+
 // maxReceives is how often a message whose finding could not be published comes
 // back before it is deleted anyway (the next sweep still sees the account).
 const maxReceives = 10
@@ -26,23 +29,57 @@ func (d *Detector) pollEvents(ctx context.Context) error {
 	log := d.log.With("queue", d.e.cfg.SQSQueueURL)
 	backoff := time.Second
 	lastErr := ""
+	// Messages are handled each on its own; the next receive asks for as many as
+	// there are free slots (at most 10, SQS's limit), so one slow account never
+	// holds up the events after it. slots holds a token per free slot; a receive
+	// takes the tokens of what it asks for and gives back what it did not get; each
+	// message gives its token back when it is done.
+	slots := make(chan struct{}, maxInFlightEvents)
+	for range maxInFlightEvents {
+		slots <- struct{}{}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for ctx.Err() == nil {
+		select {
+		case <-slots:
+		case <-ctx.Done():
+			return nil
+		}
+		asked := 1
+		for asked < 10 {
+			select {
+			case <-slots:
+				asked++
+				continue
+			default:
+			}
+			break
+		}
 		out, err := d.e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:            aws.String(d.e.cfg.SQSQueueURL),
-			MaxNumberOfMessages: 10,
+			MaxNumberOfMessages: int32(asked),
 			WaitTimeSeconds:     20,
-			// Hidden while its check runs (up to AccountTimeout), so another detector
-			// does not check the same event meanwhile; SQS allows at most 12 hours.
-			VisibilityTimeout:           int32(min(d.e.cfg.AccountTimeout+30*time.Second, 12*time.Hour) / time.Second),
+			// Hidden while its check runs (presence, then the details: up to
+			// AccountTimeout each), so another detector does not check the same event
+			// meanwhile; SQS allows at most 12 hours.
+			VisibilityTimeout:           int32(min(2*d.e.cfg.AccountTimeout+30*time.Second, 12*time.Hour) / time.Second),
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 		})
+		unused := asked
+		if err == nil {
+			unused -= len(out.Messages)
+		}
+		for range unused {
+			slots <- struct{}{} // asked for, not received: free again
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			msg, code := describe(err)
 			if msg != lastErr {
-				log.Warn("sqs ReceiveMessage failed; retrying", "code", code, "error", msg, "retry_in", backoff.String())
+				log.Warn("sqs ReceiveMessage failed; retrying", "code", code, "err", msg, "retry_in", backoff.String())
 				lastErr = msg
 			}
 			if !sleepCtx(ctx, backoff) {
@@ -56,15 +93,14 @@ func (d *Detector) pollEvents(ctx context.Context) error {
 			lastErr = ""
 		}
 		backoff = time.Second
-		var wg sync.WaitGroup
 		for _, m := range out.Messages {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer func() { slots <- struct{}{} }()
 				d.handleMessage(ctx, m)
 			}()
 		}
-		wg.Wait()
 	}
 	return nil
 }
@@ -91,41 +127,65 @@ func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 		return // folded into the account's next check (coalesce.go)
 	}
 	log.Info("root access-key event; checking the account")
-	obs := d.checkByID(ctx, trig.Account, model.SourceEvent)
+	obs, details := d.checkByID(ctx, trig.Account, model.SourceEvent)
 	if obs.ErrorCode == "UnknownAccount" {
 		d.e.met.ignored.WithLabelValues("unknown_account").Inc()
 		log.Warn("deleting event of an account this detector does not check")
 		d.deleteMessage(ctx, m, log)
 		return
 	}
-	obs.ID = "event-" + trig.Event.EventID
 	ev := trig.Event
-	obs.Event = &ev
+	stamp := func(o *model.Observation, id string) {
+		o.ID, o.Event = id, &ev
+	}
+	stamp(&obs, "event-"+trig.Event.EventID)
+	// Presence first: the finding goes out as soon as the summary answered; the key
+	// details follow as a second finding. A redelivered message publishes the same
+	// ids again, which the findings stream drops as duplicates.
+	if !d.publishEvent(ctx, trig, m, obs, log) {
+		return
+	}
+	if details != nil {
+		full, ok := details(ctx)
+		if ok {
+			stamp(&full, obs.ID+"-details")
+			if !d.publishEvent(ctx, trig, m, full, log) {
+				return
+			}
+		}
+	}
+	d.deleteMessage(ctx, m, log)
+}
+
+// publishEvent publishes an event's finding; false means the message must stay
+// (shutting down, or publishing failed and the message will come back).
+func (d *Detector) publishEvent(ctx context.Context, trig *trigger, m sqstypes.Message, obs model.Observation, log *slog.Logger) bool {
 	if ctx.Err() != nil {
-		return // shutting down: the message comes back after its visibility timeout
+		return false // shutting down: the message comes back after its visibility timeout
 	}
 	if err := d.publish(ctx, obs); err != nil {
 		n, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
 		if n < maxReceives {
-			log.Error("publish event finding failed; the message will come back", "error", safeError(err), "receives", n)
+			log.Error("publish event finding failed; the message will come back", "err", safeError(err), "receives", n)
 			d.forgetEvent(trig) // not a repeat when it comes back (coalesce.go)
-			return
+			return false
 		}
-		log.Error("publish event finding failed too often; deleting the message", "error", safeError(err), "receives", n)
+		log.Error("publish event finding failed too often; deleting the message", "err", safeError(err), "receives", n)
 	}
-	d.deleteMessage(ctx, m, log)
+	return true
 }
 
 func (d *Detector) deleteMessage(ctx context.Context, m sqstypes.Message, log *slog.Logger) {
 	_, err := d.e.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(d.e.cfg.SQSQueueURL), ReceiptHandle: m.ReceiptHandle})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		msg, code := describe(err)
-		log.Warn("sqs DeleteMessage failed", "code", code, "error", msg)
+		log.Warn("sqs DeleteMessage failed", "code", code, "err", msg)
 	}
 }
 
-// checkByID checks a known account, or answers UnknownAccount.
-func (d *Detector) checkByID(ctx context.Context, accountID string, src model.Source) model.Observation {
+// checkByID decides presence in a known account (see engine.checkPresence), or
+// answers UnknownAccount.
+func (d *Detector) checkByID(ctx context.Context, accountID string, src model.Source) (model.Observation, func(context.Context) (model.Observation, bool)) {
 	a, err := d.e.lookup(ctx, accountID)
 	if err != nil {
 		obs := model.Observation{SchemaVersion: model.SchemaVersion, AccountID: accountID, Source: src,
@@ -134,9 +194,15 @@ func (d *Detector) checkByID(ctx context.Context, accountID string, src model.So
 		if errors.Is(err, errUnknownAccount) {
 			obs.Error = "account " + accountID + " is not among the accounts this detector checks"
 		}
-		return obs
+		return obs, nil
 	}
-	return d.e.check(ctx, a, src)
+	obs, details := d.e.checkPresence(ctx, a, src)
+	if obs.ErrorCode == "AccessDenied" {
+		if err := d.e.stillActive(ctx, accountID); err != nil {
+			obs.Error, obs.ErrorCode = describe(err)
+		}
+	}
+	return obs, details
 }
 
 // publish puts obs on the findings stream with its ID as the Nats-Msg-Id.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -59,7 +60,25 @@ type sweepState struct {
 type scanJob struct {
 	SchemaVersion int    `json:"schema_version"`
 	SweepID       string `json:"sweep_id"`
+	// Listed is false for a job dispatched from the previous inventory before the
+	// fresh listing confirmed the account.
+	Listed bool `json:"listed,omitempty"`
+	// Generation counts re-queues after a job used up its deliveries (see handleJob).
+	Generation int `json:"generation,omitempty"`
 	accountInfo
+}
+
+// maxGenerations: a job whose detectors keep dying under it is queued again this
+// many times in all (each time with MaxDeliver fresh deliveries) before its account
+// is reported as not checkable in this sweep.
+const maxGenerations = 3
+
+// jobMsgID is the Nats-Msg-Id of a job: one per account per sweep and generation.
+func jobMsgID(sweepID, account string, gen int) string {
+	if gen == 0 {
+		return sweepID + "/" + account
+	}
+	return fmt.Sprintf("%s/%s/g%d", sweepID, account, gen)
 }
 
 // due reports whether a new sweep should start after st at now.
@@ -82,7 +101,7 @@ func (d *Detector) schedule(ctx context.Context) error {
 	poll := min(max(d.e.cfg.ScanInterval/20, 250*time.Millisecond), 15*time.Second)
 	for {
 		if _, _, err := d.MaybeSweep(ctx); err != nil && ctx.Err() == nil {
-			d.log.Warn("sweep scheduling failed; trying again", "error", safeError(err), "retry_in", poll.String())
+			d.log.Warn("sweep scheduling failed; trying again", "err", safeError(err), "retry_in", poll.String())
 		}
 		if !sleepCtx(ctx, poll) {
 			return nil
@@ -107,7 +126,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 		rev = entry.Revision()
 		var st sweepState
 		if err := json.Unmarshal(entry.Value(), &st); err != nil {
-			d.log.Warn("unreadable sweep schedule; replacing it", "error", err)
+			d.log.Warn("unreadable sweep schedule; replacing it", "err", err)
 		} else if !d.due(st, now) {
 			return "", false, nil
 		} else if st.Error != "" {
@@ -143,6 +162,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	log := d.log.With("sweep", st.ID)
 	log.Info("sweep started")
 
+	listStart := time.Now()
 	n, err := d.enqueue(ctx, &st, &rev)
 	if errors.Is(err, errSweepTakenOver) {
 		log.Warn("sweep taken over by another detector while listing the accounts", "enqueued", n)
@@ -151,13 +171,13 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	st.Done, st.Accounts = true, n
 	if err != nil {
 		st.Error = safeError(err)
-		log.Error("sweep enumeration failed", "error", st.Error, "enqueued", n)
+		log.Error("sweep enumeration failed", "err", st.Error, "enqueued", n)
 	} else {
-		log.Info("sweep enqueued", "accounts", n)
+		log.Info("sweep enqueued", "accounts", n, "listing", time.Since(listStart).Round(time.Millisecond).String())
 	}
 	data, _ = json.Marshal(st)
 	if _, uerr := kv.Update(context.WithoutCancel(ctx), sweepKey, data, rev); uerr != nil {
-		log.Warn("mark sweep enqueued", "error", safeError(uerr))
+		log.Warn("mark sweep enqueued", "err", safeError(uerr))
 	}
 	return st.ID, true, err
 }
@@ -165,14 +185,45 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 // errSweepTakenOver: another detector claimed the sweep while this one listed.
 var errSweepTakenOver = errors.New("sweep taken over by another detector")
 
-// enqueue lists the accounts and publishes one job each, page by page, so the
-// checks start while Organizations is still listing. It renews the sweep's lease
-// (Heartbeat, at revision *rev) as it goes, so a long listing is not taken over.
+// enqueue publishes one job per account: first, at once, for every account of the
+// previous inventory, then, page by page as Organizations lists them, for accounts
+// the inventory did not hold. When the listing is complete the inventory is
+// reconciled with it. It renews the sweep's lease (Heartbeat, at revision *rev) as
+// it goes, so a long listing is not taken over.
 func (d *Detector) enqueue(ctx context.Context, st *sweepState, rev *uint64) (int, error) {
 	sweepID := st.ID
 	beat := st.StartedAt
+	log := d.log.With("sweep", sweepID)
 	var futures []jetstream.PubAckFuture
-	err := d.e.eachAccount(ctx, func(page []accountInfo) error {
+	dispatched := map[string]bool{}
+	dispatch := func(a accountInfo, listed bool) error {
+		data, err := json.Marshal(scanJob{SchemaVersion: model.SchemaVersion, SweepID: sweepID, Listed: listed, accountInfo: a})
+		if err != nil {
+			return err
+		}
+		f, err := d.b.JS.PublishAsync(bus.ScanSubject(a.ID), data, jetstream.WithMsgID(jobMsgID(sweepID, a.ID, 0)))
+		if err != nil {
+			return fmt.Errorf("publish sweep job for %s: %w", a.ID, err)
+		}
+		dispatched[a.ID] = true
+		futures = append(futures, f)
+		return nil
+	}
+	prev, err := d.loadInventory(ctx)
+	if err != nil {
+		log.Warn("no account inventory; the listing alone decides", "err", safeError(err))
+		prev = map[string]accountInfo{}
+	}
+	for _, a := range prev {
+		if err := dispatch(a, false); err != nil {
+			return 0, err
+		}
+	}
+	if len(prev) > 0 {
+		log.Info("sweep dispatched the previous inventory", "accounts", len(prev))
+	}
+	fresh := make(map[string]accountInfo, len(prev))
+	err = d.e.eachAccount(ctx, func(page []accountInfo) error {
 		if now := d.e.cfg.Now().UTC(); now.Sub(beat) >= enumerateLease/5 {
 			st.Heartbeat = now
 			data, _ := json.Marshal(st)
@@ -181,21 +232,22 @@ func (d *Detector) enqueue(ctx context.Context, st *sweepState, rev *uint64) (in
 			case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists):
 				return errSweepTakenOver
 			case err != nil:
-				d.log.Warn("renew the sweep lease", "sweep", sweepID, "error", safeError(err))
+				d.log.Warn("renew the sweep lease", "sweep", sweepID, "err", safeError(err))
 			default:
 				*rev, beat = r, now
 			}
 		}
 		for _, a := range page {
-			data, err := json.Marshal(scanJob{SchemaVersion: model.SchemaVersion, SweepID: sweepID, accountInfo: a})
-			if err != nil {
+			if old, ok := prev[a.ID]; ok {
+				a = mergeListed(a, old)
+			}
+			fresh[a.ID] = a
+			if dispatched[a.ID] {
+				continue
+			}
+			if err := dispatch(a, true); err != nil {
 				return err
 			}
-			f, err := d.b.JS.PublishAsync(bus.ScanSubject(a.ID), data, jetstream.WithMsgID(sweepID+"/"+a.ID))
-			if err != nil {
-				return fmt.Errorf("publish sweep job for %s: %w", a.ID, err)
-			}
-			futures = append(futures, f)
 		}
 		return nil
 	})
@@ -215,6 +267,13 @@ func (d *Detector) enqueue(ctx context.Context, st *sweepState, rev *uint64) (in
 	}
 	if len(errs) > 0 {
 		return n, fmt.Errorf("publish %d sweep jobs: %w", len(errs), errs[0])
+	}
+	written, deleted, rerr := d.reconcile(ctx, prev, fresh)
+	if rerr != nil {
+		log.Warn("reconcile the account inventory", "err", safeError(rerr))
+	}
+	if written+deleted > 0 {
+		log.Info("account inventory reconciled", "accounts", len(fresh), "written", written, "left", deleted)
 	}
 	return n, nil
 }
@@ -272,11 +331,30 @@ func (d *Detector) consumeJobs(ctx context.Context, cons jetstream.Consumer) err
 		return fmt.Errorf("consume %s: %w", bus.ConsumerDetectorScan, err)
 	}
 	sem := make(chan struct{}, d.e.cfg.Concurrency)
+	stopped := make(chan struct{}) // closed once this process pulls no more
 	defer func() {
 		// Stop pulling first: a job given back (Nak) by a check that ends now must go
 		// to another detector, not into this iterator's pull request, where it would
-		// be dropped and wait out AckWait with one delivery spent.
+		// be dropped and wait out AckWait with one delivery spent. Handlers wait for
+		// stopped before they give a job back.
 		it.Stop()
+		// Stop unsubscribes in the iterator's own goroutine: wait for that, then a
+		// round trip makes sure the server has seen it, so a job given back goes to
+		// no pull request of this process.
+		if c, ok := it.(interface{ Closed() <-chan struct{} }); ok {
+			// Closed reports an unsubscribed iterator only when asked again.
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+				select {
+				case <-c.Closed():
+					deadline = time.Time{}
+					continue
+				default:
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		_ = d.b.NC.FlushTimeout(2 * time.Second)
+		close(stopped)
 		for range cap(sem) { // wait for the checks in flight
 			sem <- struct{}{}
 		}
@@ -296,7 +374,7 @@ func (d *Detector) consumeJobs(ctx context.Context, cons jetstream.Consumer) err
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return err
 			}
-			d.log.Warn("sweep job consumer", "error", safeError(err))
+			d.log.Warn("sweep job consumer", "err", safeError(err))
 			if !sleepCtx(ctx, time.Second) {
 				return nil
 			}
@@ -304,14 +382,23 @@ func (d *Detector) consumeJobs(ctx context.Context, cons jetstream.Consumer) err
 		}
 		go func() {
 			defer func() { <-sem }()
-			d.handleJob(ctx, msg)
+			d.handleJob(ctx, msg, stopped)
 		}()
 	}
 }
 
-// handleJob checks one account of a sweep and ends the job with Ack (published),
-// Nak (shutting down, or publish failed) or Term (malformed, or out of deliveries).
-func (d *Detector) handleJob(ctx context.Context, msg jetstream.Msg) {
+// handleJob checks one account of a sweep and ends the job with Ack (published, or
+// the account left the organization), Nak (shutting down, or publish failed) or Term
+// (malformed, or out of deliveries). While the check runs it tells the server the
+// job is in progress every ackWait/4, so AckWait can be short: a job whose detector
+// died is handed to another within seconds, not minutes.
+//
+// A job on its last delivery (MaxDeliver) first queues its next generation, so a job
+// whose detectors keep dying mid-check is not lost (the server would never deliver
+// it again); the last generation's last delivery first publishes an error finding
+// for the account (code CheckInterrupted), so the account is not silently left
+// unchecked until the next sweep. A check that then works publishes over it.
+func (d *Detector) handleJob(ctx context.Context, msg jetstream.Msg, stopped <-chan struct{}) {
 	var job scanJob
 	if err := json.Unmarshal(msg.Data(), &job); err != nil || !accountIDRE.MatchString(job.ID) || job.SweepID == "" {
 		d.log.Warn("dropping malformed sweep job", "subject", msg.Subject())
@@ -319,37 +406,141 @@ func (d *Detector) handleJob(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	_ = msg.InProgress() // the AckWait clock starts now, not when the job was buffered
-	obs := d.e.check(ctx, job.accountInfo, model.SourceSweep)
+	stopBeat := d.heartbeat(msg)
+	defer stopBeat()
+	log := d.log.With("account", job.ID, "sweep", job.SweepID)
 	delivered := uint64(0)
 	if md, merr := msg.Metadata(); merr == nil {
 		delivered = md.NumDelivered
 	}
+	obsID := "sweep-" + strings.ReplaceAll(job.SweepID, "/", "_") + "-" + job.ID
+	last := delivered >= uint64(d.maxDeliver)
+	if last {
+		d.lastDelivery(ctx, job, obsID, log)
+	}
+
+	a := job.accountInfo
+	d.e.dirMu.Lock()
+	if cur, ok := d.e.dir[a.ID]; ok {
+		a = cur // tags read since the job was queued
+	}
+	d.e.dirMu.Unlock()
+	var orgDone chan accountInfo
+	if d.e.tagsStale(a) {
+		orgDone = make(chan accountInfo, 1)
+		go func() {
+			fresh, changed := d.e.refreshOrgDetails(ctx, a)
+			if !changed {
+				fresh.ID = "" // nothing to write
+			}
+			orgDone <- fresh
+		}()
+	}
+	obs := d.e.check(ctx, a, model.SourceSweep)
+	if orgDone != nil {
+		if fresh := <-orgDone; fresh.ID != "" {
+			obs.OUPath, obs.Tags = fresh.OUPath, fresh.Tags
+			if err := d.keepTags(context.WithoutCancel(ctx), fresh); err != nil {
+				log.Warn("keep account tags", "err", safeError(err))
+			}
+		}
+	}
 	if ctx.Err() != nil {
-		if delivered >= uint64(d.maxDeliver) {
-			// A Nak on the last delivery strands the job: never delivered again, kept
-			// unacknowledged until MaxAge. The next sweep checks the account.
-			d.log.Warn("stopped during the last delivery of a sweep job; dropping it", "account", job.ID, "sweep", job.SweepID)
+		if last {
+			log.Warn("stopped during the last delivery of a sweep job; its next generation is queued", "generation", job.Generation)
 			_ = msg.TermWithReason("detector stopped during the last delivery")
 			return
 		}
+		<-stopped     // ctx ended, so the pull loop is stopping
 		_ = msg.Nak() // shutting down: another detector takes it
 		return
 	}
+	if !job.Listed && obs.ErrorCode == "AccessDenied" {
+		// Dispatched from the previous inventory: the account may have been closed
+		// or have left since. Then it is dropped, not reported.
+		if err := d.e.stillActive(ctx, job.ID); err != nil {
+			log.Info("account no longer active; dropped from the sweep", "reason", safeError(err))
+			_ = d.b.Accounts.Delete(context.WithoutCancel(ctx), job.ID)
+			d.ack(ctx, msg, log)
+			return
+		}
+	}
 	obs.SweepID = job.SweepID
-	obs.ID = "sweep-" + strings.ReplaceAll(job.SweepID, "/", "_") + "-" + job.ID
+	obs.ID = obsID
 	if err := d.publish(ctx, obs); err != nil {
-		if delivered >= uint64(d.maxDeliver) {
-			d.log.Error("publish sweep finding failed; giving up on the job", "account", job.ID, "sweep", job.SweepID, "error", safeError(err))
+		if last {
+			log.Error("publish sweep finding failed on the last delivery; its next generation is queued", "err", safeError(err))
 			_ = msg.TermWithReason("publish failed")
 			return
 		}
-		d.log.Warn("publish sweep finding failed; retrying the job", "account", job.ID, "sweep", job.SweepID, "error", safeError(err))
+		log.Warn("publish sweep finding failed; retrying the job", "err", safeError(err))
 		_ = msg.NakWithDelay(5 * time.Second)
 		return
 	}
+	d.ack(ctx, msg, log)
+}
+
+func (d *Detector) ack(ctx context.Context, msg jetstream.Msg, log *slog.Logger) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := msg.DoubleAck(actx); err != nil {
-		d.log.Warn("ack sweep job", "account", job.ID, "error", safeError(err))
+		log.Warn("ack sweep job", "err", safeError(err))
 	}
+}
+
+// heartbeat calls msg.InProgress every ackWait/4 until the returned func is called.
+func (d *Detector) heartbeat(msg jetstream.Msg) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(d.ackWait/4, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+	}
+}
+
+// lastDelivery runs before the check on a job's last delivery: it queues the job's
+// next generation, or on the last generation publishes that the account could not
+// be checked.
+func (d *Detector) lastDelivery(ctx context.Context, job scanJob, obsID string, log *slog.Logger) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if job.Generation+1 < maxGenerations {
+		next := job
+		next.Generation++
+		data, err := json.Marshal(next)
+		if err == nil {
+			_, err = d.b.JS.Publish(pctx, bus.ScanSubject(job.ID), data, jetstream.WithMsgID(jobMsgID(job.SweepID, job.ID, next.Generation)))
+		}
+		if err != nil {
+			log.Error("queue the next generation of a sweep job on its last delivery", "err", safeError(err))
+			return
+		}
+		log.Warn("sweep job on its last delivery; its next generation is queued", "generation", next.Generation)
+		return
+	}
+	attempts := maxGenerations * d.maxDeliver
+	obs := model.Observation{SchemaVersion: model.SchemaVersion, ID: obsID + "-interrupted", AccountID: job.ID,
+		AccountName: job.Name, Management: job.Management, OrgMember: job.OrgMember, OUPath: job.OUPath, Tags: job.Tags,
+		Source: model.SourceSweep, SweepID: job.SweepID, ObservedAt: d.e.cfg.Now().UTC(), Keys: []model.KeyDetail{},
+		ErrorCode: "CheckInterrupted",
+		Error: fmt.Sprintf("the sweep's check of account %s was interrupted %d times (its detector stopped or died during it); "+
+			"this is its last attempt in this sweep", job.ID, attempts-1)}
+	if err := d.publish(pctx, obs); err != nil {
+		log.Error("publish that a sweep job is on its last attempt", "err", safeError(err))
+		return
+	}
+	log.Error("sweep job on its last attempt; published that the account could not be checked", "attempts", attempts)
 }

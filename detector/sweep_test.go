@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -241,10 +240,13 @@ func TestSweepIsNotPostponedByJobsOutOfDeliveries(t *testing.T) {
 }
 
 // A detector stopped while it checks a job gives the job back for another detector
-// (not to its own pull request, which would drop it and spend a delivery), but on
-// the job's last delivery (MaxDeliver 5) a Nak would strand it: the server
-// never hands it out again, yet keeps it in the stream and among the consumer's
-// unacknowledged messages for a day. Stopping then ends the job instead.
+// (not to its own pull request, which would drop it and spend a delivery). On the
+// job's last delivery (MaxDeliver 5) a Nak would strand it: the server never hands
+// it out again. So the last delivery first queues the job's next generation, and
+// the account is checked once a detector can finish the check.
+//
+// Deterministic: each run is stopped only once the simulator has received that
+// delivery's GetAccountSummary, i.e. the check is in flight (not still buffered).
 func TestStoppingOnAJobsLastDeliveryDoesNotStrandIt(t *testing.T) {
 	w := newWorld(t, 0, false, awssim.Options{})
 	b := bustest.New(t)
@@ -256,42 +258,100 @@ func TestStoppingOnAJobsLastDeliveryDoesNotStrandIt(t *testing.T) {
 	w.sim.SetLatency(time.Minute) // every check hangs until its detector stops
 
 	for delivery := 1; delivery <= 5; delivery++ {
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- d.Run(rctx) }()
-		testutil.EventuallyWithin(t, 30*time.Second, fmt.Sprintf("delivery %d of the job", delivery), func() bool {
+		stopMidCheck(t, w, d)
+		if delivery < 5 {
 			cons, err := b.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
 			if err != nil {
-				return false
+				t.Fatal(err)
 			}
-			info, err := cons.Info(ctx)
-			if err == nil && info.Delivered.Consumer > uint64(delivery) {
-				// the job went to a stopped detector: a delivery spent, AckWait to wait
-				t.Fatalf("delivered %d times after %d runs, want %d", info.Delivered.Consumer, delivery, delivery)
+			if info, err := cons.Info(ctx); err != nil || info.Delivered.Consumer != uint64(delivery) {
+				t.Fatalf("consumer after %d runs: %+v %v, want %d deliveries (none lost in a buffer)", delivery, info, err, delivery)
 			}
-			return err == nil && info.Delivered.Consumer == uint64(delivery) && info.NumAckPending == 1
-		})
-		time.Sleep(50 * time.Millisecond) // into the check
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("Run did not stop within 30s of delivery %d", delivery)
 		}
 	}
-	testutil.EventuallyWithin(t, 30*time.Second, "the job gone from RW_SCAN", func() bool { return queuedJobs(t, b) == 0 })
-	cons, err := b.JS.Consumer(ctx, bus.StreamScan, bus.ConsumerDetectorScan)
+	s, err := b.JS.Stream(ctx, bus.StreamScan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info, err := cons.Info(ctx); err != nil || info.NumAckPending != 0 {
-		t.Fatalf("consumer after the last delivery: %+v %v, want nothing unacknowledged", info, err)
+	// The Term of the last delivery reaches the server without an answer: wait for it.
+	testutil.Eventually(t, "only the next generation in RW_SCAN", func() bool {
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	m, err := s.GetLastMsgForSubject(ctx, bus.ScanSubject(mgmtID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(m.Data), `"generation":1`) {
+		t.Errorf("queued job = %s, want generation 1", m.Data)
 	}
 	if logs := w.logs.String(); !strings.Contains(logs, "last delivery") {
-		t.Errorf("the dropped job is not logged:\n%s", logs)
+		t.Errorf("the re-queued job is not logged:\n%s", logs)
+	}
+
+	// Once AWS answers again, the account is checked in this sweep.
+	w.sim.SetLatency(0)
+	runDetector(t, d)
+	got := waitFindings(t, b, 1, bySource(model.SourceSweep))
+	if got[0].AccountID != mgmtID || got[0].Failed() {
+		t.Errorf("finding = %+v", got[0])
+	}
+	testutil.Eventually(t, "the job gone from RW_SCAN", func() bool { return queuedJobs(t, b) == 0 })
+}
+
+// A job whose detectors die under it on every delivery of every generation is not
+// dropped silently: its last attempt publishes an error finding for the account.
+func TestAJobOutOfGenerationsIsReported(t *testing.T) {
+	w := newWorld(t, 0, false, awssim.Options{})
+	b := bustest.New(t)
+	d := newDetector(t, w, w.config(""), b)
+	ctx := context.Background()
+	if _, started, err := d.MaybeSweep(ctx); err != nil || !started {
+		t.Fatalf("MaybeSweep = %v %v", started, err)
+	}
+	w.sim.SetLatency(time.Minute)
+	scan, err := b.JS.Stream(ctx, bus.StreamScan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for runs := 0; ; runs++ {
+		if runs > 20 {
+			t.Fatal("the job still queued after 20 interrupted runs (3 generations of 5 deliveries)")
+		}
+		stopMidCheck(t, w, d)
+		if len(findings(t, b)) > 0 {
+			break // the last attempt announced itself
+		}
+	}
+	testutil.Eventually(t, "the job gone from RW_SCAN", func() bool {
+		info, err := scan.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
+	got := findings(t, b)
+	if len(got) != 1 || got[0].ErrorCode != "CheckInterrupted" || got[0].AccountID != mgmtID || !strings.Contains(got[0].Error, "interrupted 14 times") {
+		t.Fatalf("findings = %+v, want one CheckInterrupted for the account", got)
+	}
+}
+
+// stopMidCheck runs d until the simulator has received a GetAccountSummary of this
+// run (a check is in flight, past any buffer), then stops it.
+func stopMidCheck(t *testing.T, w *world, d *detector.Detector) {
+	t.Helper()
+	before := w.sim.Calls()["IAM.GetAccountSummary"]
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	testutil.EventuallyWithin(t, 30*time.Second, "a check in flight", func() bool {
+		return w.sim.Calls()["IAM.GetAccountSummary"] > before
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not stop within 30s")
 	}
 }
 
@@ -329,9 +389,9 @@ func TestLongEnumerationKeepsItsLease(t *testing.T) {
 	})
 	for range 3 {
 		// Let detector-a list a few pages (and so renew its lease) before the clock moves.
-		pages := w.sim.Calls()["Organizations.ListAccounts"]
+		pages := w.sim.Calls()["Organizations.ListAccountsForParent"]
 		testutil.EventuallyWithin(t, 30*time.Second, "detector-a to list more pages", func() bool {
-			return w.sim.Calls()["Organizations.ListAccounts"] >= pages+2
+			return w.sim.Calls()["Organizations.ListAccountsForParent"] >= pages+2
 		})
 		w.clock.Add(2 * time.Minute)
 	}
@@ -362,7 +422,7 @@ func TestRetriedEnumerationChecksEachAccountOnce(t *testing.T) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var failed atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") == "AWSOrganizationsV20161128.ListAccounts" {
+		if r.Header.Get("X-Amz-Target") == "AWSOrganizationsV20161128.ListAccountsForParent" {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			if strings.Contains(string(body), `"NextToken":"2"`) && failed.CompareAndSwap(false, true) {

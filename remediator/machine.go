@@ -324,7 +324,7 @@ func (d *decider) refresh(o model.Observation) bool {
 	}
 	c.Management = o.Management
 	c.OrgMember = o.OrgMember
-	if o.RootKeysPresent {
+	if o.RootKeysPresent && !o.KeyDetailsPending { // pending details follow; keep what is known
 		c.Keys = o.Keys
 	}
 	if o.Event != nil {

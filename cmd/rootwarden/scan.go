@@ -130,7 +130,7 @@ func newScanCmd() *cobra.Command {
 	ef := &envFlags{fs: cmd.Flags()}
 	ef.add("org-role", "ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only the caller's account)")
 	ef.add("external-id", "ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
-	ef.add("concurrency", "ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once (default 16)")
+	ef.add("concurrency", "ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once (default 64)")
 	ef.add("account-timeout", "ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account (default 60s)")
 	ef.add("log-format", "ROOTWARDEN_LOG_FORMAT", "format of the -v log on stderr: text or json")
 	asJSON := cmd.Flags().Bool("json", false, "print JSON (the same as --format json)")

@@ -27,15 +27,26 @@
 //     TaskPolicyArn, DurationSeconds <= 900). A root session may only call
 //     the IAM actions its task policy allows: IAMDeleteRootUserCredentials
 //     allows ListAccessKeys, DeleteAccessKey, GetAccessKeyLastUsed.
-//   - Organizations: DescribeOrganization (any member), ListAccounts and
-//     DescribeAccount (management account only; AccessDeniedException).
-//     Without EnableOrganization: AWSOrganizationsNotInUseException.
+//   - Organizations: DescribeOrganization (any member); for the management
+//     account only (else AccessDeniedException): ListAccounts, DescribeAccount,
+//     and the tree (AddOU, MoveAccount): ListRoots (one root, "Root"),
+//     ListOrganizationalUnitsForParent, ListAccountsForParent, ListParents,
+//     DescribeOrganizationalUnit, ListTagsForResource (SetAccountTags), all paged
+//     by SetPageSize. Without EnableOrganization: AWSOrganizationsNotInUseException.
 //   - SQS: GetQueueUrl, CreateQueue, SendMessage, ReceiveMessage (real long
 //     polling), DeleteMessage, ChangeMessageVisibility, GetQueueAttributes.
 //
-// Faults: SetLatency (every call), SetAccessDenied (IAM calls acting in an
-// account), DenyAssumeRole (AssumeRole into an account), Throttle (next n
-// calls acting in an account answer Throttling, which the SDK retries).
+// A SUSPENDED or CLOSED account refuses IAM calls (AccessDenied), also with
+// sessions issued before.
+//
+// Faults: SetLatency (every call), SetAccountLatency (calls acting in one
+// account), SetAccessDenied (IAM calls acting in an account), DenyAssumeRole
+// (AssumeRole into an account), Throttle (next n calls acting in an account
+// answer Throttling, which the SDK retries), SetThrottleShare (a seeded share of
+// all calls answer the service's throttling error; ThrottledCalls counts them).
+//
+// Record: Calls counts per "Service.Action"; CallsByPrincipal counts per
+// (service, action, caller principal, account) for least-privilege checks.
 // Go API methods panic on an unknown account id: that is a bug in the caller.
 //
 // HTTP control surface (JSON, on the same handler, unauthenticated: keep the
@@ -43,13 +54,14 @@
 //
 //	GET    /_sim/healthz                        {"status":"ok"}
 //	GET    /_sim/calls                          per "Service.Action" counts
+//	GET    /_sim/calls-by-principal             {"calls":[{"service","action","principal","account","calls"}],"throttled":n}
 //	POST   /_sim/accounts                       body: Account ({"id","name","email","management",
 //	                                            "state","alias","created","rootMFA"}); adds it
 //	GET    /_sim/accounts/{id}/root-keys        []RootKey
 //	POST   /_sim/accounts/{id}/root-keys        optional {"created"} → {"accessKeyId","secretAccessKey"}
 //	DELETE /_sim/accounts/{id}/root-keys/{key}  deletes a root key (204; 404 when absent)
 //	POST   /_sim/accounts/{id}/faults           {"accessDenied":bool,"denyAssumeRole":bool,"throttle":n}
-//	POST   /_sim/faults                         {"latency":"50ms"}
+//	POST   /_sim/faults                         {"latency":"50ms","throttleShare":0.15,"seed":7} (either or both)
 //	POST   /_sim/queues/{name}/messages         raw body, enqueued as is
 //	POST   /_sim/queues/{name}/events           {"kind":"created|used|deleted","account",
 //	                                            "keyId","eventName","time"}: a CloudTrail event
@@ -60,6 +72,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -122,6 +135,12 @@ type Sim struct {
 	pageSize    int
 	latency     time.Duration
 	calls       map[string]int
+	served      map[Call]int
+	rootID      string
+	ous         map[string]*orgUnit
+	throttleP   float64     // share of calls answered Throttling
+	throttleRNG *mrand.Rand // seeded: the same seed throttles the same calls in order
+	throttled   int
 	baseURL     string
 	seq         uint64
 	sessions    uint64
@@ -138,6 +157,9 @@ type account struct {
 	accessDenied bool
 	denyAssume   bool
 	throttle     int
+	latency      time.Duration // extra wait of every call acting in the account
+	parent       string        // OU id; "" = the root
+	tags         map[string]string
 }
 
 type role struct{ name, externalID string }
@@ -178,6 +200,8 @@ func New(opts Options) *Sim {
 		queues:   make(map[string]*queue),
 		pageSize: 20,
 		calls:    make(map[string]int),
+		served:   make(map[Call]int),
+		ous:      make(map[string]*orgUnit),
 	}
 	s.handler = s.newHandler()
 	return s
@@ -278,6 +302,7 @@ func (s *Sim) EnableOrganization(mgmtID string) {
 	s.mustAccount(mgmtID).Management = true
 	s.mgmtID = mgmtID
 	s.orgID = "o-" + strings.ToLower(randString(10, lowerDigits))
+	s.rootID = "r-" + strings.ToLower(randString(4, lowerDigits))
 }
 
 // AdminCredentials returns the long-term access key of the account's IAM user
@@ -403,6 +428,34 @@ func (s *Sim) SetLatency(d time.Duration) {
 	s.mu.Unlock()
 }
 
+// SetAccountLatency makes every call acting in the account (with its credentials
+// or a role session in it) wait d more, on top of SetLatency: one slow account.
+func (s *Sim) SetAccountLatency(accountID string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustAccount(accountID).latency = d
+}
+
+// SetThrottleShare makes a share (0..1) of all API calls answer with the service's
+// throttling error (IAM and STS Throttling, Organizations TooManyRequestsException,
+// SQS RequestThrottled), which the SDK retries. The choice is drawn from a random
+// sequence seeded with seed: the n-th call after this one is throttled or not the
+// same way in every run (which call is n-th depends on the caller's order). 0 ends it.
+func (s *Sim) SetThrottleShare(share float64, seed uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttleP = min(max(share, 0), 1)
+	s.throttleRNG = mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+// ThrottledCalls is the number of calls answered with a throttling error so far
+// (Throttle and SetThrottleShare together).
+func (s *Sim) ThrottledCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled
+}
+
 // SetAccessDenied makes every IAM call acting in the account fail with
 // AccessDenied (403).
 func (s *Sim) SetAccessDenied(accountID string, denied bool) {
@@ -454,10 +507,37 @@ func (s *Sim) Calls() map[string]int {
 	return out
 }
 
-// ResetCalls clears the call counts.
+// Call is one kind of API call the simulator served: which operation, who made it,
+// and in which account it acted.
+type Call struct {
+	Service string `json:"service"` // IAM, STS, Organizations, SQS
+	Action  string `json:"action"`  // e.g. GetAccountSummary
+	// Principal is the caller: arn:aws:iam::ACCT:user/NAME for an IAM user,
+	// arn:aws:iam::ACCT:role/NAME for any session of a role (the role, not the
+	// session), arn:aws:iam::ACCT:root for root keys and AssumeRoot sessions.
+	Principal string `json:"principal"`
+	Account   string `json:"account"` // the account the credentials belong to
+}
+
+// CallsByPrincipal returns, for every (service, action, principal) the simulator
+// served since the last ResetCalls, how many calls there were. Only authenticated
+// calls are recorded; throttled and denied ones are included (the caller asked for
+// them). A least-privilege test compares the set of keys with a policy.
+func (s *Sim) CallsByPrincipal() map[Call]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[Call]int, len(s.served))
+	for k, v := range s.served {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCalls clears the call counts (Calls and CallsByPrincipal).
 func (s *Sim) ResetCalls() {
 	s.mu.Lock()
 	clear(s.calls)
+	clear(s.served)
 	s.mu.Unlock()
 }
 

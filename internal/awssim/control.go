@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"time"
 )
 
@@ -77,18 +78,54 @@ func (s *Sim) registerControl(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("POST /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
-			Latency string `json:"latency"`
+			Latency       *string  `json:"latency"`
+			ThrottleShare *float64 `json:"throttleShare"`
+			Seed          uint64   `json:"seed"`
 		}
 		if !readJSON(w, r, &in) {
 			return
 		}
-		d, err := time.ParseDuration(in.Latency)
-		if err != nil || d < 0 {
-			ctlError(w, http.StatusBadRequest, "latency must be a Go duration such as 50ms")
+		if in.Latency == nil && in.ThrottleShare == nil {
+			ctlError(w, http.StatusBadRequest, "give latency (a Go duration such as 50ms) and/or throttleShare (0..1, with seed)")
 			return
 		}
-		s.SetLatency(d)
+		var d time.Duration
+		if in.Latency != nil {
+			var err error
+			if d, err = time.ParseDuration(*in.Latency); err != nil || d < 0 {
+				ctlError(w, http.StatusBadRequest, "latency must be a Go duration such as 50ms")
+				return
+			}
+		}
+		if in.ThrottleShare != nil && (*in.ThrottleShare < 0 || *in.ThrottleShare > 1) {
+			ctlError(w, http.StatusBadRequest, "throttleShare must be between 0 and 1")
+			return
+		}
+		if in.Latency != nil {
+			s.SetLatency(d)
+		}
+		if in.ThrottleShare != nil {
+			s.SetThrottleShare(*in.ThrottleShare, in.Seed)
+		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /_sim/calls-by-principal", func(w http.ResponseWriter, r *http.Request) {
+		type row struct {
+			Call
+			Calls int `json:"calls"`
+		}
+		out := []row{}
+		for c, n := range s.CallsByPrincipal() {
+			out = append(out, row{c, n})
+		}
+		sort.Slice(out, func(i, j int) bool {
+			a, b := out[i], out[j]
+			if a.Principal != b.Principal {
+				return a.Principal < b.Principal
+			}
+			return a.Service+"."+a.Action < b.Service+"."+b.Action
+		})
+		writeJSON(w, http.StatusOK, map[string]any{"calls": out, "throttled": s.ThrottledCalls()})
 	})
 	mux.HandleFunc("POST /_sim/queues/{name}/messages", s.withQueue(func(w http.ResponseWriter, r *http.Request, q *queue) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 256<<10))

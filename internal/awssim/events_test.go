@@ -150,6 +150,29 @@ func TestControlSurface(t *testing.T) {
 	apiErr(t, err, "AccessDenied", 403)
 	do("POST", "/_sim/faults", `{"latency":"1ms"}`, 204)
 	do("POST", "/_sim/faults", `{"latency":"soon"}`, 400)
+	do("POST", "/_sim/faults", `{}`, 400)
+	do("POST", "/_sim/faults", `{"throttleShare":1.5}`, 400)
+	do("POST", "/_sim/faults", `{"throttleShare":1,"seed":3}`, 204)
+	_, err = e.admin(t, "777777777777").sts.GetCallerIdentity(ctx(t), nil)
+	apiErr(t, err, "Throttling", 400)
+	do("POST", "/_sim/faults", `{"throttleShare":0}`, 204)
+	var byPrincipal struct {
+		Calls []struct {
+			Service, Action, Principal, Account string
+			Calls                               int
+		}
+		Throttled int
+	}
+	_ = json.Unmarshal(do("GET", "/_sim/calls-by-principal", "", 200), &byPrincipal)
+	found := false
+	for _, c := range byPrincipal.Calls {
+		if c.Service == "STS" && c.Action == "GetCallerIdentity" && c.Principal == "arn:aws:iam::777777777777:user/rootwarden-admin" && c.Calls >= 1 {
+			found = true
+		}
+	}
+	if !found || byPrincipal.Throttled == 0 {
+		t.Fatalf("calls by principal = %+v", byPrincipal)
+	}
 
 	do("POST", "/_sim/queues/rootwarden-events/events", `{"kind":"used","account":"`+prodID+`","keyId":"AKIAIOSFODNN7EXAMPLE","eventName":"ListUsers","time":"2024-06-01T12:00:00Z"}`, 201)
 	do("POST", "/_sim/queues/rootwarden-events/events", `{"kind":"bogus","account":"1","keyId":"2"}`, 400)

@@ -138,6 +138,11 @@ func (s *Sim) call(req *request) (any, *apiError) {
 	lat := s.latency
 	s.mu.Unlock()
 
+	s.mu.Lock()
+	if c := s.creds[req.keyID]; c != nil {
+		lat += c.acct.latency
+	}
+	s.mu.Unlock()
 	if lat > 0 {
 		t := time.NewTimer(lat)
 		select {
@@ -211,6 +216,14 @@ func (s *Sim) authenticate(req *request) (*cred, *apiError) {
 	return c, s.faultsLocked(req, c)
 }
 
+// principal is the caller as CallsByPrincipal records it.
+func (c *cred) principal() string {
+	if c.kind == kindRole {
+		return "arn:aws:iam::" + c.acct.ID + ":role/" + c.role
+	}
+	return c.arn()
+}
+
 func (s *Sim) authenticateLocked(req *request) (*cred, *apiError) {
 	json := req.service == "Organizations" || req.service == "SQS"
 	if req.keyID == "" {
@@ -228,6 +241,7 @@ func (s *Sim) authenticateLocked(req *request) (*cred, *apiError) {
 		}
 		return nil, errf(403, code, "The security token included in the request is invalid.")
 	}
+	s.served[Call{Service: req.service, Action: req.action, Principal: c.principal(), Account: c.acct.ID}]++
 	if !c.expires.IsZero() && s.now().After(c.expires) {
 		return nil, errf(400, "ExpiredToken", "The security token included in the request is expired")
 	}
@@ -237,8 +251,12 @@ func (s *Sim) authenticateLocked(req *request) (*cred, *apiError) {
 // faultsLocked applies injected throttling and AccessDenied for the acting account.
 func (s *Sim) faultsLocked(req *request, c *cred) *apiError {
 	acc := c.acct
-	if acc.throttle > 0 {
-		acc.throttle--
+	share := s.throttleP > 0 && s.throttleRNG.Float64() < s.throttleP
+	if acc.throttle > 0 || share {
+		if !share {
+			acc.throttle--
+		}
+		s.throttled++
 		switch req.service {
 		case "Organizations":
 			return errf(400, "TooManyRequestsException", "AWS Organizations can't complete your request because another request is already in progress. Try again later.")
@@ -247,6 +265,10 @@ func (s *Sim) faultsLocked(req *request, c *cred) *apiError {
 		default:
 			return errf(400, "Throttling", "Rate exceeded")
 		}
+	}
+	if req.service == "IAM" && (acc.State == "SUSPENDED" || acc.State == "CLOSED") {
+		// Sessions issued before the account was closed stop working with it.
+		return errf(403, "AccessDenied", "User: "+c.arn()+" is not authorized to perform: iam:"+req.action+" because the account is "+strings.ToLower(acc.State))
 	}
 	if acc.accessDenied && req.service == "IAM" {
 		return errf(403, "AccessDenied", "User: "+c.arn()+" is not authorized to perform: iam:"+req.action+" with an explicit deny in a service control policy")

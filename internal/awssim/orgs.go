@@ -28,6 +28,9 @@ func (s *Sim) orgs(req *request, c *cred) (any, *apiError) {
 	if req.action != "DescribeOrganization" && c.acct.ID != s.mgmtID {
 		return nil, errf(400, "AccessDeniedException", "You don't have permissions to access this resource.")
 	}
+	if out, aerr, ok := s.orgTree(req); ok {
+		return out, aerr
+	}
 	var in struct {
 		NextToken  string
 		MaxResults int

@@ -46,6 +46,8 @@ type Bus struct {
 	Tickets jetstream.KeyValue
 	Sched   jetstream.KeyValue
 	Due     jetstream.KeyValue // the remediator's due-time index
+	// Accounts is the detector's account inventory (BucketAccounts).
+	Accounts jetstream.KeyValue
 
 	log       *slog.Logger
 	tempStore string // the embedded store when no data dir was given: removed on Close
@@ -225,6 +227,8 @@ func Buckets() []jetstream.KeyValueConfig {
 		{Bucket: BucketSched, History: SchedHistory, MaxBytes: SchedBucketBytes, Description: "timers and leases"},
 		{Bucket: BucketDue, History: DueHistory, MaxBytes: DueBucketBytes, TTL: DueMaxAge,
 			Description: "remediator due-time index"},
+		{Bucket: BucketAccounts, History: AccountsHistory, MaxBytes: AccountsBucketBytes,
+			Description: "account inventory of the last sweep"},
 	}
 }
 
@@ -238,7 +242,7 @@ func (b *Bus) setup(ctx context.Context) error {
 		}
 	}
 	handles := map[string]*jetstream.KeyValue{BucketCases: &b.Cases, BucketSlack: &b.Slack,
-		BucketTickets: &b.Tickets, BucketSched: &b.Sched, BucketDue: &b.Due}
+		BucketTickets: &b.Tickets, BucketSched: &b.Sched, BucketDue: &b.Due, BucketAccounts: &b.Accounts}
 	for _, cfg := range Buckets() {
 		cfg.Replicas = b.Replicas
 		cfg.Storage = jetstream.FileStorage

@@ -120,6 +120,13 @@ const (
 	DueHistory     = 1
 	DueBucketBytes = 128 << 20
 	DueMaxAge      = 8 * day
+	// BucketAccounts: the detector's inventory, key = account id → the account's name,
+	// OU path and tags as the last sweep listed them. One key per ACTIVE account (an
+	// account that left is deleted): bounded by the organization; an entry is under
+	// 1 KB, so 512 MiB holds 500,000 accounts. One revision: only the latest matters.
+	BucketAccounts      = "rw_accounts"
+	AccountsHistory     = 1
+	AccountsBucketBytes = 512 << 20
 )
 
 // FindingSubject is the subject of an account's observations.

@@ -57,7 +57,7 @@ type Config struct {
 	OrgRoleName    string        // ROOTWARDEN_ORG_ROLE_NAME; set → sweep the whole Organization
 	OrgExternalID  string        // ROOTWARDEN_ORG_EXTERNAL_ID
 	SQSQueueURL    string        // ROOTWARDEN_SQS_QUEUE_URL
-	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 16, for run and scan alike)
+	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 64, detector.DefaultConcurrency; run and scan alike)
 	AccountTimeout time.Duration // ROOTWARDEN_ACCOUNT_TIMEOUT (default 60s)
 
 	AssumeRoot   bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
@@ -167,7 +167,7 @@ func read(r *reader, getenv func(string) string, path string) Config {
 		OrgRoleName:    r.str("ROOTWARDEN_ORG_ROLE_NAME", ""),
 		OrgExternalID:  r.str("ROOTWARDEN_ORG_EXTERNAL_ID", ""),
 		SQSQueueURL:    r.str("ROOTWARDEN_SQS_QUEUE_URL", ""),
-		Concurrency:    r.integer("ROOTWARDEN_SCAN_CONCURRENCY", 16, 1, 4096),
+		Concurrency:    r.integer("ROOTWARDEN_SCAN_CONCURRENCY", 64, 1, 4096),
 		AccountTimeout: r.duration("ROOTWARDEN_ACCOUNT_TIMEOUT", 60*time.Second),
 
 		AssumeRoot:   r.boolean("ROOTWARDEN_ASSUME_ROOT", false),

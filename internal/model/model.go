@@ -76,12 +76,17 @@ type Observation struct {
 	ObservedAt      time.Time         `json:"observed_at"`
 	RootKeysPresent bool              `json:"root_keys_present"`
 	Keys            []KeyDetail       `json:"keys"`
-	Event           *TrailEvent       `json:"event,omitempty"`
-	ReportAt        *time.Time        `json:"credential_report_at,omitempty"`
-	SweepID         string            `json:"sweep_id,omitempty"`
-	RequestID       string            `json:"request_id,omitempty"` // the check request it answers
-	Error           string            `json:"error"`                // empty when the check worked
-	ErrorCode       string            `json:"error_code,omitempty"` // e.g. AccessDenied, Throttling
+	// KeyDetailsPending: presence is decided (RootKeysPresent, from the account
+	// summary) but the key details are still being read from the credential report;
+	// they follow in a second observation with the same ObservedAt. Keys says
+	// nothing then (it is not "no keys").
+	KeyDetailsPending bool        `json:"key_details_pending,omitempty"`
+	Event             *TrailEvent `json:"event,omitempty"`
+	ReportAt          *time.Time  `json:"credential_report_at,omitempty"`
+	SweepID           string      `json:"sweep_id,omitempty"`
+	RequestID         string      `json:"request_id,omitempty"` // the check request it answers
+	Error             string      `json:"error"`                // empty when the check worked
+	ErrorCode         string      `json:"error_code,omitempty"` // e.g. AccessDenied, Throttling
 }
 
 // Failed reports whether the check could not decide presence.

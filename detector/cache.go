@@ -1,0 +1,86 @@
+package detector
+
+import (
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// What the detector remembers between checks, each for as long as it stays true:
+//
+//   - session credentials of the organization role, per account, until credMargin
+//     before AWS expires them (and forgotten at once when a call with them fails
+//     for authentication);
+//   - the root row of the account's last credential report, per account, while
+//     AWS would hand out the same report (reportMaxAge after it was generated).
+//
+// Account names, OU paths and tags live in the inventory (inventory.go).
+
+const (
+	// sessionDuration of AssumeRole: the default MaxSessionDuration of a role (1 h),
+	// which also bounds role chaining.
+	sessionDuration = time.Hour
+	// credMargin: session credentials are renewed this long before they expire, so
+	// a check that starts with them cannot outlive them.
+	credMargin = 5 * time.Minute
+)
+
+type cachedCreds struct {
+	p       aws.CredentialsProvider
+	expires time.Time
+}
+
+type cachedReport struct {
+	keys []model.KeyDetail
+	at   time.Time // the report's GeneratedTime
+}
+
+type caches struct {
+	mu      sync.Mutex
+	creds   map[string]cachedCreds
+	reports map[string]cachedReport
+}
+
+func newCaches() *caches {
+	return &caches{creds: map[string]cachedCreds{}, reports: map[string]cachedReport{}}
+}
+
+func (c *caches) sessionFor(account string, now time.Time) aws.CredentialsProvider {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.creds[account]; ok && now.Before(e.expires.Add(-credMargin)) {
+		return e.p
+	}
+	return nil
+}
+
+func (c *caches) keepSession(account string, p aws.CredentialsProvider, expires time.Time) {
+	c.mu.Lock()
+	c.creds[account] = cachedCreds{p: p, expires: expires}
+	c.mu.Unlock()
+}
+
+func (c *caches) dropSession(account string) {
+	c.mu.Lock()
+	delete(c.creds, account)
+	c.mu.Unlock()
+}
+
+func (c *caches) report(account string, now time.Time) (cachedReport, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.reports[account]
+	if !ok || now.Sub(r.at) >= reportMaxAge {
+		return cachedReport{}, false
+	}
+	return r, true
+}
+
+func (c *caches) keepReport(account string, keys []model.KeyDetail, at time.Time) {
+	c.mu.Lock()
+	c.reports[account] = cachedReport{keys: keys, at: at}
+	c.mu.Unlock()
+}
