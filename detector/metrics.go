@@ -34,6 +34,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		sweeps: prometheus.NewCounter(prometheus.CounterOpts{Name: "rootwarden_detector_sweeps_started_total",
 			Help: "Sweeps this process won the election for and enumerated."}),
 	}
+	for _, src := range []string{"sweep", "event", "check", "scan"} { // series exist from start
+		m.checked.WithLabelValues(src)
+		m.errors.WithLabelValues(src)
+		m.published.WithLabelValues(src)
+		m.duration.WithLabelValues(src)
+	}
 	if reg == nil {
 		return m, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	rwmetrics "github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -174,6 +175,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 		log.Error("sweep enumeration failed", "err", st.Error, "enqueued", n)
 	} else {
 		log.Info("sweep enqueued", "accounts", n, "listing", time.Since(listStart).Round(time.Millisecond).String())
+		rwmetrics.SweepListed(st.StartedAt, d.e.cfg.Now().UTC(), n)
 	}
 	data, _ = json.Marshal(st)
 	if _, uerr := kv.Update(context.WithoutCancel(ctx), sweepKey, data, rev); uerr != nil {

@@ -278,7 +278,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		return fmt.Errorf("create consumer %s on %s: %w", bus.ConsumerNotifierCases, bus.StreamCases, err)
 	}
 	var wg sync.WaitGroup
-	defer n.work.wg.Wait()
+	defer n.work.stopAndWait()
 	wg.Go(func() { n.heartbeat(ctx) })
 	wg.Go(func() { n.summaryLoop(ctx) })
 	wg.Go(func() { n.recheckSlack(ctx) })

@@ -31,6 +31,17 @@ type workers struct {
 	queues map[string][]job         // case id → its pending events, the head in work
 	held   map[uint64]jetstream.Msg // stream seq → message, for heartbeats
 	wg     sync.WaitGroup
+	// stopped is set when Run ends: a consumer callback still running after the
+	// consumer was stopped starts no worker (its message is delivered again).
+	stopped bool
+}
+
+// stopAndWait refuses new work and waits for the workers that run.
+func (w *workers) stopAndWait() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	w.wg.Wait()
 }
 
 func newWorkers() *workers {
@@ -56,6 +67,9 @@ func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) {
 	w := n.work
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.stopped {
+		return // Run has ended; the message comes back after AckWait
+	}
 	if _, dup := w.held[j.sseq]; dup && j.sseq != 0 {
 		return // delivered again while we still work on it: the heartbeat keeps the first
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -125,6 +126,7 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 		}
 		for _, ev := range d.Events {
 			r.transitions.WithLabelValues(string(ev.Type), string(ev.To)).Inc()
+			metrics.CaseEvent(ev)
 			r.log.Info("case event", "account", account, "case", ev.CaseID, "event", ev.Type, "from", ev.From,
 				"to", ev.To, "actor", ev.Actor.String(), "reason", ev.Reason)
 		}

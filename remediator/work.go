@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -222,11 +223,13 @@ func (r *Remediator) scan(ctx context.Context, startup bool) {
 	}
 	now := r.cfg.Now()
 	active := 0
+	tally := metrics.NewTally()
 	for _, rec := range recs {
 		if ctx.Err() != nil {
 			return
 		}
 		c := rec.Case
+		tally.Add(c)
 		if c.State.Active() {
 			active++
 		}
@@ -248,6 +251,7 @@ func (r *Remediator) scan(ctx context.Context, startup bool) {
 	}
 	if full {
 		r.openCases.Set(float64(active))
+		tally.Publish(now)
 	}
 }
 

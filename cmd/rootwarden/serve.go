@@ -22,7 +22,9 @@ import (
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/config"
 	"github.com/rootwarden/rootwarden/internal/httpx"
+	"github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/version"
 	"github.com/rootwarden/rootwarden/notifier"
 	"github.com/rootwarden/rootwarden/remediator"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
@@ -137,6 +139,10 @@ func has(roles []config.Role, r config.Role) bool {
 func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slog.Logger, opt serveOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bi := version.Get()
+	if err := metrics.Register(reg, metrics.Build{Version: bi.Version, Commit: bi.Commit, Date: bi.Date}); err != nil {
+		return err
+	}
 
 	var awsCfg aws.Config
 	if has(roles, config.RoleDetector) || (has(roles, config.RoleRemediator) && cfg.AssumeRoot) {
@@ -183,6 +189,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	if opt.bus != nil {
 		opt.bus(b)
 	}
+	reg.MustRegister(metrics.NewConsumerLag(b.JS, 2*time.Second))
 	srv.AddCheck("nats", func(context.Context) error {
 		if s := b.NC.Status(); s != nats.CONNECTED {
 			return fmt.Errorf("NATS connection %s", s)
@@ -218,7 +225,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			}
 			slackErr = err
 		}
-		sopts := []slack.Option{slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second})}
+		sopts := []slack.Option{slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second, Transport: metrics.SlackTransport(nil)})}
 		if cfg.SlackAPIURL != "" {
 			sopts = append(sopts, slack.OptionAPIURL(withSlash(cfg.SlackAPIURL)))
 		}
@@ -353,7 +360,7 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	switch cfg.Tracker {
 	case "jira":
 		t, err := tracker.NewJira(tracker.JiraConfig{BaseURL: cfg.JiraURL, Email: cfg.JiraEmail,
-			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{}, OwnerTag: cfg.OnCall.OwnerTag}, log.With("tracker", "jira"))
+			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{Transport: metrics.TrackerTransport("jira", nil)}, OwnerTag: cfg.OnCall.OwnerTag}, log.With("tracker", "jira"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_JIRA_URL: %w", err)
 		}
@@ -361,7 +368,7 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	case "github":
 		owner, repo, _ := strings.Cut(cfg.GitHubRepo, "/")
 		t, err := tracker.NewGitHub(tracker.GitHubConfig{BaseURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken,
-			Owner: owner, Repo: repo, Client: &http.Client{}, OwnerLoginTag: cfg.OnCall.OwnerGitHubTag}, log.With("tracker", "github"))
+			Owner: owner, Repo: repo, Client: &http.Client{Transport: metrics.TrackerTransport("github", nil)}, OwnerLoginTag: cfg.OnCall.OwnerGitHubTag}, log.With("tracker", "github"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_GITHUB_REPO: %w", err)
 		}

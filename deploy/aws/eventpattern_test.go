@@ -1,0 +1,109 @@
+package awsdeploy
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// match is EventBridge's matching for the pattern features these templates use: a list
+// of literal values or {"prefix": …} / {"exists": …} matchers per field, nested objects.
+func match(pattern map[string]any, event map[string]any) bool {
+	for k, want := range pattern {
+		got, present := event[k]
+		switch w := want.(type) {
+		case map[string]any:
+			sub, ok := got.(map[string]any)
+			if !ok || !match(w, sub) {
+				return false
+			}
+		case []any:
+			ok := false
+			for _, alt := range w {
+				if m, isMap := alt.(map[string]any); isMap {
+					if p, has := m["prefix"]; has {
+						s, isStr := got.(string)
+						ok = ok || (isStr && strings.HasPrefix(s, fmt.Sprint(p)))
+					}
+					if e, has := m["exists"]; has {
+						ok = ok || (present == (e == true))
+					}
+					continue
+				}
+				ok = ok || (present && fmt.Sprint(alt) == fmt.Sprint(got))
+			}
+			if !ok {
+				return false
+			}
+		default:
+			panic(fmt.Sprintf("pattern field %s: unsupported %T", k, want))
+		}
+	}
+	return true
+}
+
+func cloudTrail(detailType, source, eventSource, eventName, idType, keyID string) map[string]any {
+	ev := fmt.Sprintf(`{"detail-type": %q, "source": %q, "account": "333333333333", "region": "eu-west-1",
+	  "detail": {"eventSource": %q, "eventName": %q, "userIdentity": {"type": %q, "accessKeyId": %q}}}`,
+		detailType, source, eventSource, eventName, idType, keyID)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(ev), &m); err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// TestRulesForwardRootKeyEvents: what reaches rootwarden's queue, as a person would
+// describe it.
+func TestRulesForwardRootKeyEvents(t *testing.T) {
+	patterns := map[string]map[string]any{}
+	for _, tc := range []struct{ tpl, id string }{
+		{"member.yaml", "RootKeyUseRule"}, {"member.yaml", "RootKeyChangeRule"}, {"central.yaml", "BusToQueueRule"},
+	} {
+		tpl, err := LoadTemplate(tc.tpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, ok := tpl.Resources()[tc.id]["Properties"].(map[string]any)["EventPattern"].(map[string]any)
+		if !ok {
+			t.Fatalf("%s %s: no literal EventPattern", tc.tpl, tc.id)
+		}
+		patterns[tc.id] = p
+	}
+	const api = "AWS API Call via CloudTrail"
+	for _, tc := range []struct {
+		name      string
+		event     map[string]any
+		forwarded string // the member rule that forwards it, or ""
+	}{
+		{"root key used on Lambda (any service)", cloudTrail(api, "aws.lambda", "lambda.amazonaws.com", "ListFunctions20150331", "Root", "AKIAEXAMPLE1"), "RootKeyUseRule"},
+		{"root key used on S3", cloudTrail(api, "aws.s3", "s3.amazonaws.com", "PutBucketPolicy", "Root", "AKIAEXAMPLE2"), "RootKeyUseRule"},
+		{"root creates an access key in the console", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "CreateAccessKey", "Root", "ASIACONSOLE"), "RootKeyChangeRule"},
+		{"root deletes its access key in the console", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "DeleteAccessKey", "Root", "ASIACONSOLE"), "RootKeyChangeRule"},
+		{"root console sign-in", cloudTrail("AWS Console Sign In via CloudTrail", "aws.signin", "signin.amazonaws.com", "ConsoleLogin", "Root", ""), ""},
+		{"root in the console, not a key event", cloudTrail(api, "aws.ec2", "ec2.amazonaws.com", "RunInstances", "Root", "ASIACONSOLE"), ""},
+		{"IAM user with a long-term key", cloudTrail(api, "aws.lambda", "lambda.amazonaws.com", "ListFunctions20150331", "IAMUser", "AKIAUSERKEY"), ""},
+		{"IAM user creates a key", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "CreateAccessKey", "IAMUser", "AKIAUSERKEY"), ""},
+		{"assumed role", cloudTrail(api, "aws.sts", "sts.amazonaws.com", "GetCallerIdentity", "AssumedRole", "ASIAROLE"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, id := range []string{"RootKeyUseRule", "RootKeyChangeRule"} {
+				if match(patterns[id], tc.event) {
+					got = append(got, id)
+				}
+			}
+			want := []string{}
+			if tc.forwarded != "" {
+				want = []string{tc.forwarded}
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("member rules matching: %v, want %v", got, want)
+			}
+			if tc.forwarded != "" && !match(patterns["BusToQueueRule"], tc.event) {
+				t.Errorf("the central rule drops an event a member rule forwards")
+			}
+		})
+	}
+}
