@@ -21,8 +21,8 @@ import (
 	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
+	"github.com/rootwarden/rootwarden/internal/trackerfake"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
-	"github.com/rootwarden/rootwarden/remediator/tracker/trackerfake"
 )
 
 // stuckTracker is the built-in tracker with faults: Reopen refused (a Jira workflow
@@ -452,8 +452,8 @@ func TestJiraLostCreateAndFinalDoneOverTheWire(t *testing.T) {
 	ctx := ctxT(t)
 	resp := startResponder(t, b, clk)
 	resp.set(acct, true)
-	jira := trackerfake.NewJira()
-	jira.DoneIsFinal = true
+	jira := trackerfake.NewJira(trackerfake.WithoutReopen())
+	jira.Start()
 	t.Cleanup(jira.Close)
 	tr, err := tracker.NewJira(tracker.JiraConfig{BaseURL: jira.URL(), Email: "bot@example.com", APIToken: "t", Project: "SEC",
 		SearchLag: 50 * time.Millisecond, Retry: tracker.Retry{Base: time.Millisecond, MaxDelay: 10 * time.Millisecond}}, nil)
@@ -461,12 +461,12 @@ func TestJiraLostCreateAndFinalDoneOverTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRem(t, b, clk, tr)
-	jira.Inject(trackerfake.Fault{Lose: true, Method: "POST", Path: "/rest/api/3/issue"})
+	jira.FailNext(trackerfake.OpJiraCreate, 1, trackerfake.Lost())
 	rec := approvedCase(t, r)
 	if n := len(jira.Issues()); n != 1 {
 		t.Fatalf("%d Jira issues for one case after a lost creation answer", n)
 	}
-	jira.Done(rec.Ticket.ID, "bob")
+	jira.SetStatus(rec.Ticket.ID, "Done", "bob")
 	for range 4 {
 		r.PollTicketsNow(ctx)
 		clk.Add(2 * time.Minute)
@@ -492,23 +492,22 @@ func TestOneIssuePerCaseWithTwoReplicasAndAFlakyGitHub(t *testing.T) {
 	b := bustest.New(t)
 	clk := newClock()
 	startResponder(t, b, clk)
-	gh := trackerfake.NewGitHub()
+	gh := trackerfake.NewGitHub("acme", "security")
+	gh.Start()
 	t.Cleanup(gh.Close)
 	var n atomic.Int64
 	faults := []trackerfake.Fault{
-		{Lose: true}, {After: true, Status: http.StatusBadGateway}, {Status: http.StatusServiceUnavailable},
-		{Status: http.StatusForbidden, Header: http.Header{"Retry-After": {"0"}}},
+		trackerfake.Lost(), trackerfake.StatusAfter(http.StatusBadGateway), trackerfake.Status(http.StatusServiceUnavailable),
+		trackerfake.SecondaryRateLimit(0),
 	}
-	gh.Mu.Lock()
-	gh.Always = func(r *http.Request) *trackerfake.Fault {
+	gh.FailFunc(func(trackerfake.Op) *trackerfake.Fault {
 		i := n.Add(1)
 		if i%3 != 0 { // every third call misbehaves
 			return nil
 		}
 		f := faults[int(i/3)%len(faults)]
 		return &f
-	}
-	gh.Mu.Unlock()
+	})
 	newTracker := func() model.Tracker {
 		tr, err := tracker.NewGitHub(tracker.GitHubConfig{BaseURL: gh.URL(), Token: "t", Owner: "acme", Repo: "security",
 			Retry: tracker.Retry{Base: time.Millisecond, MaxDelay: 5 * time.Millisecond}, Timeout: time.Second}, nil)

@@ -3,8 +3,10 @@ package trackerfake
 import (
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,6 +34,9 @@ type FaultKind string
 const (
 	// FaultLost performs the call, then closes the connection without an answer.
 	FaultLost FaultKind = "lost"
+	// FaultStatusAfter performs the call, then answers an HTTP error status (5xx): the
+	// client sees a failure of a call that took effect.
+	FaultStatusAfter FaultKind = "status_after"
 	// FaultStatus answers an HTTP error status (5xx) with GitHub's JSON error body.
 	FaultStatus FaultKind = "status"
 	// FaultHang holds the request (without acting) for a while, then closes the connection.
@@ -56,6 +61,9 @@ func Lost() Fault { return Fault{Kind: FaultLost} }
 
 // Status answers an HTTP error status such as 500, 502 or 503 without acting.
 func Status(code int) Fault { return Fault{Kind: FaultStatus, Status: code} }
+
+// StatusAfter performs the call, then answers an HTTP error status such as 502.
+func StatusAfter(code int) Fault { return Fault{Kind: FaultStatusAfter, Status: code} }
 
 // Hang holds the request for d (or until the client gives up or the fake closes),
 // does nothing, and closes the connection.
@@ -85,8 +93,15 @@ type injector struct {
 	faults  map[FaultKind]int
 	next    map[Op][]Fault
 	shares  map[Op][]share
+	fn      func(Op) *Fault
+	reqs    []Request
 	closing chan struct{}
 	once    sync.Once
+}
+
+// Request is one request a fake received, faulted ones included.
+type Request struct {
+	Method, Path, Query, Auth string
 }
 
 func newInjector() *injector {
@@ -120,12 +135,54 @@ func (in *injector) FailShare(op Op, p float64, f Fault) {
 	in.shares[op] = append(in.shares[op], share{p: p, f: f})
 }
 
-// ClearFaults drops every queued fault and share.
+// Fail queues one fault per status, answered (without acting) by the next calls of
+// any operation, in order.
+func (in *injector) Fail(statuses ...int) {
+	for _, st := range statuses {
+		in.FailNext(OpAny, 1, Status(st))
+	}
+}
+
+// FailFunc is consulted for every call no queued fault took: a fault it returns
+// applies to that call (nil: none). It runs under the injector's lock.
+func (in *injector) FailFunc(fn func(op Op) *Fault) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.fn = fn
+}
+
+// ClearFaults drops every queued fault, share and FailFunc.
 func (in *injector) ClearFaults() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	clear(in.next)
 	clear(in.shares)
+	in.fn = nil
+}
+
+// record notes a request as it arrives, before any routing or fault.
+func (in *injector) record(r *http.Request) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.reqs = append(in.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Auth: r.Header.Get("Authorization")})
+}
+
+// Requests are the requests received so far, in arrival order.
+func (in *injector) Requests() []Request {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return slices.Clone(in.reqs)
+}
+
+// Count counts the requests with this method under this path prefix.
+func (in *injector) Count(method, pathPrefix string) int {
+	n := 0
+	for _, r := range in.Requests() {
+		if r.Method == method && strings.HasPrefix(r.Path, pathPrefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // Calls is how many requests reached op, faulted ones included.
@@ -176,6 +233,9 @@ func (in *injector) pickLocked(op Op) *Fault {
 			x -= s.p
 		}
 	}
+	if in.fn != nil {
+		return in.fn(op)
+	}
 	return nil
 }
 
@@ -190,6 +250,12 @@ func (in *injector) inject(w http.ResponseWriter, r *http.Request, op Op, act fu
 	}
 	switch f.Kind {
 	case FaultStatus:
+		if f.Status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		fail(w, f.Status, "Server Error")
+	case FaultStatusAfter:
+		act(discard{header: http.Header{}})
 		fail(w, f.Status, "Server Error")
 	case FaultSecondaryRateLimit:
 		w.Header().Set("Retry-After", strconv.Itoa(secs(f.RetryAfter)))

@@ -2,9 +2,13 @@
 // for whole-binary tests (chaos, soak) and demos. Each speaks the real REST wire
 // format of its system on a loopback httptest server, keeps its tickets in memory, and
 // misbehaves on demand the way the real service does: an answer lost after the call
-// took effect (the connection is closed without a response), 5xx, a hang, and rate
-// limits. Faults are injected for the next n calls of an operation (FailNext) or for a
-// seeded share of calls (FailShare), and counted per kind. It holds no real tokens.
+// took effect (the connection is closed without a response), 5xx before or after the
+// call took effect, a hang, rate limits, GitHub's archived (read-only) repository,
+// Jira's search-index lag and workflows where Done is final. Faults are injected for the
+// next n calls of an operation (FailNext, Fail), for a seeded share of calls
+// (FailShare) or by a function of the call (FailFunc), and counted per kind; every
+// request is recorded (Requests, Count). It is the one fake of both systems, for the
+// tracker's contract tests as for whole-binary tests. It holds no real tokens.
 package trackerfake
 
 import (
@@ -173,6 +177,7 @@ func copyIssue(is *Issue) Issue {
 // ---- wire ----
 
 func (g *GitHub) serve(w http.ResponseWriter, r *http.Request) {
+	g.record(r)
 	op, number, ok := g.route(r)
 	if !ok {
 		ghError(w, http.StatusNotFound, "Not Found")

@@ -203,3 +203,39 @@ func TestSearchAndList(t *testing.T) {
 func isConnErr(err error) bool {
 	return err != nil && (bytes.Contains([]byte(err.Error()), []byte("EOF")) || bytes.Contains([]byte(err.Error()), []byte("connection reset")))
 }
+
+func TestStatusAfterActsThenFailsAndEveryRequestIsRecorded(t *testing.T) {
+	g := start(t)
+	g.FailNext(trackerfake.OpCreate, 1, trackerfake.StatusAfter(http.StatusBadGateway))
+	resp, _, err := call(t, http.DefaultClient, http.MethodPost, g.URL()+"/repos/acme/security/issues",
+		map[string]any{"title": "t", "labels": []string{"rootwarden-case-1"}})
+	if err != nil || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("create: %v %v, want 502", resp, err)
+	}
+	if n := len(g.Issues()); n != 1 {
+		t.Fatalf("%d issues after a create answered 502 after acting, want 1", n)
+	}
+	g.Fail(http.StatusTooManyRequests)
+	resp, _, _ = call(t, http.DefaultClient, http.MethodGet, g.URL()+"/repos/acme/security/issues?labels=x", nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("queued 429: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	calls := 0
+	g.FailFunc(func(op trackerfake.Op) *trackerfake.Fault {
+		calls++
+		f := trackerfake.Status(http.StatusServiceUnavailable)
+		return &f
+	})
+	resp, _, _ = call(t, http.DefaultClient, http.MethodGet, g.URL()+"/repos/acme/security/issues/1", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || calls != 1 {
+		t.Fatalf("FailFunc: %d after %d calls", resp.StatusCode, calls)
+	}
+	reqs := g.Requests()
+	if len(reqs) != 3 || reqs[0].Method != http.MethodPost || reqs[2].Path != "/repos/acme/security/issues/1" ||
+		reqs[1].Query != "labels=x" || reqs[0].Auth != "Bearer "+token {
+		t.Fatalf("requests %+v", reqs)
+	}
+	if n := g.Count(http.MethodPost, "/repos/acme/security/issues"); n != 1 {
+		t.Fatalf("Count = %d, want 1", n)
+	}
+}

@@ -26,15 +26,18 @@ const (
 
 // JiraIssue is an issue as the Jira fake holds it.
 type JiraIssue struct {
-	Key      string
-	Project  string
-	Type     string
-	Summary  string
-	Labels   []string
-	Status   string // To Do, In Progress, Done
-	Assignee string // email
-	Comments []string
-	Created  time.Time
+	Key     string
+	Project string
+	Type    string
+	Summary string
+	Labels  []string
+	// Description is the issue's description as sent: an Atlassian Document Format
+	// document (ADFText gives its text).
+	Description any
+	Status      string   // To Do, In Progress, Done
+	Assignee    string   // email
+	Comments    []string // the text of each comment's ADF body
+	Created     time.Time
 	// StatusChanged is when the status category last changed (statuscategorychangedate).
 	StatusChanged time.Time
 	Resolved      *time.Time
@@ -115,6 +118,16 @@ func (j *Jira) Issues() []JiraIssue {
 		out = append(out, copyJira(is))
 	}
 	return out
+}
+
+// Issue returns the issue with this key.
+func (j *Jira) Issue(key string) (JiraIssue, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if is := j.find(key); is != nil {
+		return copyJira(is), true
+	}
+	return JiraIssue{}, false
 }
 
 // IssuesWithLabel returns the issues carrying label.
@@ -222,6 +235,7 @@ func (j *Jira) authorized(r *http.Request) bool {
 var issuePathRE = regexp.MustCompile(`^/rest/api/3/issue/([A-Z][A-Z0-9]*-\d+)(/comment|/transitions)?$`)
 
 func (j *Jira) serve(w http.ResponseWriter, r *http.Request) {
+	j.record(r)
 	var op Op
 	var key string
 	switch p := r.URL.Path; {
@@ -323,6 +337,10 @@ func (j *Jira) handle(w http.ResponseWriter, op Op, key string, body map[string]
 			_ = json.NewEncoder(w).Encode(map[string]any{"errorMessages": []string{}, "errors": map[string]string{"summary": "You must specify a summary of the issue."}})
 			return
 		}
+		if d, _ := fields["description"].(map[string]any); d != nil && d["type"] != "doc" {
+			jiraError(w, http.StatusBadRequest, "Operation value must be an Atlassian Document.")
+			return
+		}
 		typ := "Task"
 		if it, ok := fields["issuetype"].(map[string]any); ok {
 			if n, ok := it["name"].(string); ok && n != "" {
@@ -330,7 +348,7 @@ func (j *Jira) handle(w http.ResponseWriter, op Op, key string, body map[string]
 			}
 		}
 		is := &JiraIssue{Key: fmt.Sprintf("%s-%d", pkey, len(j.issues)+1), Project: pkey, Type: typ, Summary: summary,
-			Labels: stringList(fields["labels"]), Status: "To Do", Created: now, StatusChanged: now}
+			Description: fields["description"], Labels: stringList(fields["labels"]), Status: "To Do", Created: now, StatusChanged: now}
 		j.issues = append(j.issues, is)
 		writeJira(w, http.StatusCreated, map[string]any{"id": fmt.Sprint(10000 + len(j.issues)), "key": is.Key,
 			"self": j.srv.URL + "/rest/api/3/issue/" + is.Key})
@@ -341,8 +359,11 @@ func (j *Jira) handle(w http.ResponseWriter, op Op, key string, body map[string]
 			jiraError(w, http.StatusBadRequest, "Comment body can not be empty!")
 			return
 		}
-		text, _ := json.Marshal(body["body"])
-		is.Comments = append(is.Comments, string(text))
+		if d, _ := body["body"].(map[string]any); d["type"] != "doc" {
+			jiraError(w, http.StatusBadRequest, "Comment body must be an Atlassian Document.")
+			return
+		}
+		is.Comments = append(is.Comments, ADFText(body["body"]))
 		writeJira(w, http.StatusCreated, map[string]any{"id": fmt.Sprint(len(is.Comments)), "created": now.Format("2006-01-02T15:04:05.000-0700")})
 	case OpJiraTransitions:
 		writeJira(w, http.StatusOK, map[string]any{"transitions": j.transitions(is)})
@@ -407,4 +428,27 @@ func writeJira(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ADFText is the text of an Atlassian Document Format document (descriptions,
+// comments): the text of its nodes, in order.
+func ADFText(v any) string {
+	var b strings.Builder
+	var walk func(any)
+	walk = func(v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		if s, ok := m["text"].(string); ok {
+			b.WriteString(s)
+		}
+		if c, ok := m["content"].([]any); ok {
+			for _, x := range c {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	return b.String()
 }

@@ -114,3 +114,18 @@ func TestJiraFaults(t *testing.T) {
 		}
 	})
 }
+
+func TestJiraKeepsTheDescriptionAndCommentText(t *testing.T) {
+	j, tr := startJira(t)
+	ref, err := tr.Open(context.Background(), model.Case{ID: "222222222222-1", AccountID: "222222222222", State: model.StateTicketed}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Comment(context.Background(), ref, "a note"); err != nil {
+		t.Fatal(err)
+	}
+	is, ok := j.Issue(ref.ID)
+	if !ok || !strings.Contains(trackerfake.ADFText(is.Description), "222222222222") || len(is.Comments) != 1 || is.Comments[0] != "a note" {
+		t.Fatalf("issue %+v (%v)", is, ok)
+	}
+}

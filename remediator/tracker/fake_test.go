@@ -9,10 +9,17 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
-	"github.com/rootwarden/rootwarden/remediator/tracker/trackerfake"
+	"github.com/rootwarden/rootwarden/internal/trackerfake"
 )
 
-type fault = trackerfake.Fault
+// fakeServer is what the contract tests need of either fake: its request log and
+// its fault injection.
+type fakeServer interface {
+	Requests() []trackerfake.Request
+	Count(method, pathPrefix string) int
+	Fail(statuses ...int)
+	FailNext(op trackerfake.Op, n int, f trackerfake.Fault)
+}
 
 func testCase(id string) model.Case {
 	last := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
@@ -32,11 +39,12 @@ func ctxT(t *testing.T) context.Context {
 // contractTest is what every REST tracker must do, run against each fake.
 type contractEnv struct {
 	tr        model.Tracker
-	srv       *trackerfake.Server
+	srv       fakeServer
 	secret    string
 	logs      *testutil.LogBuffer
 	createPfx string // method+path prefix of "create issue"
 	createMth string
+	createOp  trackerfake.Op // the fake's "create issue" operation
 	setDone   func(ref model.TicketRef, assignee string)
 	isDone    func(ref model.TicketRef) bool
 	comments  func(ref model.TicketRef) []string
@@ -125,14 +133,13 @@ func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
 		}
 	})
 	t.Run("a create whose answer is lost or answered 5xx makes one ticket", func(t *testing.T) {
-		for _, ft := range []fault{
-			{Lose: true},
-			{After: true, Status: http.StatusBadGateway},
-			{After: true, Status: http.StatusServiceUnavailable},
+		for _, ft := range []trackerfake.Fault{
+			trackerfake.Lost(),
+			trackerfake.StatusAfter(http.StatusBadGateway),
+			trackerfake.StatusAfter(http.StatusServiceUnavailable),
 		} {
 			e := newEnv(t)
-			ft.Method, ft.Path = e.createMth, e.createPfx
-			e.srv.Inject(ft)
+			e.srv.FailNext(e.createOp, 1, ft)
 			ref, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
 			if err != nil {
 				t.Fatalf("%+v: open: %v", ft, err)
@@ -147,7 +154,7 @@ func runContract(t *testing.T, newEnv func(t *testing.T) contractEnv) {
 	})
 	t.Run("a hung call gives up at the client's timeout", func(t *testing.T) {
 		e := newEnv(t)
-		e.srv.Inject(fault{Hang: true}, fault{Hang: true}, fault{Hang: true}, fault{Hang: true})
+		e.srv.FailNext(trackerfake.OpAny, 4, trackerfake.Hang(time.Minute))
 		done := make(chan error, 1)
 		go func() {
 			_, err := e.tr.Open(context.Background(), testCase("222222222222-1"), "")
@@ -218,15 +225,12 @@ func contains(ss []string, s string) bool {
 
 func TestReopenRefusalsAreFinal(t *testing.T) {
 	t.Run("jira workflow without a way out of Done", func(t *testing.T) {
-		e, f := newJiraEnv(t)
-		f.Mu.Lock()
-		f.DoneIsFinal = true
-		f.Mu.Unlock()
+		e, f := newJiraEnv(t, trackerfake.WithoutReopen())
 		ref, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.Done(ref.ID, "bob")
+		f.SetStatus(ref.ID, "Done", "bob")
 		if err := e.tr.Reopen(ctxT(t), ref, "Keys are still there"); model.ErrorCode(err) != model.CodeInvalid {
 			t.Fatalf("reopen: %v, want a final (invalid) error", err)
 		}
@@ -238,9 +242,7 @@ func TestReopenRefusalsAreFinal(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.CloseIssue(1, "bob")
-		f.Mu.Lock()
-		f.Archived = true
-		f.Mu.Unlock()
+		f.SetArchived(true)
 		if err := e.tr.Reopen(ctxT(t), ref, "Keys are still there"); model.ErrorCode(err) != model.CodeUnauthorized {
 			t.Fatalf("reopen: %v, want a final (unauthorized) error", err)
 		}

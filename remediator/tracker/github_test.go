@@ -4,18 +4,25 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
-	"github.com/rootwarden/rootwarden/remediator/tracker/trackerfake"
+	"github.com/rootwarden/rootwarden/internal/trackerfake"
 )
 
 const ghToken = "ghp_SECRETsecretSECRET"
 
 func newGHEnv(t *testing.T) (contractEnv, *trackerfake.GitHub) {
-	f := trackerfake.NewGitHub()
+	// GitHub's times are in seconds: each reading of the fake's clock is a second later,
+	// so two closures have two closure times.
+	var tick atomic.Int64
+	base := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	f := trackerfake.NewGitHub("acme", "security", trackerfake.WithToken(ghToken),
+		trackerfake.WithClock(func() time.Time { return base.Add(time.Duration(tick.Add(1)) * time.Second) }))
+	f.Start()
 	t.Cleanup(f.Close)
 	logs := &testutil.LogBuffer{}
 	// A client without a timeout, as a caller may pass one: the tracker must add it.
@@ -24,13 +31,14 @@ func newGHEnv(t *testing.T) (contractEnv, *trackerfake.GitHub) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(ref model.TicketRef) trackerfake.GitHubIssue {
+	issue := func(ref model.TicketRef) trackerfake.Issue {
 		n, _ := strconv.Atoi(ref.ID)
 		is, _ := f.Issue(n)
 		return is
 	}
 	return contractEnv{
-		tr: tr, srv: &f.Server, secret: ghToken, logs: logs, createMth: http.MethodPost, createPfx: "/repos/acme/security/issues",
+		createOp: trackerfake.OpCreate,
+		tr:       tr, srv: f, secret: ghToken, logs: logs, createMth: http.MethodPost, createPfx: "/repos/acme/security/issues",
 		setDone:  func(ref model.TicketRef, who string) { n, _ := strconv.Atoi(ref.ID); f.CloseIssue(n, who) },
 		isDone:   func(ref model.TicketRef) bool { return issue(ref).State == "closed" },
 		comments: func(ref model.TicketRef) []string { return issue(ref).Comments },
@@ -82,25 +90,21 @@ func TestGitHubFindsClosedIssueAndWritesTheBody(t *testing.T) {
 
 func TestGitHubSecondaryRateLimitIsRetriedAfterItsDelay(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		status int
-		header http.Header
+		name  string
+		fault trackerfake.Fault
 	}{
-		{"403 with Retry-After", http.StatusForbidden, http.Header{"Retry-After": {"1"}}},
-		{"403 with x-ratelimit-remaining 0", http.StatusForbidden, http.Header{"X-Ratelimit-Remaining": {"0"},
-			"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(3*time.Second).Unix(), 10)}}},
-		{"429 with Retry-After", http.StatusTooManyRequests, http.Header{"Retry-After": {"1"}}},
+		{"403 with Retry-After", trackerfake.SecondaryRateLimit(time.Second)},
+		{"403 with x-ratelimit-remaining 0", trackerfake.PrimaryRateLimit(3 * time.Second)},
+		{"429 with Retry-After", trackerfake.Status(http.StatusTooManyRequests)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, f := newGHEnv(t)
-			f.Inject(fault{Status: tc.status, Header: tc.header})
+			f.FailNext(trackerfake.OpAny, 1, tc.fault)
 			if _, err := e.tr.Open(ctxT(t), testCase("222222222222-1"), ""); err != nil {
 				t.Fatalf("open after one rate-limited answer: %v", err)
 			}
 			// When the limit outlasts the attempts, the error is transient and says how long to wait.
-			for range fastRetry.MaxAttempts {
-				f.Inject(fault{Status: tc.status, Header: tc.header})
-			}
+			f.FailNext(trackerfake.OpAny, fastRetry.MaxAttempts, tc.fault)
 			err := e.tr.Comment(ctxT(t), model.TicketRef{System: "github", ID: "1"}, "x")
 			if model.ErrorCode(err) != model.CodeTransient {
 				t.Fatalf("rate limit classified %s: %v", model.ErrorCode(err), err)

@@ -9,28 +9,32 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/testutil"
-	"github.com/rootwarden/rootwarden/remediator/tracker/trackerfake"
+	"github.com/rootwarden/rootwarden/internal/trackerfake"
 )
 
 func adfToText(v any) string { return trackerfake.ADFText(v) }
 
 const jiraToken = "jira-SECRET-token-123"
 
-func newJiraEnv(t *testing.T) (contractEnv, *trackerfake.Jira) {
-	f := trackerfake.NewJira()
-	f.SearchLag = 30 * time.Millisecond
+const jiraSearchLag = 30 * time.Millisecond
+
+func newJiraEnv(t *testing.T, opts ...trackerfake.JiraOption) (contractEnv, *trackerfake.Jira) {
+	f := trackerfake.NewJira(append([]trackerfake.JiraOption{trackerfake.WithJiraAuth("bot@example.com", jiraToken),
+		trackerfake.WithSearchLag(jiraSearchLag)}, opts...)...)
+	f.Start()
 	t.Cleanup(f.Close)
 	logs := &testutil.LogBuffer{}
 	tr, err := NewJira(JiraConfig{BaseURL: f.URL(), Email: "bot@example.com", APIToken: jiraToken, Project: "SEC", Retry: fastRetry,
-		Client: &http.Client{}, Timeout: 200 * time.Millisecond, SearchLag: 3 * f.SearchLag}, logs.Logger())
+		Client: &http.Client{}, Timeout: 200 * time.Millisecond, SearchLag: 3 * jiraSearchLag}, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("bot@example.com:"+jiraToken))
 	return contractEnv{
-		tr: tr, srv: &f.Server, secret: jiraToken, logs: logs, createMth: http.MethodPost, createPfx: "/rest/api/3/issue",
-		setDone:  func(ref model.TicketRef, who string) { f.Done(ref.ID, who) },
-		isDone:   func(ref model.TicketRef) bool { is, _ := f.Issue(ref.ID); return is.Category == "done" },
+		tr: tr, srv: f, secret: jiraToken, logs: logs, createMth: http.MethodPost, createPfx: "/rest/api/3/issue",
+		createOp: trackerfake.OpJiraCreate,
+		setDone:  func(ref model.TicketRef, who string) { f.SetStatus(ref.ID, "Done", who) },
+		isDone:   func(ref model.TicketRef) bool { is, _ := f.Issue(ref.ID); return is.Status == "Done" },
 		comments: func(ref model.TicketRef) []string { is, _ := f.Issue(ref.ID); return is.Comments },
 		labels:   func(ref model.TicketRef) []string { is, _ := f.Issue(ref.ID); return is.Labels },
 		tickets:  func() int { return len(f.Issues()) },
