@@ -531,8 +531,14 @@ func (d *decider) action(a model.Action) error {
 	case (a.Kind == model.ActionConfirmDeleted || a.Kind == model.ActionRecheck) && a.Actor.Kind != model.ActorTicket && d.throttled():
 		// A check for the case was asked for moments ago (or is still owed): another
 		// one would cost AWS calls and thread replies and tell nothing new. The action
-		// id is remembered; nothing else changes.
+		// id is remembered, and the first ignored click of a throttle window leaves a
+		// refused event saying why; nothing else changes.
 		d.changed = true
+		if reason, ok := d.throttleRefusal(); ok {
+			at := d.in.At
+			d.c.CheckRefusedAt = &at
+			refuse(fmt.Sprintf("%s by %s ignored: %s", a.Kind, who, reason))
+		}
 	case a.Kind == model.ActionConfirmDeleted && from == model.StateTicketed:
 		d.c.State = model.StateVerifying
 		at := d.in.At
@@ -639,6 +645,28 @@ func (d *decider) throttled() bool {
 		cool = DefaultCheckCooldown
 	}
 	return cool > 0 && d.c.CheckRequestedAt != nil && d.in.At.Sub(*d.c.CheckRequestedAt) < cool
+}
+
+// throttleRefusal is why a throttled check request is ignored, and whether to record
+// it: once per throttle window (the window of the last check request, or one cooldown
+// while a check is still owed).
+func (d *decider) throttleRefusal() (string, bool) {
+	cool := d.in.CheckCooldown
+	if cool <= 0 {
+		cool = DefaultCheckCooldown
+	}
+	if r := d.c.CheckRefusedAt; r != nil && d.in.At.Sub(*r) < cool &&
+		(d.c.CheckRequestedAt == nil || !r.Before(*d.c.CheckRequestedAt)) {
+		return "", false
+	}
+	if slices.Contains(d.c.Pending, PendingRecheck) {
+		return "a check is already running", true
+	}
+	ago := time.Duration(0)
+	if d.c.CheckRequestedAt != nil {
+		ago = d.in.At.Sub(*d.c.CheckRequestedAt).Round(time.Second)
+	}
+	return fmt.Sprintf("a check was requested %s ago (at most one per %s)", ago, cool), true
 }
 
 // expire ends what is time-boxed: a risk acceptance at its expiry, and verifying

@@ -97,8 +97,8 @@ func TestRecheckAndIDeletedAreThrottledPerCase(t *testing.T) {
 		c, e = applyAll(t, c, in)
 		evs = append(evs, e...)
 	}
-	if len(evs) != 1 {
-		t.Fatalf("5 re-check clicks within seconds made %d events %v, want 1", len(evs), eventTypes(evs))
+	if len(evs) != 2 || evs[0].Type != model.EventUpdated || evs[1].Type != model.EventRefused {
+		t.Fatalf("5 re-check clicks within seconds made %d events %v, want 1 re-check and 1 refusal", len(evs), eventTypes(evs))
 	}
 	// The check answered; a minute later a re-check is honoured again.
 	o := observation(acct, true, model.SourceCheck, t0.Add(5*time.Second))
@@ -128,4 +128,41 @@ func reasons(evs []model.CaseEvent) []string {
 		out = append(out, e.Reason)
 	}
 	return out
+}
+
+// A throttled click still leaves one trace in the audit log per throttle window: a
+// refused event naming the clicker and why, never one per click.
+func TestAThrottledCheckRequestIsRecordedOncePerWindow(t *testing.T) {
+	c := caseIn(model.StateTicketed)
+	a := action(model.ActionRecheck, acct, c.ID)
+	c, _ = applyAll(t, c, Input{At: t0, Action: &a})
+	var evs []model.CaseEvent
+	for i, kind := range []model.ActionKind{model.ActionRecheck, model.ActionConfirmDeleted, model.ActionRecheck} {
+		a := action(kind, acct, c.ID)
+		var e []model.CaseEvent
+		c, e = applyAll(t, c, Input{At: t0.Add(time.Duration(i+1) * time.Second), Action: &a})
+		evs = append(evs, e...)
+	}
+	if len(evs) != 1 || evs[0].Type != model.EventRefused || evs[0].Actor.Name != "alice" ||
+		!strings.Contains(evs[0].Reason, "a check is already running") || c.State != model.StateTicketed {
+		t.Fatalf("3 throttled clicks while a check runs: %s, events %v %v, want one refused event saying why", c.State, eventTypes(evs), reasons(evs))
+	}
+	// The check answers; a click within the cooldown is refused again only in a new
+	// window: this is still the window of the re-check at t0, already recorded.
+	o := observation(acct, true, model.SourceCheck, t0.Add(5*time.Second))
+	c, _ = applyAll(t, c, Input{At: t0.Add(5 * time.Second), Check: &o})
+	a = action(model.ActionRecheck, acct, c.ID)
+	if c, evs = applyAll(t, c, Input{At: t0.Add(10 * time.Second), Action: &a}); len(evs) != 0 {
+		t.Fatalf("a second throttled click in one window: events %v %v", eventTypes(evs), reasons(evs))
+	}
+	// A new window: a re-check after the cooldown is honoured, a click 3 s later refused once.
+	a = action(model.ActionRecheck, acct, c.ID)
+	c, _ = applyAll(t, c, Input{At: t0.Add(DefaultCheckCooldown + 5*time.Second), Action: &a})
+	o = observation(acct, true, model.SourceCheck, t0.Add(DefaultCheckCooldown+6*time.Second))
+	c, _ = applyAll(t, c, Input{At: t0.Add(DefaultCheckCooldown + 6*time.Second), Check: &o})
+	a = action(model.ActionConfirmDeleted, acct, c.ID)
+	_, evs = applyAll(t, c, Input{At: t0.Add(DefaultCheckCooldown + 8*time.Second), Action: &a})
+	if len(evs) != 1 || evs[0].Type != model.EventRefused || !strings.Contains(evs[0].Reason, "requested 3s ago") {
+		t.Fatalf("a throttled click in a new window: events %v %v", eventTypes(evs), reasons(evs))
+	}
 }

@@ -253,7 +253,10 @@ type Case struct {
 	// CheckRequestedAt is when a human last asked for a check (re-check, "I deleted");
 	// further requests within the remediator's cooldown are ignored.
 	CheckRequestedAt *time.Time `json:"check_requested_at,omitempty"`
-	Seq              int        `json:"seq"` // number of the last case event
+	// CheckRefusedAt is when an ignored check request was last recorded (a refused
+	// event), so a throttle window records at most one.
+	CheckRefusedAt *time.Time `json:"check_refused_at,omitempty"`
+	Seq            int        `json:"seq"` // number of the last case event
 	// Pending lists side effects the remediator still owes the case (open_ticket,
 	// delete_keys, recheck). They are recorded before they run, so a crash resumes them.
 	Pending []string `json:"pending,omitempty"`
