@@ -164,6 +164,13 @@ func startEmbedded(dataDir, listen string) (*server.Server, string, error) {
 		StoreDir:   storeDir,
 		NoSigs:     true,
 		NoLog:      true,
+		// The embedded server is the only copy of the cases: with a data directory,
+		// every acknowledged write reaches the disk before the acknowledgement. Without
+		// it the file store buffers writes for a few milliseconds, so a process killed
+		// right after a PubAck or a KV update loses them (seen as a Slack reply posted
+		// twice after a SIGKILL: the reply intent was acknowledged, then lost). A
+		// temporary store (no ROOTWARDEN_DATA_DIR) is gone with the process anyway.
+		SyncAlways: temp == "",
 	})
 	if err != nil {
 		return fail(fmt.Errorf("embedded NATS: %w", err))
