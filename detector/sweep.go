@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
@@ -466,6 +467,13 @@ func (d *Detector) handleJob(ctx context.Context, msg jetstream.Msg, stopped <-c
 			d.ack(ctx, msg, log)
 			return
 		}
+	}
+	if _, throttled := retry.DefaultThrottleErrorCodes[obs.ErrorCode]; throttled && !last {
+		// Still throttled after the SDK's retries: try the account again later in
+		// the sweep rather than report it unchecked until the next sweep.
+		log.Info("account check throttled; trying it again later in the sweep", "delivery", delivered)
+		_ = msg.NakWithDelay(time.Duration(delivered) * 2 * time.Second)
+		return
 	}
 	obs.SweepID = job.SweepID
 	obs.ID = obsID
