@@ -14,6 +14,7 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/wait"
 )
 
 // maxInFlightEvents bounds the event messages handled at once by one detector.
@@ -82,7 +83,7 @@ func (d *Detector) pollEvents(ctx context.Context) error {
 				log.Warn("sqs ReceiveMessage failed; retrying", "code", code, "err", msg, "retry_in", backoff.String())
 				lastErr = msg
 			}
-			if !sleepCtx(ctx, backoff) {
+			if !wait.Sleep(ctx, backoff) {
 				return nil
 			}
 			backoff = min(2*backoff, 30*time.Second)
@@ -226,15 +227,4 @@ func (d *Detector) publish(ctx context.Context, obs model.Observation) error {
 	d.log.Log(ctx, level, "finding published", "account", obs.AccountID, "id", obs.ID, "source", obs.Source,
 		"root_keys", obs.RootKeysPresent, "error_code", obs.ErrorCode)
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/bus"
 	rwmetrics "github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/wait"
 )
 
 // How sweeps are shared between detector processes:
@@ -105,7 +106,7 @@ func (d *Detector) schedule(ctx context.Context) error {
 		if _, _, err := d.MaybeSweep(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("sweep scheduling failed; trying again", "err", safeError(err), "retry_in", poll.String())
 		}
-		if !sleepCtx(ctx, poll) {
+		if !wait.Sleep(ctx, poll) {
 			return nil
 		}
 	}
@@ -378,7 +379,7 @@ func (d *Detector) consumeJobs(ctx context.Context, cons jetstream.Consumer) err
 				return err
 			}
 			d.log.Warn("sweep job consumer", "err", safeError(err))
-			if !sleepCtx(ctx, time.Second) {
+			if !wait.Sleep(ctx, time.Second) {
 				return nil
 			}
 			continue

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/wait"
 )
 
 // work runs the account's owed side effects. Within one instance only one goroutine
@@ -150,9 +151,9 @@ func (r *Remediator) openTicket(ctx context.Context, rec *record) error {
 	// behind its creates (Jira) may not show a ticket an interrupted attempt made a
 	// moment ago: wait until it would.
 	if lagger, ok := r.tracker.(interface{ SearchLag() time.Duration }); ok && rec.OpenAttemptAt != nil {
-		if wait := lagger.SearchLag() - time.Since(*rec.OpenAttemptAt); wait > 0 {
-			r.log.Info("waiting for the ticket system's search before opening again", "account", c.AccountID, "case", c.ID, "wait", wait)
-			if !sleepCtx(ctx, wait) {
+		if lag := lagger.SearchLag() - time.Since(*rec.OpenAttemptAt); lag > 0 {
+			r.log.Info("waiting for the ticket system's search before opening again", "account", c.AccountID, "case", c.ID, "wait", lag)
+			if !wait.Sleep(ctx, lag) {
 				return ctx.Err()
 			}
 		}
@@ -268,17 +269,6 @@ func (r *Remediator) ticketOp(ctx context.Context, account string, op TicketOp) 
 		rec.TicketOps = slices.DeleteFunc(rec.TicketOps, func(o TicketOp) bool { return o.ID == op.ID && o.Op == op.Op })
 		return len(rec.TicketOps) != n
 	})
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // slackLink is the permalink of the case's Slack message, when the notifier has posted one.

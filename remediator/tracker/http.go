@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/wait"
 )
 
 // Retry is how trackers retry: 429 and 5xx (and network errors) are retried with
@@ -95,7 +96,7 @@ func (c *restClient) do(ctx context.Context, method, path string, body, out any)
 		}
 		delay := c.backoff(attempt, err)
 		c.log.Warn("ticket system call failed; retrying", "system", c.system, "op", op, "attempt", attempt, "delay", delay, "err", err)
-		if !sleep(ctx, delay) {
+		if !wait.Sleep(ctx, delay) {
 			return err
 		}
 	}
@@ -109,17 +110,6 @@ func (c *restClient) backoff(attempt int, err error) time.Duration {
 		d = c.retry.Base << (attempt - 1)
 	}
 	return min(d, c.retry.MaxDelay)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // once makes one HTTP call. Errors are classified (statusCode); a transient one may
@@ -202,7 +192,7 @@ func (c *restClient) findOrCreate(ctx context.Context, what string, searchLag ti
 		delay := max(c.backoff(attempt, err), searchLag)
 		c.log.Warn("ticket creation failed and may have taken effect; searching again before creating",
 			"system", c.system, "op", what, "attempt", attempt, "delay", delay, "err", err)
-		if !sleep(ctx, delay) {
+		if !wait.Sleep(ctx, delay) {
 			return ref, err
 		}
 	}
