@@ -135,11 +135,21 @@ func (n *Notifier) backoff(delivered uint64) time.Duration {
 	return min(d, n.cfg.RetryMax)
 }
 
+// progress is what the attempts at one delivery of an event have done so far.
+type progress struct {
+	edited bool // the message shows this event (or a newer one): a retry does not edit it again
+}
+
 // project renders one case event: the message (posted once, then edited) and a
 // thread reply. It is idempotent: events at or below the rendered seq are skipped.
 // The thread reply has its own intent (record.ReplyIntent): the thread is searched
 // only when an earlier attempt was posting this event's reply.
-func (n *Notifier) project(ctx context.Context, ev model.CaseEvent) error {
+//
+// chat.update is the scarcest of Slack's limits here (Tier 3, about 50 a minute for
+// every case together), so the message is not edited when this attempt's edit already
+// went out (only the reply failed), nor when a newer event of the case waits in this
+// process: its edit shows a newer state a moment later.
+func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress) error {
 	rec, _, err := n.loadRecord(ctx, ev.CaseID)
 	if err != nil {
 		return err
@@ -156,7 +166,11 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent) error {
 			return err
 		}
 	}
-	if !posted {
+	if posted {
+		p.edited = true
+	} else if p.edited || n.work.newerQueued(ev.CaseID, ev.Seq) {
+		n.log.Debug("case message not edited for this event", "case", ev.CaseID, "seq", ev.Seq, "edited", p.edited)
+	} else {
 		err := n.updateMsg(ctx, rec.Channel, rec.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
 		var se slack.SlackErrorResponse
 		if errors.As(err, &se) && se.Err == "message_not_found" {
@@ -168,6 +182,7 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent) error {
 		} else if err != nil {
 			return fmt.Errorf("chat.update of case %s: %w", ev.CaseID, err)
 		}
+		p.edited = true
 	}
 	if ev.Type != model.EventOpened {
 		exists := false

@@ -440,3 +440,52 @@ func TestCoalescedCallsAreShownInOneUpdate(t *testing.T) {
 		t.Errorf("the case message does not show the coalesced calls:\n%s", m.AllText())
 	}
 }
+
+// Slack allows about 50 chat.update calls a minute, the slowest of the limits the
+// projection meets: after a backlog (a restart, a burst of clicks) every needless edit
+// delays every case's message by more than a second. An event whose case already has a
+// newer event waiting is not edited (the newer edit shows a newer state), and an event
+// whose edit went out is not edited again when only its thread reply failed.
+func TestProjectionSkipsNeedlessEdits(t *testing.T) {
+	t.Run("a newer event of the case is waiting", func(t *testing.T) {
+		e := newEnv(t, nil)
+		c := baseCase(account+"-1", e.clock.Now())
+		// All three are in the stream before the notifier starts: the two later ones
+		// are queued behind the first post.
+		e.publish(c, model.EventOpened, "", model.System, "found")
+		c.State = model.StateTicketed
+		e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
+		c.State = model.StateVerifying
+		e.publish(c, model.EventVerifying, model.StateTicketed, slackActor(outsider, "bob"), "deleted")
+		e.run()
+		e.rendered(c.ID, 3)
+		m := e.onlyMessage()
+		if len(m.Replies) != 2 || !strings.Contains(m.Replies[0].Text, "ticket") || !strings.Contains(m.Replies[1].Text, "Checking") {
+			t.Fatalf("replies: %+v, want the ticketed and the verifying reply in order", m.Replies)
+		}
+		if !slices.Equal(buttonIDs(m), []string{notifier.ActionIDRecheck}) {
+			t.Errorf("final render has buttons %v, want the verifying render", buttonIDs(m))
+		}
+		if m.Edits != 1 || e.fake.Calls("chat.update") != 1 {
+			t.Errorf("message edited %d times (%d chat.update calls), want 1: the ticketed render was replaced before anyone saw it",
+				m.Edits, e.fake.Calls("chat.update"))
+		}
+	})
+	t.Run("only the thread reply failed", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.run()
+		c := e.openCase()
+		e.fake.FailNext("chat.postMessage", 1, slackfake.ServerError(503))
+		c.State = model.StateTicketed
+		e.publish(c, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
+		e.rendered(c.ID, 2)
+		m := e.onlyMessage()
+		if len(m.Replies) != 1 || !slices.Equal(buttonIDs(m), []string{notifier.ActionIDConfirmDeleted, notifier.ActionIDRecheck}) {
+			t.Fatalf("replies %d buttons %v, want 1 and the ticketed buttons", len(m.Replies), buttonIDs(m))
+		}
+		if m.Edits != 1 || e.fake.Calls("chat.update") != 1 {
+			t.Errorf("message edited %d times (%d chat.update calls), want 1: the retry of the reply edited it again",
+				m.Edits, e.fake.Calls("chat.update"))
+		}
+	})
+}

@@ -102,6 +102,19 @@ func (n *Notifier) runCase(ctx context.Context, caseID string) {
 	}
 }
 
+// newerQueued reports whether an event of the case newer than seq waits in this
+// process (its projection will edit the case's message).
+func (w *workers) newerQueued(caseID string, seq int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, j := range w.queues[caseID] {
+		if j.ev.Seq > seq {
+			return true
+		}
+	}
+	return false
+}
+
 // heartbeat tells the server every third of AckWait that held messages are in work.
 func (n *Notifier) heartbeat(ctx context.Context) {
 	t := time.NewTicker(max(n.cfg.AckWait/3, 10*time.Millisecond))
@@ -131,8 +144,9 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 	ev := j.ev
 	log := n.log.With("case", ev.CaseID, "account", ev.AccountID, "seq", ev.Seq, "event", ev.Type)
 	pctx := withPrio(ctx, eventPrio(ev))
+	var p progress
 	for attempt := 1; ; attempt++ {
-		err := n.project(pctx, ev)
+		err := n.project(pctx, ev, &p)
 		cl, _ := classify(err)
 		if ctx.Err() != nil && cl != classOK {
 			_ = j.msg.Nak() // shutting down: the next process takes it
