@@ -147,7 +147,7 @@ type progress struct {
 //
 // chat.update is the scarcest of Slack's limits here (Tier 3, about 50 a minute for
 // every case together), so the message is not edited when this attempt's edit already
-// went out (only the reply failed), nor when a newer event of the case waits in this
+// went out (only the reply failed), nor when the case's next event waits in this
 // process: its edit shows a newer state a moment later.
 func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress) error {
 	rec, _, err := n.loadRecord(ctx, ev.CaseID)
@@ -168,7 +168,7 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress)
 	}
 	if posted {
 		p.edited = true
-	} else if p.edited || n.work.newerQueued(ev.CaseID, ev.Seq) {
+	} else if p.edited || n.work.nextQueued(ev.CaseID, ev.Seq) {
 		n.log.Debug("case message not edited for this event", "case", ev.CaseID, "seq", ev.Seq, "edited", p.edited)
 	} else {
 		err := n.updateMsg(ctx, rec.Channel, rec.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))

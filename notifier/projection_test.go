@@ -3,6 +3,7 @@ package notifier_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -488,4 +489,44 @@ func TestProjectionSkipsNeedlessEdits(t *testing.T) {
 				m.Edits, e.fake.Calls("chat.update"))
 		}
 	})
+}
+
+// After a crash, an event the dead process held comes back one AckWait later, while
+// the case's next event, published after the restart, is delivered at once. Projected
+// in arrival order, the older event was then skipped (its thread reply never posted)
+// or, when the newer one had not finished, it took over the newer one's reply intent,
+// and the newer reply was posted twice (seen in TestChaos). A case's events are
+// projected in their order: a newer one waits for the older ones.
+func TestOlderEventDeliveredLateIsProjectedFirst(t *testing.T) {
+	e := newEnv(t, nil)
+	e.run()
+	c := e.openCase()
+	event := func(seq int, typ model.CaseEventType, from model.State, actor model.Actor, reason string) model.CaseEvent {
+		c.Seq = seq
+		return model.CaseEvent{SchemaVersion: model.SchemaVersion, ID: fmt.Sprintf("%s/%d", c.ID, seq), Type: typ,
+			CaseID: c.ID, AccountID: c.AccountID, Seq: seq, From: from, To: c.State, Actor: actor, At: e.clock.Now(),
+			Reason: reason, Case: c}
+	}
+	c.State = model.StateTicketed
+	ticketed := event(2, model.EventTicketed, model.StateOpen, slackActor(approverUser, "alice"), "approved")
+	c.State = model.StateVerifying
+	verifying := event(3, model.EventVerifying, model.StateTicketed, slackActor(outsider, "bob"), "deleted")
+	e.putCase(c)
+	e.publishEvent(verifying, verifying.ID) // the newer one first, as after a restart
+	testutil.Eventually(t, "the newer event was handled", func() bool {
+		return len(e.onlyMessage().Replies) > 0 || strings.Contains(e.logs.String(), "waits for an older event")
+	})
+	e.publishEvent(ticketed, ticketed.ID) // the older one, redelivered late
+	e.rendered(c.ID, 3)
+	m := e.onlyMessage()
+	if len(m.Replies) != 2 || !strings.Contains(m.Replies[0].Text, "open → ticketed") || !strings.Contains(m.Replies[1].Text, "Checking") {
+		var texts []string
+		for _, r := range m.Replies {
+			texts = append(texts, r.Text)
+		}
+		t.Fatalf("thread replies %q, want the ticketed reply, then the verifying one", texts)
+	}
+	if !slices.Equal(buttonIDs(m), []string{notifier.ActionIDRecheck}) {
+		t.Errorf("final render has buttons %v, want the verifying render", buttonIDs(m))
+	}
 }

@@ -11,6 +11,7 @@ package notifier
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type job struct {
 	ev        model.CaseEvent
 	sseq      uint64 // stream sequence
 	delivered uint64
+	published time.Time // when the stream stored it
 }
 
 type workers struct {
@@ -59,7 +61,7 @@ func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) {
 	}
 	j := job{msg: msg, ev: ev, delivered: 1}
 	if md, err := msg.Metadata(); err == nil {
-		j.sseq, j.delivered = md.Sequence.Stream, md.NumDelivered
+		j.sseq, j.delivered, j.published = md.Sequence.Stream, md.NumDelivered, md.Timestamp
 	}
 	if ev.Type == model.EventOpened {
 		n.opened(ev) // redeliveries too: a crash before the summary was saved loses no burst
@@ -102,13 +104,13 @@ func (n *Notifier) runCase(ctx context.Context, caseID string) {
 	}
 }
 
-// newerQueued reports whether an event of the case newer than seq waits in this
-// process (its projection will edit the case's message).
-func (w *workers) newerQueued(caseID string, seq int) bool {
+// nextQueued reports whether the case's next event (seq+1) waits in this process:
+// its projection edits the case's message right after (it waits for nothing older).
+func (w *workers) nextQueued(caseID string, seq int) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, j := range w.queues[caseID] {
-		if j.ev.Seq > seq {
+		if j.ev.Seq == seq+1 {
 			return true
 		}
 	}
@@ -143,6 +145,9 @@ func (n *Notifier) heartbeat(ctx context.Context) {
 func (n *Notifier) handle(ctx context.Context, j job) {
 	ev := j.ev
 	log := n.log.With("case", ev.CaseID, "account", ev.AccountID, "seq", ev.Seq, "event", ev.Type)
+	if n.waitsForOlder(ctx, j, log) {
+		return
+	}
 	pctx := withPrio(ctx, eventPrio(ev))
 	var p progress
 	for attempt := 1; ; attempt++ {
@@ -175,6 +180,35 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 		case <-time.After(d):
 		}
 	}
+}
+
+// waitsForOlder keeps a case's events in their order. After a crash, the events the
+// dead process held come back one AckWait later, while an event published after the
+// restart is delivered at once: projected first, it would make the older one look
+// rendered (its thread reply never posted) or, if it had not finished, lose its reply
+// intent to the older one (its reply posted twice). An event that finds older events
+// of its case unrendered goes back with a short delay, so that they come first. It
+// waits at most 2×AckWait after it was published (by then the older ones would have
+// come back): an older event that failed for good does not hold its case for ever.
+func (n *Notifier) waitsForOlder(ctx context.Context, j job, log *slog.Logger) bool {
+	rec, _, err := n.loadRecord(ctx, j.ev.CaseID)
+	if err != nil {
+		return false // the projection meets the same error and retries
+	}
+	rendered := 0
+	if rec != nil {
+		rendered = rec.RenderedSeq
+	}
+	if j.ev.Seq <= rendered+1 {
+		return false
+	}
+	if j.published.IsZero() || time.Since(j.published) >= 2*n.cfg.AckWait {
+		log.Warn("case event projected without older events of its case that never came", "rendered", rendered)
+		return false
+	}
+	log.Info("case event waits for an older event of its case", "rendered", rendered)
+	_ = j.msg.NakWithDelay(max(n.cfg.AckWait/10, 10*time.Millisecond))
+	return true
 }
 
 // eventPrio: an event caused by a person (a click, the API) is awaited by them.
