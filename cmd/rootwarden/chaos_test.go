@@ -750,6 +750,14 @@ func (c *chaos) check() []string {
 					bad("case %s: thread reply %s posted %d times", cv.ID, k, n)
 				}
 			}
+			// The message shows the case as it is now: its state in the text, its last
+			// event told in the thread (its reply follows the edit).
+			if !strings.Contains(strings.ToLower(m.Text), "— "+string(cv.State)) {
+				bad("case %s is %s but its message says %q", cv.ID, cv.State, m.Text)
+			}
+			if last := fmt.Sprintf("event:%s/%d", cv.ID, cv.Seq); cv.Seq > 1 && seen[last] == 0 {
+				bad("case %s: its last event %d is not in the thread yet", cv.ID, cv.Seq)
+			}
 		}
 		// GitHub: one issue per ticketed case, open while ticketed, closed once resolved.
 		ticketed := cv.Ticket != nil
@@ -858,8 +866,9 @@ func actionButtons(m slackfake.Message) []string {
 }
 
 // checkAuditLog reads the stopped process's NATS data: every case ever opened (not
-// only the current ones the API lists) has one Slack message and at most one ticket,
-// and no case was opened for a clean account or twice for one account.
+// only the current ones the API lists) has one Slack message with a thread reply for
+// each of its later events and at most one ticket, and no case was opened for a clean
+// account or twice for one account.
 func (c *chaos) checkAuditLog() {
 	t := c.t
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -935,13 +944,25 @@ func (c *chaos) checkAuditLog() {
 		}
 		for id := range casesOf[a] {
 			n := 0
+			replied := map[string]bool{} // event seqs with a thread reply
 			for _, m := range msgs[a] {
 				if m.Metadata.EventPayload["case_id"] == id {
 					n++
+					for _, r := range m.Replies {
+						if r.Metadata != nil && r.Metadata.EventPayload["case_id"] == id {
+							replied[fmt.Sprint(r.Metadata.EventPayload["seq"])] = true
+						}
+					}
 				}
 			}
 			if n != 1 {
 				t.Errorf("case %s: %d top-level Slack messages, want 1", id, n)
+			}
+			// Every transition after the opening is told in the thread (none skipped).
+			for _, h := range hist[id] {
+				if h.Type != model.EventOpened && !replied[strconv.Itoa(h.Seq)] {
+					t.Errorf("case %s: event %d (%s) has no thread reply", id, h.Seq, h.Type)
+				}
 			}
 			if k := len(c.gh.IssuesWithLabel(tracker.Label(id))); k > 1 {
 				t.Errorf("case %s: %d GitHub issues, want at most 1", id, k)
