@@ -163,13 +163,32 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 	}
 }
 
-// eventPrio: an event caused by a person (a click, the API) is awaited by them.
+// eventPrio: an event caused by a person (a click, the API) is awaited by them, and so
+// is the outcome of a verification (resolved, still present: the system's events, but
+// someone said the keys are gone and watches the message for the answer).
 func eventPrio(ev model.CaseEvent) priority {
 	switch {
 	case ev.Actor.Kind == model.ActorSlack || ev.Actor.Kind == model.ActorAPI:
+		return prioHuman
+	case ev.From == model.StateVerifying:
 		return prioHuman
 	case ev.Case.Severity == model.SeverityCritical:
 		return prioCritical
 	}
 	return prioHigh
+}
+
+// newest is the latest event of ev's case held in the process (queued behind ev), or
+// ev itself: what the case's message should show when it is edited now.
+func (n *Notifier) newest(ev model.CaseEvent) model.CaseEvent {
+	w := n.work
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.queues[ev.CaseID]
+	for i := len(q) - 1; i >= 0; i-- {
+		if q[i].ev.Seq > ev.Seq {
+			return q[i].ev
+		}
+	}
+	return ev
 }
