@@ -157,6 +157,9 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	}
 
 	srv := httpx.New(log, reg)
+	if cfg.PProf {
+		srv.MountPProf()
+	}
 	if err := srv.Listen(cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("ROOTWARDEN_HTTP_ADDR: %w", err)
 	}
