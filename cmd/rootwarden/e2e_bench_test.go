@@ -266,7 +266,9 @@ func TestE2ETable(t *testing.T) {
 				rec.trace(t, channelOf(a), sent)
 				br.trace(t, caseOf[a], a, sent)
 			}
-			time.Sleep(time.Until(sent.Add(clickGap)))
+			if ci < len(clickAccts) { // the events after the last click need no chat.update budget
+				time.Sleep(time.Until(sent.Add(clickGap)))
+			}
 		}
 		updatesPerClick[lat] = float64(rec.count("chat.update")-u0) / float64(clicks)
 		rows = append(rows,
