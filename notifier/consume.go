@@ -39,6 +39,10 @@ type record struct {
 	// ReplyIntent is the seq of the event whose thread reply is being posted (saved
 	// before chat.postMessage): only then is the thread searched for it.
 	ReplyIntent int `json:"reply_intent,omitempty"`
+	// MessageSeq is the seq of the case snapshot the message shows: above RenderedSeq
+	// when an edit showed an event still queued (editCase), whose own edit is then
+	// skipped.
+	MessageSeq int `json:"message_seq,omitempty"`
 }
 
 // applyState moves the timers along with the case's state.
@@ -137,7 +141,7 @@ func (n *Notifier) backoff(delivered uint64) time.Duration {
 
 // progress is what the attempts at one delivery of an event have done so far.
 type progress struct {
-	edited bool // the message shows this event (or a newer one): a retry does not edit it again
+	shown int // the seq the message was edited to show: a retry after a failed reply does not edit it again
 }
 
 // project renders one case event: the message (posted once, then edited) and a
@@ -146,9 +150,9 @@ type progress struct {
 // only when an earlier attempt was posting this event's reply.
 //
 // chat.update is the scarcest of Slack's limits here (Tier 3, about 50 a minute for
-// every case together), so the message is not edited when this attempt's edit already
-// went out (only the reply failed), nor when the case's next event waits in this
-// process: its edit shows a newer state a moment later.
+// every case together), so the message is not edited again when an earlier attempt at
+// this delivery edited it and only the thread reply failed, nor when an earlier edit
+// already showed this state or a newer one (editCase).
 func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress) error {
 	rec, _, err := n.loadRecord(ctx, ev.CaseID)
 	if err != nil {
@@ -166,12 +170,15 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress)
 			return err
 		}
 	}
-	if posted {
-		p.edited = true
-	} else if p.edited || n.work.nextQueued(ev.CaseID, ev.Seq) {
-		n.log.Debug("case message not edited for this event", "case", ev.CaseID, "seq", ev.Seq, "edited", p.edited)
-	} else {
-		err := n.updateMsg(ctx, rec.Channel, rec.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+	shown := ev.Seq // the snapshot the message shows once this event is projected
+	switch {
+	case posted:
+	case p.shown >= ev.Seq:
+		shown = p.shown // this delivery's earlier attempt edited it; only the reply failed
+	case rec.MessageSeq >= ev.Seq:
+		shown = rec.MessageSeq // an earlier edit already showed this state or a newer one
+	default:
+		err := n.editCase(ctx, rec, ev, text, blocks, &shown)
 		var se slack.SlackErrorResponse
 		if errors.As(err, &se) && se.Err == "message_not_found" {
 			// Someone deleted the case's message in Slack. The case is still active, so
@@ -182,7 +189,7 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress)
 		} else if err != nil {
 			return fmt.Errorf("chat.update of case %s: %w", ev.CaseID, err)
 		}
-		p.edited = true
+		p.shown = shown
 	}
 	if ev.Type != model.EventOpened {
 		exists := false
@@ -207,6 +214,7 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress)
 			return false
 		}
 		r.RenderedSeq, r.ReplyIntent = ev.Seq, 0
+		r.MessageSeq = max(r.MessageSeq, shown)
 		r.applyState(ev)
 		return true
 	})
@@ -214,6 +222,26 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress)
 		n.log.Info("case event projected", "case", ev.CaseID, "seq", ev.Seq, "event", ev.Type, "state", ev.Case.State)
 	}
 	return err
+}
+
+// editCase edits the case's message. What it shows is decided once the chat.update
+// token is granted: when a newer event of the case is queued by then (the outcome of a
+// verification that arrived while the "verifying" edit waited for Slack's budget), the
+// message goes straight to the newest state, in one edit instead of a stale one and
+// a second wait. shown gets the seq of the snapshot sent; the thread replies still
+// tell every event in order.
+func (n *Notifier) editCase(ctx context.Context, rec *record, ev model.CaseEvent, text string, blocks []slack.Block, shown *int) error {
+	return n.slackCall(ctx, keyUpdate, func(cctx context.Context) error {
+		seq := ev.Seq
+		if latest := n.newest(ev); latest.Seq > ev.Seq {
+			text, blocks, seq = caseText(latest.Case), n.renderCase(cctx, latest.Case, &latest), latest.Seq
+		}
+		if _, _, _, err := n.api.UpdateMessageContext(cctx, rec.Channel, rec.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+			return err
+		}
+		*shown = seq
+		return nil
+	})
 }
 
 // firstPost gives the case its message. The intent to post is saved first; a post

@@ -7,3 +7,13 @@ func (n *Notifier) Tick(ctx context.Context) error { return n.tick(ctx) }
 
 // TickReads is how many cases the reminder loop has read.
 func (n *Notifier) TickReads() int64 { return n.tickReads.Load() }
+
+// DueRevision is the newest rw_slack revision the reminder index has applied.
+func (n *Notifier) DueRevision() uint64 {
+	n.due.mu.Lock()
+	defer n.due.mu.Unlock()
+	return n.due.rev
+}
+
+// Backlog is how many cases are in projection and how many wait for their channel.
+func (n *Notifier) Backlog() (running, waiting int) { return n.work.backlog() }
