@@ -444,9 +444,9 @@ func TestCoalescedCallsAreShownInOneUpdate(t *testing.T) {
 
 // Slack allows about 50 chat.update calls a minute, the slowest of the limits the
 // projection meets: after a backlog (a restart, a burst of clicks) every needless edit
-// delays every case's message by more than a second. An event whose case already has a
-// newer event waiting is not edited (the newer edit shows a newer state), and an event
-// whose edit went out is not edited again when only its thread reply failed.
+// delays every case's message by more than a second. Events of a case queued together
+// cost one edit (it shows the newest of them), and an event whose edit went out is not
+// edited again when only its thread reply failed.
 func TestProjectionSkipsNeedlessEdits(t *testing.T) {
 	t.Run("a newer event of the case is waiting", func(t *testing.T) {
 		e := newEnv(t, nil)
