@@ -316,6 +316,9 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 // waits at most 2×AckWait after it was published (by then the older ones would have
 // come back): an older event that failed for good does not hold its case for ever.
 func (n *Notifier) waitsForOlder(ctx context.Context, j job, log *slog.Logger) bool {
+	if j.ev.Seq <= 1 {
+		return false // an opening has nothing older
+	}
 	rec, _, err := n.loadRecord(ctx, j.ev.CaseID)
 	if err != nil {
 		return false // the projection meets the same error and retries
