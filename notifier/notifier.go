@@ -173,6 +173,9 @@ type Notifier struct {
 	log *slog.Logger
 	b   *bus.Bus
 	api *slack.Client
+	// started is when Run began: events held by an earlier process come back within
+	// AckWait of it (waitsForOlder).
+	started time.Time
 
 	users  map[string]bool // approver user ids
 	groups []string        // approver user-group ids
@@ -262,6 +265,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 func (n *Notifier) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	n.started = time.Now()
 	if len(n.users) == 0 && len(n.groups) == 0 && n.cfg.OnCall == nil {
 		n.log.Warn("no approvers configured: approvals are refused (fail closed)")
 	}

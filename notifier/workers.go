@@ -338,8 +338,10 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 // rendered (its thread reply never posted) or, if it had not finished, lose its reply
 // intent to the older one (its reply posted twice). An event that finds older events
 // of its case unrendered goes back with a short delay, so that they come first. It
-// waits at most 2×AckWait after it was published (by then the older ones would have
-// come back): an older event that failed for good does not hold its case for ever.
+// waits at most 2×AckWait after it was published or this process started, whichever
+// is later (an older event held by a dead process is back within AckWait of the
+// restart; one that keeps being held by processes that die keeps its place): an older
+// event that failed for good does not hold its case for ever.
 // The urgent consumer's events wait too (a click's event after a restart is exactly
 // the newer one); behind a flood, an urgent event whose case has an older event still
 // in the main consumer's backlog is projected at the latest 2×AckWait after it.
@@ -358,7 +360,7 @@ func (n *Notifier) waitsForOlder(ctx context.Context, j job, log *slog.Logger) b
 	if j.ev.Seq <= rendered+1 {
 		return false
 	}
-	if j.published.IsZero() || time.Since(j.published) >= 2*n.cfg.AckWait {
+	if j.published.IsZero() || time.Since(later(j.published, n.started)) >= 2*n.cfg.AckWait {
 		log.Warn("case event projected without older events of its case that never came", "rendered", rendered)
 		return false
 	}
@@ -395,4 +397,11 @@ func (n *Notifier) newest(ev model.CaseEvent) model.CaseEvent {
 		}
 	}
 	return ev
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
