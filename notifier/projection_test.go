@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/slackfake"
 	"github.com/rootwarden/rootwarden/internal/testutil"
@@ -449,12 +450,5 @@ func TestCoalescedCallsAreShownInOneUpdate(t *testing.T) {
 // stream: the positive signal that what was published has been processed.
 func consumerIdle(t *testing.T, b *bus.Bus, stream, consumer string) {
 	t.Helper()
-	testutil.Eventually(t, consumer+" idle", func() bool {
-		c, err := b.JS.Consumer(context.Background(), stream, consumer)
-		if err != nil {
-			return false
-		}
-		ci, err := c.Info(context.Background())
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 && ci.NumRedelivered == 0
-	})
+	testutil.Eventually(t, consumer+" idle", func() bool { return bustest.Settled(b, stream, consumer) })
 }

@@ -20,18 +20,11 @@ import (
 	"github.com/rootwarden/rootwarden/remediator"
 )
 
-// consumerIdle waits until a durable consumer has acked everything on its stream:
+// consumerIdle waits until a durable consumer has settled everything on its stream:
 // the positive signal that the component processed every message published so far.
 func consumerIdle(t *testing.T, b *bus.Bus, stream, consumer string) {
 	t.Helper()
-	testutil.Eventually(t, consumer+" caught up", func() bool {
-		c, err := b.JS.Consumer(context.Background(), stream, consumer)
-		if err != nil {
-			return false
-		}
-		ci, err := c.Info(context.Background())
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
-	})
+	testutil.Eventually(t, consumer+" caught up", func() bool { return bustest.Settled(b, stream, consumer) })
 }
 
 // Unchanged sweeps of an open case edit nothing in Slack (0 chat.update, 0 thread
