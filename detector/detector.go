@@ -36,18 +36,31 @@ import (
 // Defaults applied by Config.withDefaults.
 const (
 	DefaultScanInterval = 15 * time.Minute
-	// DefaultConcurrency of account checks per process. What bounds it at AWS: a
-	// check acts in its own account (IAM quotas are per account, so checks of
-	// different accounts do not share one), AssumeRole counts against the
-	// detector's account (STS has a per-account, per-Region request quota; the IAM
-	// User Guide gave 600 requests/s when this was written), Organizations calls (tags, listing) count against the
-	// management account and are throttled at a few per second. Sessions are cached
-	// for an hour and tags refreshed every 1–2 hours, so only a first sweep calls
-	// AssumeRole and ListTagsForResource per account: at 64 checks in flight and
-	// ≥ 50 ms per call that is ≤ 1,280 AssumeRole/s in theory, ~300/s at real
-	// latencies (~200 ms), under the STS quota; Organizations throttling is
-	// absorbed by the SDK's retries and by the adaptive limit (limit.go), which
-	// halves the checks in flight on throttling and grows back by one per round.
+	// DefaultConcurrency of account checks per process. What bounds it at AWS, as
+	// AWS documents it:
+	//   - AssumeRole counts against the detector's own account. AWS STS allows 600
+	//     requests a second per account and Region by default, shared by AssumeRole,
+	//     GetCallerIdentity and the other STS calls of that account; "for
+	//     cross-account AssumeRole requests, only the account making the AssumeRole
+	//     request impacts the STS quota" (IAM User Guide, "IAM and AWS STS quotas",
+	//     STS request quotas: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+	//   - The IAM calls of a check (GetAccountSummary, the credential report) are made
+	//     with the member account's session. AWS publishes no request rate for IAM
+	//     APIs: that page lists object quotas only, and IAM throttles with token
+	//     buckets whose size and refill "depends on the API" (AWS Security Blog, "How
+	//     to monitor and query IAM resources at scale – Part 2").
+	//   - Organizations calls (the listing, tags) count against the management
+	//     account. AWS publishes no request rate for them either: "Quotas for AWS
+	//     Organizations" (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html)
+	//     lists entity counts; a throttled call answers TooManyRequestsException.
+	// Sessions are cached for an hour and tags refreshed every 1–2 hours, so only a
+	// first sweep calls AssumeRole for every account. A first-sweep check is AssumeRole
+	// and then GetAccountSummary (and tags), so 64 checks in flight make at most
+	// 64 ÷ (2 × call latency) AssumeRole calls a second: 640/s at 50 ms per call,
+	// about the STS quota, 160/s at 200 ms. What the quota (or an unpublished IAM or
+	// Organizations rate) refuses is absorbed by the SDK's retries and by the adaptive
+	// limit (limit.go), which halves the checks in flight on throttling and grows
+	// back by one per round.
 	DefaultConcurrency    = 64
 	DefaultAccountTimeout = 60 * time.Second
 	DefaultMaxAttempts    = 3

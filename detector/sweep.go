@@ -186,6 +186,25 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	return st.ID, true, err
 }
 
+// publishJob publishes one sweep job without waiting for its acknowledgement. When
+// the client already holds its maximum of unacknowledged publications (a slow or
+// busy server: the client gives up after a short stall), it waits for them to be
+// acknowledged and tries again, instead of failing the whole sweep.
+func (d *Detector) publishJob(ctx context.Context, subject string, data []byte, msgID string) (jetstream.PubAckFuture, error) {
+	for {
+		f, err := d.b.JS.PublishAsync(subject, data, jetstream.WithMsgID(msgID))
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return f, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-d.b.JS.PublishAsyncComplete():
+		case <-time.After(time.Second): // the stall may clear before every ack is in
+		}
+	}
+}
+
 // errSweepTakenOver: another detector claimed the sweep while this one listed.
 var errSweepTakenOver = errors.New("sweep taken over by another detector")
 
@@ -205,7 +224,7 @@ func (d *Detector) enqueue(ctx context.Context, st *sweepState, rev *uint64) (in
 		if err != nil {
 			return err
 		}
-		f, err := d.b.JS.PublishAsync(bus.ScanSubject(a.ID), data, jetstream.WithMsgID(jobMsgID(sweepID, a.ID, 0)))
+		f, err := d.publishJob(ctx, bus.ScanSubject(a.ID), data, jobMsgID(sweepID, a.ID, 0))
 		if err != nil {
 			return fmt.Errorf("publish sweep job for %s: %w", a.ID, err)
 		}

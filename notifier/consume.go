@@ -39,6 +39,10 @@ type record struct {
 	// ReplyIntent is the seq of the event whose thread reply is being posted (saved
 	// before chat.postMessage): only then is the thread searched for it.
 	ReplyIntent int `json:"reply_intent,omitempty"`
+	// MessageSeq is the seq of the case snapshot the message shows: above RenderedSeq
+	// when an edit showed an event still queued (editCase), whose own edit is then
+	// skipped.
+	MessageSeq int `json:"message_seq,omitempty"`
 }
 
 // applyState moves the timers along with the case's state.
@@ -156,8 +160,11 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent) error {
 			return err
 		}
 	}
-	if !posted {
-		err := n.updateMsg(ctx, rec.Channel, rec.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+	shown := ev.Seq // the snapshot the message shows once this event is projected
+	if !posted && rec.MessageSeq >= ev.Seq {
+		shown = rec.MessageSeq // an earlier edit already showed this state or a newer one
+	} else if !posted {
+		err := n.editCase(ctx, rec, ev, text, blocks, &shown)
 		var se slack.SlackErrorResponse
 		if errors.As(err, &se) && se.Err == "message_not_found" {
 			// Someone deleted the case's message in Slack. The case is still active, so
@@ -192,6 +199,7 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent) error {
 			return false
 		}
 		r.RenderedSeq, r.ReplyIntent = ev.Seq, 0
+		r.MessageSeq = max(r.MessageSeq, shown)
 		r.applyState(ev)
 		return true
 	})
@@ -199,6 +207,26 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent) error {
 		n.log.Info("case event projected", "case", ev.CaseID, "seq", ev.Seq, "event", ev.Type, "state", ev.Case.State)
 	}
 	return err
+}
+
+// editCase edits the case's message. What it shows is decided once the chat.update
+// token is granted: when a newer event of the case is queued by then (the outcome of a
+// verification that arrived while the "verifying" edit waited for Slack's budget), the
+// message goes straight to the newest state, in one edit instead of a stale one and
+// a second wait. shown gets the seq of the snapshot sent; the thread replies still
+// tell every event in order.
+func (n *Notifier) editCase(ctx context.Context, rec *record, ev model.CaseEvent, text string, blocks []slack.Block, shown *int) error {
+	return n.slackCall(ctx, keyUpdate, func(cctx context.Context) error {
+		seq := ev.Seq
+		if latest := n.newest(ev); latest.Seq > ev.Seq {
+			text, blocks, seq = caseText(latest.Case), n.renderCase(cctx, latest.Case, &latest), latest.Seq
+		}
+		if _, _, _, err := n.api.UpdateMessageContext(cctx, rec.Channel, rec.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+			return err
+		}
+		*shown = seq
+		return nil
+	})
 }
 
 // firstPost gives the case its message. The intent to post is saved first; a post

@@ -31,3 +31,13 @@ func (n *Notifier) ReleasePosts(channel string) {
 	b.blocked, b.at = time.Time{}, n.pace.now()
 	b.notify()
 }
+
+// DueRevision is the newest rw_slack revision the reminder index has applied.
+func (n *Notifier) DueRevision() uint64 {
+	n.due.mu.Lock()
+	defer n.due.mu.Unlock()
+	return n.due.rev
+}
+
+// Backlog is how many cases are in projection and how many wait for their channel.
+func (n *Notifier) Backlog() (running, waiting int) { return n.work.backlog() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -350,5 +351,53 @@ func TestRedeliveryLooksInTheThreadOnlyAfterAnInterruptedReply(t *testing.T) {
 	}
 	if n := e.fake.Calls("conversations.replies"); n != 0 {
 		t.Errorf("conversations.replies calls = %d on a redelivery whose reply was never tried, want 0", n)
+	}
+}
+
+// A flood waiting for one channel's posting rate is a queue, not a parked goroutine
+// per case (each holding its rendered message): memory stays flat however many
+// cases wait. Another channel's case and an event a person waits for do not queue
+// behind it.
+func TestAFloodWaitsAsAQueueNotAsParkedWorkers(t *testing.T) {
+	const other = "C0OTHER"
+	otherAcct := fmt.Sprintf("%012d", 100000000000+9999)
+	e := newEnv(t, func(c *notifier.Config) {
+		c.PostRate = notifier.Rate{Every: 100 * time.Millisecond, Burst: 1}
+		c.Routes = []notifier.Route{{Account: otherAcct, Channel: other}}
+	})
+	e.fake.AddChannel(other, "other-team")
+	e.run()
+	base := runtime.NumGoroutine()
+	const n = 300
+	cases := make([]model.Case, n)
+	for i := range cases {
+		cases[i] = floodCase(i, e.clock.Now())
+		e.publish(cases[i], model.EventOpened, "", model.System, "found")
+	}
+	testutil.Eventually(t, "the flood held by the notifier", func() bool {
+		running, waiting := e.n.Backlog()
+		return running+waiting >= n-20
+	})
+	running, waiting := e.n.Backlog()
+	if running > notifier.DefaultPerChannelWorkers {
+		t.Errorf("%d cases in projection for one channel, want at most %d", running, notifier.DefaultPerChannelWorkers)
+	}
+	if g := runtime.NumGoroutine() - base; g > 50 {
+		t.Errorf("%d more goroutines with %d cases waiting, want a queue (at most 50)", g, waiting)
+	}
+	// Another team's channel: posted now, not after the flood.
+	oc := floodCase(9999, e.clock.Now())
+	e.publish(oc, model.EventOpened, "", model.System, "found")
+	e.rendered(oc.ID, 1)
+	// An approval through the API of a case still waiting: projected at once.
+	late := cases[n-1]
+	late.State = model.StateTicketed
+	e.publish(late, model.EventTicketed, model.StateOpen, model.Actor{Kind: model.ActorAPI, ID: "ops"}, "approved")
+	e.rendered(late.ID, 2)
+	if _, waiting := e.n.Backlog(); waiting < n/2 {
+		t.Errorf("only %d cases still waiting when the other channel's case and the approval were shown, want them ahead of the flood", waiting)
+	}
+	if got := len(e.fake.Messages(other)); got != 1 {
+		t.Errorf("messages in the other channel = %d, want 1", got)
 	}
 }

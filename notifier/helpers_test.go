@@ -151,6 +151,7 @@ func (e *env) openCase() model.Case {
 	c := baseCase(account+"-1", e.clock.Now())
 	e.publish(c, model.EventOpened, "", model.System, "root access key found")
 	e.rendered(c.ID, 1)
+	e.tracked(c.ID)
 	return c
 }
 
@@ -184,6 +185,17 @@ func (e *env) rendered(caseID string, seq int) {
 		}
 		return json.Unmarshal(ent.Value(), &r) == nil && r.RenderedSeq >= seq
 	})
+}
+
+// tracked waits until e.n's reminder index (fed by a watch) has seen the case's
+// record as it is now, so that a Tick acts on it.
+func (e *env) tracked(caseID string) {
+	e.t.Helper()
+	ent, err := e.b.Slack.Get(context.Background(), caseID)
+	if err != nil {
+		e.t.Fatalf("record of %s: %v", caseID, err)
+	}
+	testutil.Eventually(e.t, "reminder index has "+caseID, func() bool { return e.n.DueRevision() >= ent.Revision() })
 }
 
 func (e *env) slackRef(caseID string) model.SlackRef {

@@ -250,7 +250,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 	if len(n.users) == 0 && len(n.groups) == 0 && n.cfg.OnCall == nil {
 		n.log.Warn("no approvers configured (ROOTWARDEN_APPROVERS): every approval, risk acceptance and revocation will be refused")
 	}
-	m, err := newMetrics(cfg.Metrics)
+	m, err := newMetrics(cfg.Metrics, n.work)
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +457,7 @@ type metrics struct {
 	slackErrors  *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, w *workers) (*metrics, error) {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rootwarden_notifier_case_events_total",
 			Help: "Case events handled by the notifier, by result."}, []string{"result"}),
@@ -469,7 +469,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.events, m.interactions, m.slackErrors} {
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rootwarden_notifier_cases_waiting",
+		Help: "Cases with case events held for a channel's turn (a flood waiting for Slack's posting rate)."},
+		func() float64 { _, waiting := w.backlog(); return float64(waiting) })
+	for _, c := range []prometheus.Collector{m.events, m.interactions, m.slackErrors, waiting} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register notifier metrics: %w", err)
 		}

@@ -64,7 +64,8 @@ func (n *Notifier) tick(ctx context.Context) error {
 type dueIndex struct {
 	mu   sync.Mutex
 	at   map[string]dueAt
-	live bool // a watch keeps it current
+	live bool   // a watch keeps it current
+	rev  uint64 // the newest rw_slack revision applied (tests wait for it)
 }
 
 type dueAt struct {
@@ -206,6 +207,11 @@ func (n *Notifier) watchDue(ctx context.Context) {
 			continue
 		}
 		for e := range w.Updates() {
+			if e != nil {
+				n.due.mu.Lock()
+				n.due.rev = max(n.due.rev, e.Revision())
+				n.due.mu.Unlock()
+			}
 			if e == nil { // the current values are in
 				n.due.mu.Lock()
 				n.due.live = true

@@ -34,18 +34,82 @@ type workers struct {
 	// stopped is set when Run ends: a consumer callback still running after the
 	// consumer was stopped starts no worker (its message is delivered again).
 	stopped bool
+
+	// Gates bound the workers per channel: a thousand cases waiting for one
+	// channel's post bucket are a thousand queued jobs (a few KiB each), not a
+	// thousand parked goroutines holding rendered messages. perGate workers run per
+	// channel (more could not post faster: the channel's bucket is the limit), so
+	// one flooded channel still never holds another; an event a person waits for
+	// (a click, the API) never waits for a gate.
+	perGate int
+	gates   map[string]*gate // channel → its gate
+	waiting map[string]string
+	slot    map[string]string // case id → the gate whose slot its worker holds
 }
 
-// stopAndWait refuses new work and waits for the workers that run.
+// gate: the running workers of one channel and the cases waiting for a slot,
+// critical ones first, each list in arrival order.
+type gate struct {
+	running int
+	ready   [2][]string
+}
+
+func (g *gate) pop() (string, bool) {
+	for i := range g.ready {
+		if len(g.ready[i]) > 0 {
+			id := g.ready[i][0]
+			g.ready[i] = g.ready[i][1:]
+			if len(g.ready[i]) == 0 {
+				g.ready[i] = nil // let a drained backlog's array go
+			}
+			return id, true
+		}
+	}
+	return "", false
+}
+
+func (g *gate) remove(caseID string) {
+	for i := range g.ready {
+		for k, id := range g.ready[i] {
+			if id == caseID {
+				g.ready[i] = append(g.ready[i][:k:k], g.ready[i][k+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// DefaultPerChannelWorkers is how many cases of one channel are projected at once.
+const DefaultPerChannelWorkers = 4
+
+// stopAndWait refuses new work and waits for the workers that run. Events still
+// waiting for a slot are handed back at once, for the next process.
 func (w *workers) stopAndWait() {
 	w.mu.Lock()
 	w.stopped = true
+	for id := range w.waiting {
+		for _, j := range w.queues[id] {
+			_ = j.msg.Nak()
+			delete(w.held, j.sseq)
+		}
+		delete(w.queues, id)
+	}
+	w.waiting = map[string]string{}
 	w.mu.Unlock()
 	w.wg.Wait()
 }
 
+// backlog: the workers running (cases in projection) and the cases waiting for a
+// channel's slot.
+func (w *workers) backlog() (running, waiting int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queues) - len(w.waiting), len(w.waiting)
+}
+
 func newWorkers() *workers {
-	return &workers{queues: map[string][]job{}, held: map[uint64]jetstream.Msg{}}
+	return &workers{queues: map[string][]job{}, held: map[uint64]jetstream.Msg{},
+		perGate: DefaultPerChannelWorkers, gates: map[string]*gate{}, waiting: map[string]string{}, slot: map[string]string{}}
 }
 
 // enqueue is the consumer's handler: it never waits for Slack.
@@ -76,12 +140,66 @@ func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) {
 	w.held[j.sseq] = msg
 	q := w.queues[ev.CaseID]
 	w.queues[ev.CaseID] = append(q, j)
-	if len(q) == 0 {
+	human := eventPrio(ev) == prioHuman
+	if key, isWaiting := w.waiting[ev.CaseID]; isWaiting {
+		if human { // a person waits behind this case's earlier events: no gate
+			w.gates[key].remove(ev.CaseID)
+			delete(w.waiting, ev.CaseID)
+			w.wg.Go(func() { n.runCase(ctx, ev.CaseID) })
+		}
+		return
+	}
+	if len(q) > 0 {
+		return // its worker runs and will come to it
+	}
+	key := n.routeFor(ev.Case)
+	g := w.gates[key]
+	if g == nil {
+		g = &gate{}
+		w.gates[key] = g
+	}
+	switch {
+	case human:
 		w.wg.Go(func() { n.runCase(ctx, ev.CaseID) })
+	case g.running < w.perGate:
+		g.running++
+		w.slot[ev.CaseID] = key
+		w.wg.Go(func() { n.runCase(ctx, ev.CaseID) })
+	default:
+		i := 1
+		if eventPrio(ev) == prioCritical {
+			i = 0
+		}
+		g.ready[i] = append(g.ready[i], ev.CaseID)
+		w.waiting[ev.CaseID] = key
 	}
 }
 
-// runCase projects the case's events in order until its queue is empty.
+// releaseSlot gives up the gate slot of a case whose worker is about to back off
+// after a failure, so that a case Slack keeps refusing does not hold its channel:
+// the next waiting case starts now, and this one carries on without a slot.
+func (n *Notifier) releaseSlot(ctx context.Context, caseID string) {
+	w := n.work
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key, holds := w.slot[caseID]
+	if !holds {
+		return
+	}
+	delete(w.slot, caseID)
+	g := w.gates[key]
+	next, ok := g.pop()
+	if !ok || w.stopped {
+		g.running--
+		return
+	}
+	delete(w.waiting, next)
+	w.slot[next] = key
+	w.wg.Go(func() { n.runCase(ctx, next) })
+}
+
+// runCase projects the case's events in order until its queue is empty; a worker
+// holding a gate's slot then takes the next case waiting at that gate.
 func (n *Notifier) runCase(ctx context.Context, caseID string) {
 	w := n.work
 	for {
@@ -89,8 +207,27 @@ func (n *Notifier) runCase(ctx context.Context, caseID string) {
 		q := w.queues[caseID]
 		if len(q) == 0 {
 			delete(w.queues, caseID)
+			key, holds := w.slot[caseID]
+			delete(w.slot, caseID)
+			if !holds {
+				w.mu.Unlock()
+				return
+			}
+			g := w.gates[key]
+			next, ok := g.pop()
+			if !ok || w.stopped {
+				g.running--
+				if g.running == 0 && len(g.ready[0])+len(g.ready[1]) == 0 {
+					delete(w.gates, key)
+				}
+				w.mu.Unlock()
+				return
+			}
+			delete(w.waiting, next)
+			w.slot[next] = key
+			caseID = next
 			w.mu.Unlock()
-			return
+			continue
 		}
 		j := q[0]
 		w.mu.Unlock()
@@ -153,6 +290,7 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 		}
 		n.m.slackErrors.WithLabelValues(cl.String()).Inc()
 		d := n.backoff(uint64(attempt))
+		n.releaseSlot(ctx, ev.CaseID)
 		log.Warn("case event not projected yet: retrying", "err", err, "retry_in", d, "attempt", attempt)
 		select {
 		case <-ctx.Done():
@@ -163,13 +301,32 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 	}
 }
 
-// eventPrio: an event caused by a person (a click, the API) is awaited by them.
+// eventPrio: an event caused by a person (a click, the API) is awaited by them, and so
+// is the outcome of a verification (resolved, still present: the system's events, but
+// someone said the keys are gone and watches the message for the answer).
 func eventPrio(ev model.CaseEvent) priority {
 	switch {
 	case ev.Actor.Kind == model.ActorSlack || ev.Actor.Kind == model.ActorAPI:
+		return prioHuman
+	case ev.From == model.StateVerifying:
 		return prioHuman
 	case ev.Case.Severity == model.SeverityCritical:
 		return prioCritical
 	}
 	return prioHigh
+}
+
+// newest is the latest event of ev's case held in the process (queued behind ev), or
+// ev itself: what the case's message should show when it is edited now.
+func (n *Notifier) newest(ev model.CaseEvent) model.CaseEvent {
+	w := n.work
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.queues[ev.CaseID]
+	for i := len(q) - 1; i >= 0; i-- {
+		if q[i].ev.Seq > ev.Seq {
+			return q[i].ev
+		}
+	}
+	return ev
 }

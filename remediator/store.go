@@ -64,24 +64,30 @@ func (r *Remediator) load(ctx context.Context, account string) (*record, uint64,
 // put writes rec with compare-and-set: Create when rev is 0, Update otherwise.
 // It reports conflict=true when someone else wrote first.
 func (r *Remediator) put(ctx context.Context, account string, rec *record, rev uint64) (conflict bool, err error) {
+	conflict, _, err = r.putRev(ctx, account, rec, rev)
+	return conflict, err
+}
+
+// putRev is put that also returns the revision written.
+func (r *Remediator) putRev(ctx context.Context, account string, rec *record, rev uint64) (conflict bool, newRev uint64, err error) {
 	data, err := json.Marshal(rec)
 	if err != nil {
-		return false, model.Wrap(model.CodeInternal, err, "encode case of %s", account)
+		return false, 0, model.Wrap(model.CodeInternal, err, "encode case of %s", account)
 	}
 	if rev == 0 {
-		_, err = r.b.Cases.Create(ctx, account, data)
+		newRev, err = r.b.Cases.Create(ctx, account, data)
 	} else {
-		_, err = r.b.Cases.Update(ctx, account, data, rev)
+		newRev, err = r.b.Cases.Update(ctx, account, data, rev)
 	}
 	switch {
 	case err == nil:
-		return false, nil
+		return false, newRev, nil
 	case errors.Is(err, jetstream.ErrKeyRevisionMismatch): // first: it also matches ErrKeyExists
-		return true, nil
+		return true, 0, nil
 	case rev == 0 && errors.Is(err, jetstream.ErrKeyExists):
-		return true, nil
+		return true, 0, nil
 	}
-	return false, model.Wrap(model.CodeTransient, err, "save case of %s", account)
+	return false, 0, model.Wrap(model.CodeTransient, err, "save case of %s", account)
 }
 
 // apply decides input against the current state and stores the decision with
@@ -120,7 +126,7 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 		if err := r.scheduleDue(ctx, next, in.At, nil); err != nil {
 			return Decision{}, err
 		}
-		conflict, err := r.put(ctx, account, next, rev)
+		conflict, newRev, err := r.putRev(ctx, account, next, rev)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -139,16 +145,26 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 				return d, model.Wrap(model.CodeTransient, err, "after saving case of %s", account)
 			}
 		}
-		return d, r.flush(ctx, account)
+		return d, r.flushSaved(ctx, account, next, newRev)
 	}
 	return Decision{}, model.Errorf(model.CodeConflict, "case of %s kept changing: gave up after %d attempts", account, maxCASAttempts)
 }
 
 // flush publishes the outbox of an account and removes what was published.
 func (r *Remediator) flush(ctx context.Context, account string) error {
-	rec, _, err := r.load(ctx, account)
+	rec, rev, err := r.load(ctx, account)
 	if err != nil || rec == nil || len(rec.Outbox) == 0 {
 		return err
+	}
+	return r.flushSaved(ctx, account, rec, rev)
+}
+
+// flushSaved is flush of the record just read or written at rev: no second read,
+// and the outbox is emptied with one compare-and-set when nothing wrote between
+// (the usual case: this remediator is the account's only writer).
+func (r *Remediator) flushSaved(ctx context.Context, account string, rec *record, rev uint64) error {
+	if len(rec.Outbox) == 0 {
+		return nil
 	}
 	done := map[string]bool{}
 	for _, ev := range rec.Outbox {
@@ -156,6 +172,11 @@ func (r *Remediator) flush(ctx context.Context, account string) error {
 			return model.Wrap(model.CodeTransient, err, "publish case event %s", ev.ID)
 		}
 		done[ev.ID] = true
+	}
+	sent := *rec
+	sent.Outbox = slices.DeleteFunc(slices.Clone(rec.Outbox), func(ev model.CaseEvent) bool { return done[ev.ID] })
+	if conflict, _, err := r.putRev(ctx, account, &sent, rev); err == nil && !conflict {
+		return nil
 	}
 	return r.update(ctx, account, func(rec *record) bool {
 		n := len(rec.Outbox)

@@ -137,6 +137,7 @@ func has(roles []config.Role, r config.Role) bool {
 // HTTP addresses, the bus, AWS set-up, Slack's answer) is checked before any component
 // starts, so a failed start logs nothing but its one reason.
 func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slog.Logger, opt serveOptions) error {
+	setMemoryLimit(log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bi := version.Get()
@@ -157,6 +158,9 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	}
 
 	srv := httpx.New(log, reg)
+	if cfg.PProf {
+		srv.MountPProf()
+	}
 	if err := srv.Listen(cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("ROOTWARDEN_HTTP_ADDR: %w", err)
 	}

@@ -39,8 +39,11 @@ type Config struct {
 	// ingress can expose them without /metrics and the case API.
 	SlackHTTPAddr string
 	APIToken      string // ROOTWARDEN_API_TOKEN; empty → case API off
-	LogLevel      string // ROOTWARDEN_LOG_LEVEL: debug, info, warn, error
-	LogFormat     string // ROOTWARDEN_LOG_FORMAT: text or json
+	// PProf is ROOTWARDEN_PPROF: serve Go's /debug/pprof/ on HTTPAddr (never on the
+	// public Slack address) to profile memory and CPU; off by default.
+	PProf     bool
+	LogLevel  string // ROOTWARDEN_LOG_LEVEL: debug, info, warn, error
+	LogFormat string // ROOTWARDEN_LOG_FORMAT: text or json
 
 	SlackBotToken      string        // SLACK_BOT_TOKEN
 	SlackSigningSecret string        // SLACK_SIGNING_SECRET
@@ -149,6 +152,7 @@ func read(r *reader, getenv func(string) string, path string) Config {
 		HTTPAddr:      r.str("ROOTWARDEN_HTTP_ADDR", ":8080"),
 		SlackHTTPAddr: r.str("ROOTWARDEN_SLACK_HTTP_ADDR", ""),
 		APIToken:      r.secret("ROOTWARDEN_API_TOKEN"),
+		PProf:         r.boolean("ROOTWARDEN_PPROF", false),
 		LogLevel:      r.oneOf("ROOTWARDEN_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:     r.oneOf("ROOTWARDEN_LOG_FORMAT", "text", "text", "json"),
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -41,6 +42,16 @@ func New(log *slog.Logger, gatherer prometheus.Gatherer) *Server {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
 	return s
+}
+
+// MountPProf serves Go's profiles under /debug/pprof/ (heap, goroutine, profile,
+// trace…): for an operator chasing memory or CPU, on the internal server only.
+func (s *Server) MountPProf() {
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // NewPublic builds a server with /healthz only: for the endpoints that face the

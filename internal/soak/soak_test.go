@@ -5,12 +5,21 @@ package soak_test
 //	ROOTWARDEN_SOAK_ACCOUNTS  accounts in the organization, each with a root key (default 1000)
 //	ROOTWARDEN_SOAK_SWEEPS    sweeps (default 20)
 //	ROOTWARDEN_SOAK_HEAPPROFILE  a file to write the heap profile to at the end
+//	ROOTWARDEN_SOAK_PACE      least real time from one sweep's start to the next (default 0)
 //
-// Everything runs in this process: the AWS simulator, an embedded nats-server, one
-// detector and one remediator (the notifier is not part of it). The sweep interval
-// is compressed: the test clock moves one ScanInterval and the next sweep starts as
-// soon as the last one is applied. The remediator's timers tick every second (real
-// time), so each sweep's row includes about as many timer passes as it lasted.
+// This process runs what `rootwarden run` runs apart from the notifier: an embedded
+// nats-server with its store on disk, one detector and one remediator. The AWS
+// simulator runs in a child process (this test binary again), so the RSS measured is
+// rootwarden's. The sweep interval is compressed: the test clock (here and in the
+// simulator, moved over a control request) moves one ScanInterval and the next sweep
+// starts as soon as the last one is applied, or after ROOTWARDEN_SOAK_PACE. The
+// remediator's timers tick every second (real time), so each sweep's row includes
+// about as many timer passes as it lasted.
+//
+// NATS keeps the ids of published messages for its 10-minute duplicate window
+// (internal/bus/names.go): in production that is the last sweep's, here every sweep
+// of the last 10 real minutes. ROOTWARDEN_SOAK_PACE=60s makes the soak hold about as
+// many as a 10-minute sweep interval would.
 //
 // Per sweep it prints: wall time; the bytes each stream and bucket stores (stream
 // state) and the store's size on disk; the process RSS (VmRSS: simulator, NATS and
@@ -35,6 +44,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/detector"
@@ -46,6 +56,13 @@ import (
 )
 
 const mgmtID = "100000000000"
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
 
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
@@ -76,22 +93,17 @@ func TestSoak(t *testing.T) {
 	sweeps := envInt("ROOTWARDEN_SOAK_SWEEPS", 20)
 	const interval = 15 * time.Minute
 
-	clk := testutil.NewClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
-	sim := awssim.New(awssim.Options{Now: clk.Now})
-	sim.AddAccount(awssim.Account{ID: mgmtID, Name: "management", Management: true})
-	for i := 1; i < accounts; i++ {
-		id := fmt.Sprintf("2%011d", i)
-		sim.AddAccount(awssim.Account{ID: id, Name: fmt.Sprintf("member-%d", i)})
-		sim.CreateRootKey(id, clk.Now().Add(-time.Hour))
-	}
-	sim.CreateRootKey(mgmtID, clk.Now().Add(-time.Hour))
-	sim.EnableOrganization(mgmtID)
-	srv := sim.Start()
-	t.Cleanup(srv.Close)
-	awsCfg, err := sim.ClientConfig(context.Background(), srv.URL, mgmtID)
+	clk := testutil.NewClock(soakStart)
+	sim := startSimChild(t, accounts)
+	awsCfg, err := awssim.SDKConfig(context.Background(), sim.URL, credentials.NewStaticCredentialsProvider(sim.AccessKey, sim.Secret, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
+	advance := func(d time.Duration) {
+		clk.Add(d)
+		sim.advance(t, d)
+	}
+	pace := envDuration("ROOTWARDEN_SOAK_PACE", 0)
 
 	dir := t.TempDir()
 	b := bustest.NewAt(t, dir)
@@ -173,10 +185,15 @@ func TestSoak(t *testing.T) {
 			r.findings, r.events, r.caseReads, r.caseWrites)
 	}
 
+	var lastStart time.Time
 	for i := 1; i <= sweeps; i++ {
+		if i > 1 && pace > 0 {
+			time.Sleep(time.Until(lastStart.Add(pace)))
+		}
+		lastStart = time.Now()
 		measure(fmt.Sprintf("sweep %d", i), func() {
 			if i > 1 {
-				clk.Add(interval)
+				advance(interval)
 			}
 			f0 := info(bus.StreamFindings).LastSeq
 			deadline := time.Now().Add(20 * time.Minute)
@@ -199,7 +216,7 @@ func TestSoak(t *testing.T) {
 				if e, err := b.Sched.Get(ctx, "sweep"); err == nil && strings.Contains(string(e.Value()), `"error"`) &&
 					info(bus.StreamScan).Msgs == 0 {
 					t.Logf("sweep %d: listing failed (%s); retrying it", i, e.Value())
-					clk.Add(time.Minute)
+					advance(time.Minute)
 					if _, _, err := d.MaybeSweep(ctx); err != nil {
 						t.Logf("sweep %d retry: %v", i, err)
 					}
@@ -224,7 +241,7 @@ func TestSoak(t *testing.T) {
 	for _, n := range names {
 		short[n] = strings.TrimPrefix(n, "KV_")
 	}
-	fmt.Fprintf(tw, "%d accounts, all with a root key; stored KiB per stream/bucket; RSS = whole process (simulator + NATS + rootwarden), peak\n", accounts)
+	fmt.Fprintf(tw, "%d accounts, all with a root key; stored KiB per stream/bucket; RSS = detector, remediator and embedded NATS (the simulator runs in a child process), peak\n", accounts)
 	fmt.Fprint(tw, "run\twall\tfindings\tcase events\tcases reads\tcases lists\tcases writes\tdue reads\tdue writes\t")
 	for _, n := range names {
 		fmt.Fprintf(tw, "%s\t", short[n])
