@@ -16,13 +16,6 @@ func (n *Notifier) TickReads() int64 { return n.tickReads.Load() }
 // (instead of racing the publisher against the pacer's first tokens).
 func (n *Notifier) HoldPosts(channel string) { n.pace.block(keyPost+channel, time.Hour) }
 
-// PostsWaiting is how many posts wait for the channel's post bucket.
-func (n *Notifier) PostsWaiting(channel string) int {
-	n.pace.mu.Lock()
-	defer n.pace.mu.Unlock()
-	return n.pace.bucket(keyPost + channel).waiters.Len()
-}
-
 // ReleasePosts opens the channel's post bucket again (at its rate, no burst).
 func (n *Notifier) ReleasePosts(channel string) {
 	n.pace.mu.Lock()
