@@ -299,3 +299,16 @@ type slackMeta = slack.SlackMetadata
 func slackClient(e *env, token string) *slack.Client {
 	return slack.New(token, slack.OptionAPIURL(e.fake.APIURL()))
 }
+
+// onlyMessageOf is the case's top-level message.
+func (e *env) onlyMessageOf(caseID string) slackfake.Message {
+	e.t.Helper()
+	ref := e.slackRef(caseID)
+	for _, m := range e.fake.Messages(channelID) {
+		if m.TS == ref.TS {
+			return m
+		}
+	}
+	e.t.Fatalf("no message %s for case %s", ref.TS, caseID)
+	return slackfake.Message{}
+}

@@ -43,6 +43,7 @@ const (
 	DefaultCallTimeout       = 10 * time.Second
 	DefaultAckWait           = 10 * time.Second
 	DefaultMaxInFlight       = 1024
+	urgentInFlight           = 64 // the urgent consumer's window (people's events only)
 	DefaultClickCooldown     = 30 * time.Second
 )
 
@@ -277,6 +278,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 		FilterSubject: bus.SubjectCases + ">",
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return fmt.Errorf("create consumer %s on %s: %w", bus.ConsumerNotifierCases, bus.StreamCases, err)
 	}
 	var wg sync.WaitGroup
@@ -285,6 +289,32 @@ func (n *Notifier) Run(ctx context.Context) error {
 	wg.Go(func() { n.summaryLoop(ctx) })
 	wg.Go(func() { n.recheckSlack(ctx) })
 	wg.Go(func() { n.watchDue(ctx) })
+	urgent, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{
+		Durable:       bus.ConsumerNotifierUrgent,
+		Description:   "notifier: case events a person waits for, ahead of any backlog",
+		DeliverPolicy: jetstream.DeliverNewPolicy, // older events are the main consumer's
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       n.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: urgentInFlight,
+		FilterSubject: bus.SubjectCases + ">",
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return fmt.Errorf("create consumer %s on %s: %w", bus.ConsumerNotifierUrgent, bus.StreamCases, err)
+	}
+	ucc, err := urgent.Consume(func(msg jetstream.Msg) { n.enqueueUrgent(ctx, msg) },
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if ctx.Err() == nil {
+				n.log.Warn("urgent case event consumer", "err", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", bus.StreamCases, err)
+	}
+	defer ucc.Stop()
 	cc, err := cons.Consume(func(msg jetstream.Msg) { n.enqueue(ctx, msg) },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if ctx.Err() == nil {
@@ -314,6 +344,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 	cancel()
 	cc.Stop()
+	ucc.Stop()
 	wg.Wait()
 	return runErr
 }

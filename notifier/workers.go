@@ -24,12 +24,20 @@ type job struct {
 	ev        model.CaseEvent
 	sseq      uint64 // stream sequence
 	delivered uint64
+	urgent    bool // delivered by the urgent consumer (see enqueueUrgent)
+}
+
+// heldKey names a held message: the same event can be held twice, once from each
+// consumer.
+type heldKey struct {
+	urgent bool
+	sseq   uint64
 }
 
 type workers struct {
 	mu     sync.Mutex
-	queues map[string][]job         // case id → its pending events, the head in work
-	held   map[uint64]jetstream.Msg // stream seq → message, for heartbeats
+	queues map[string][]job          // case id → its pending events, the head in work
+	held   map[heldKey]jetstream.Msg // consumer and stream seq → message, for heartbeats
 	wg     sync.WaitGroup
 	// stopped is set when Run ends: a consumer callback still running after the
 	// consumer was stopped starts no worker (its message is delivered again).
@@ -90,7 +98,7 @@ func (w *workers) stopAndWait() {
 	for id := range w.waiting {
 		for _, j := range w.queues[id] {
 			_ = j.msg.Nak()
-			delete(w.held, j.sseq)
+			delete(w.held, heldKey{j.urgent, j.sseq})
 		}
 		delete(w.queues, id)
 	}
@@ -108,12 +116,31 @@ func (w *workers) backlog() (running, waiting int) {
 }
 
 func newWorkers() *workers {
-	return &workers{queues: map[string][]job{}, held: map[uint64]jetstream.Msg{},
+	return &workers{queues: map[string][]job{}, held: map[heldKey]jetstream.Msg{},
 		perGate: DefaultPerChannelWorkers, gates: map[string]*gate{}, waiting: map[string]string{}, slot: map[string]string{}}
 }
 
 // enqueue is the consumer's handler: it never waits for Slack.
-func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) {
+func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) { n.enqueueFrom(ctx, msg, false) }
+
+// enqueueUrgent is the handler of the urgent consumer, which reads the same case
+// events from the stream's end with a small window of its own: the main consumer
+// holds at most MaxInFlight events, so behind a flood of thousands of new cases
+// (posted at 1 a second) an approval's event would wait in the stream for as many
+// seconds. The urgent consumer lets events a person waits for (clicks, the API, a
+// verification's outcome) through at once and acknowledges every other event
+// unread. The main consumer still delivers them later; the projection skips an
+// event already rendered.
+func (n *Notifier) enqueueUrgent(ctx context.Context, msg jetstream.Msg) {
+	var ev model.CaseEvent
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.CaseID == "" || eventPrio(ev) != prioHuman {
+		_ = msg.Ack() // the main consumer handles it (and reports a malformed one)
+		return
+	}
+	n.enqueueFrom(ctx, msg, true)
+}
+
+func (n *Notifier) enqueueFrom(ctx context.Context, msg jetstream.Msg, urgent bool) {
 	var ev model.CaseEvent
 	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.CaseID == "" {
 		n.log.Error("malformed case event: dropped", "subject", msg.Subject(), "err", err)
@@ -121,11 +148,11 @@ func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.TermWithReason("malformed case event")
 		return
 	}
-	j := job{msg: msg, ev: ev, delivered: 1}
+	j := job{msg: msg, ev: ev, delivered: 1, urgent: urgent}
 	if md, err := msg.Metadata(); err == nil {
 		j.sseq, j.delivered = md.Sequence.Stream, md.NumDelivered
 	}
-	if ev.Type == model.EventOpened {
+	if ev.Type == model.EventOpened && !urgent {
 		n.opened(ev) // redeliveries too: a crash before the summary was saved loses no burst
 	}
 	w := n.work
@@ -134,15 +161,15 @@ func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) {
 	if w.stopped {
 		return // Run has ended; the message comes back after AckWait
 	}
-	if _, dup := w.held[j.sseq]; dup && j.sseq != 0 {
+	if _, dup := w.held[heldKey{urgent, j.sseq}]; dup && j.sseq != 0 {
 		return // delivered again while we still work on it: the heartbeat keeps the first
 	}
-	w.held[j.sseq] = msg
+	w.held[heldKey{urgent, j.sseq}] = msg
 	q := w.queues[ev.CaseID]
 	w.queues[ev.CaseID] = append(q, j)
 	human := eventPrio(ev) == prioHuman
 	if key, isWaiting := w.waiting[ev.CaseID]; isWaiting {
-		if human { // a person waits behind this case's earlier events: no gate
+		if human || eventPrio(ev) == prioCritical { // no gate for what waits behind: see below
 			w.gates[key].remove(ev.CaseID)
 			delete(w.waiting, ev.CaseID)
 			w.wg.Go(func() { n.runCase(ctx, ev.CaseID) })
@@ -159,18 +186,16 @@ func (n *Notifier) enqueue(ctx context.Context, msg jetstream.Msg) {
 		w.gates[key] = g
 	}
 	switch {
-	case human:
+	case human || eventPrio(ev) == prioCritical:
+		// Ungated: a person waits, or a key is in use (rare); the post bucket then
+		// serves them before every gated case.
 		w.wg.Go(func() { n.runCase(ctx, ev.CaseID) })
 	case g.running < w.perGate:
 		g.running++
 		w.slot[ev.CaseID] = key
 		w.wg.Go(func() { n.runCase(ctx, ev.CaseID) })
 	default:
-		i := 1
-		if eventPrio(ev) == prioCritical {
-			i = 0
-		}
-		g.ready[i] = append(g.ready[i], ev.CaseID)
+		g.ready[1] = append(g.ready[1], ev.CaseID)
 		w.waiting[ev.CaseID] = key
 	}
 }
@@ -234,7 +259,7 @@ func (n *Notifier) runCase(ctx context.Context, caseID string) {
 		n.handle(ctx, j)
 		w.mu.Lock()
 		w.queues[caseID] = w.queues[caseID][1:]
-		delete(w.held, j.sseq)
+		delete(w.held, heldKey{j.urgent, j.sseq})
 		w.mu.Unlock()
 	}
 }

@@ -83,7 +83,10 @@ const (
 	ConsumerRemediatorFind   = "remediator-findings" // RW_FINDINGS
 	ConsumerRemediatorAction = "remediator-actions"  // RW_ACTIONS
 	ConsumerNotifierCases    = "notifier-cases"      // RW_CASES
-	ConsumerNotifierPager    = "notifier-pagerduty"  // RW_CASES: PagerDuty incidents of critical cases
+	// ConsumerNotifierUrgent reads RW_CASES from its end for the events a person waits
+	// for (a click's outcome), so that they never queue behind a flood of new cases.
+	ConsumerNotifierUrgent = "notifier-cases-urgent" // RW_CASES
+	ConsumerNotifierPager  = "notifier-pagerduty"    // RW_CASES: PagerDuty incidents of critical cases
 
 	// Key-value buckets (one key per account or case: bounded by the organization).
 	// History is revisions kept per key; MaxBytes refuses writes past it (see above).

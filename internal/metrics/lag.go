@@ -16,6 +16,7 @@ var consumers = [][2]string{
 	{bus.StreamFindings, bus.ConsumerRemediatorFind},
 	{bus.StreamActions, bus.ConsumerRemediatorAction},
 	{bus.StreamCases, bus.ConsumerNotifierCases},
+	{bus.StreamCases, bus.ConsumerNotifierUrgent},
 }
 
 var (
