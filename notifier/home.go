@@ -37,6 +37,9 @@ type homeState struct {
 	viewers map[string]time.Time // user → last app_home_opened
 	notices map[string]string    // user → refusal to show at the top of the tab
 	noticed map[string]time.Time
+	// watching: the watch of rw_cases that refreshes the tabs is in place (a case
+	// changed before it is shown at the next change or opening of the tab).
+	watching bool
 }
 
 // stateOrder is the order of the groups in the Home tab.
@@ -260,7 +263,15 @@ func (n *Notifier) watchHome(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch cases: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
+	n.home.mu.Lock()
+	n.home.watching = true
+	n.home.mu.Unlock()
+	defer func() {
+		n.home.mu.Lock()
+		n.home.watching = false
+		n.home.mu.Unlock()
+		_ = w.Stop()
+	}()
 	var timer <-chan time.Time
 	for {
 		select {
