@@ -76,10 +76,34 @@ func TestSweepOnStartAndEveryInterval(t *testing.T) {
 	if all[1].SweepID == first.SweepID || all[1].ID == first.ID {
 		t.Errorf("second sweep reused the first one's ids: %+v", all[1])
 	}
-	time.Sleep(300 * time.Millisecond) // the scheduler polls; it must not start a third sweep
+	// Every job handed out is done (nothing queued, nothing in flight), the schedule
+	// still names the second sweep, and the scheduler's own decision at this time is
+	// "not due": no third sweep, whenever its next poll comes.
+	scanIdle(t, b)
+	if id, started, err := d.MaybeSweep(context.Background()); err != nil || started {
+		t.Fatalf("MaybeSweep right after the second sweep = %q %v %v, want not due", id, started, err)
+	}
+	if st := readSweep(t, b); st.ID != all[1].SweepID || !st.Done {
+		t.Errorf("schedule = %+v, want the second sweep %s, done", st, all[1].SweepID)
+	}
 	if n := len(waitFindings(t, b, 2, bySource(model.SourceSweep))); n != 2 {
 		t.Errorf("%d sweep findings, want 2", n)
 	}
+}
+
+// scanIdle waits until RW_SCAN holds no job and the detectors' consumer has none in
+// flight: every check asked for so far has published its finding (a positive signal
+// before asserting that nothing more comes).
+func scanIdle(t *testing.T, b *bus.Bus) {
+	t.Helper()
+	testutil.Eventually(t, "every sweep job done", func() bool {
+		c, err := b.JS.Consumer(context.Background(), bus.StreamScan, bus.ConsumerDetectorScan)
+		if err != nil {
+			return false
+		}
+		ci, err := c.Info(context.Background())
+		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 && ci.NumRedelivered == 0 && queuedJobs(t, b) == 0
+	})
 }
 
 func TestTwoDetectorsShareOneSweep(t *testing.T) {
@@ -149,8 +173,14 @@ func TestTwoDetectorsShareOneSweep(t *testing.T) {
 	if !got[member(3)].RootKeysPresent || got[member(5)].ErrorCode != "AccessDenied" || got[member(1)].Failed() {
 		t.Errorf("findings: member-3 %+v, member-5 %+v", got[member(3)], got[member(5)])
 	}
-	// Let any stray redelivery or second enumeration show up before counting calls.
-	time.Sleep(500 * time.Millisecond)
+	// Every job acked (none pending, none in flight or to be redelivered) before
+	// counting: a redelivery would have to come from one of those.
+	scanIdle(t, b1)
+	for _, d := range []*detector.Detector{d1, d2} { // and what either scheduler decides now
+		if id, started, err := d.MaybeSweep(ctx); err != nil || started {
+			t.Fatalf("MaybeSweep after the shared sweep = %q %v %v, want not due", id, started, err)
+		}
+	}
 	if n := len(findings(t, b1)); n != members+1 {
 		t.Errorf("%d findings on the stream, want %d", n, members+1)
 	}
@@ -278,9 +308,14 @@ func TestUnpublishableEventIsKeptUntilTheReceiveLimit(t *testing.T) {
 			t.Fatalf("receive %d: the log does not give the receive count:\n%s", n, w.logs.String())
 		}
 		if n == 1 {
-			// Past SQS's default 30s but within the detector's own timeout: still hidden.
+			// Past SQS's default 30s but within the detector's own timeout: still hidden,
+			// and received once (the simulator counts receives as it hands them out).
 			w.clock.Add(31 * time.Second)
-			time.Sleep(300 * time.Millisecond)
+			q := w.sim.Queued(queue)
+			if len(q) != 1 || q[0].Receives != 1 || !q[0].VisibleAt.After(w.clock.Now()) {
+				t.Fatalf("31s after the first receive the queue holds %+v (now %v), want the message received once and hidden "+
+					"for the %s the detector asks for", q, w.clock.Now(), visibility)
+			}
 			if got := failures(); got != 1 {
 				t.Fatalf("the message came back %d times within %s, the visibility timeout the detector asks for", got-1, visibility)
 			}

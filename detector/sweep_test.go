@@ -462,7 +462,7 @@ func TestRetriedEnumerationChecksEachAccountOnce(t *testing.T) {
 	}
 	runDetector(t, d)
 	got := perAccount(t, waitFindings(t, b, members+1, bySource(model.SourceSweep)))
-	time.Sleep(300 * time.Millisecond) // a second finding for an account would arrive now
+	scanIdle(t, b) // every job done: a second finding for an account would be on the stream now
 	perAccount(t, findings(t, b))
 	if len(got) != members+1 {
 		t.Errorf("%d accounts checked, want %d", len(got), members+1)

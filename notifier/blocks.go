@@ -178,8 +178,11 @@ func caseBlocks(c model.Case, last *model.CaseEvent) []slack.Block {
 	}
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(keysTitle+"\n"+strings.Join(keys, "\n")), nil, nil))
 
-	// How it was found.
+	// How it was found, and the check on record (lastcheck.go: why not the latest).
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*How it was found*\n"+foundText(c)), nil, nil))
+	if c.State.Active() {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(checkedText(c))))
+	}
 
 	if c.Risk != nil && c.State == model.StateRiskAccepted {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(fmt.Sprintf("*Risk accepted* by %s until %s\n>%s",
@@ -243,11 +246,20 @@ func foundText(c model.Case) string {
 	}
 	switch c.FoundBy {
 	case model.SourceSweep:
-		return "Sweep of the account (last checked " + stamp(c.LastCheckedAt) + ")"
+		return "Sweep of the account"
 	case model.SourceCheck:
-		return "On-demand check (last checked " + stamp(c.LastCheckedAt) + ")"
+		return "On-demand check"
 	}
 	return orDash(esc(string(c.FoundBy)))
+}
+
+// checkedText is the case message's line about checks. The message is edited only
+// when the case changes, so the time it gives is the check on record when it was
+// rendered (Case.LastCheckedAt), said as such, never as the latest check.
+func checkedText(c model.Case) string {
+	return fmt.Sprintf(":mag: Check on record when this message was updated: %s. Every sweep checks the account again; "+
+		"a check that changes nothing does not edit this message. Latest check: `/rootwarden case %s`",
+		stamp(c.LastCheckedAt), esc(c.ID))
 }
 
 // buttons are the buttons of the case's state.

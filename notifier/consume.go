@@ -429,8 +429,9 @@ func (n *Notifier) updateRecord(ctx context.Context, caseID string, f func(*reco
 		}
 		n.track(caseID, r) // before the write: whoever sees the write finds the index in step
 		data, _ := json.Marshal(r)
-		_, err = n.b.Slack.Update(ctx, caseID, data, rev)
+		nrev, err := n.b.Slack.Update(ctx, caseID, data, rev)
 		if err == nil {
+			n.due.wrote(caseID, nrev)
 			return nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {

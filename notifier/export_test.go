@@ -17,3 +17,10 @@ func (n *Notifier) DueRevision() uint64 {
 
 // Backlog is how many cases are in projection and how many wait for their channel.
 func (n *Notifier) Backlog() (running, waiting int) { return n.work.backlog() }
+
+// HomeWatching reports whether the watch that refreshes App Home tabs is in place.
+func (n *Notifier) HomeWatching() bool {
+	n.home.mu.Lock()
+	defer n.home.mu.Unlock()
+	return n.home.watching
+}

@@ -37,6 +37,9 @@ type homeState struct {
 	viewers map[string]time.Time // user → last app_home_opened
 	notices map[string]string    // user → refusal to show at the top of the tab
 	noticed map[string]time.Time
+	// watching: the watch of rw_cases that refreshes the tabs is in place (a case
+	// changed before it is shown at the next change or opening of the tab).
+	watching bool
 }
 
 // stateOrder is the order of the groups in the Home tab.
@@ -88,11 +91,11 @@ func (n *Notifier) tellInHome(_ context.Context, user, text string) {
 }
 
 func (n *Notifier) publishHome(ctx context.Context, user string) error {
-	cases, err := n.homeCases(ctx)
+	round, err := n.homeCases(ctx)
 	if err != nil {
 		return err
 	}
-	return n.publishHomeWith(ctx, user, cases)
+	return n.publishHomeWith(ctx, user, round)
 }
 
 // homeCase is a case with its line in the Home tab (the same for every viewer).
@@ -101,11 +104,17 @@ type homeCase struct {
 	line string
 }
 
+// homeRound is what one publication round shows every viewer.
+type homeRound struct {
+	cases []homeCase
+	sweep string // how far the last sweep got (lastcheck.go)
+}
+
 // homeCases reads the active cases and renders their lines once per publication round.
-func (n *Notifier) homeCases(ctx context.Context) ([]homeCase, error) {
+func (n *Notifier) homeCases(ctx context.Context) (homeRound, error) {
 	cases, err := n.activeCases(ctx)
 	if err != nil {
-		return nil, err
+		return homeRound{}, err
 	}
 	out := make([]homeCase, len(cases))
 	for i, c := range cases {
@@ -114,10 +123,10 @@ func (n *Notifier) homeCases(ctx context.Context) ([]homeCase, error) {
 			out[i].line = n.homeLine(ctx, c)
 		}
 	}
-	return out, nil
+	return homeRound{cases: out, sweep: n.sweepLine(ctx)}, nil
 }
 
-func (n *Notifier) publishHomeWith(ctx context.Context, user string, cases []homeCase) error {
+func (n *Notifier) publishHomeWith(ctx context.Context, user string, round homeRound) error {
 	n.home.mu.Lock()
 	notice := n.home.notices[user]
 	if notice != "" && n.now().Sub(n.home.noticed[user]) > homeNoticeTTL {
@@ -127,7 +136,7 @@ func (n *Notifier) publishHomeWith(ctx context.Context, user string, cases []hom
 	n.home.mu.Unlock()
 	approver, _ := n.isApprover(ctx, user)
 	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, CallbackID: "rw_home",
-		Blocks: slack.Blocks{BlockSet: n.homeBlocks(cases, approver, notice)}}
+		Blocks: slack.Blocks{BlockSet: n.homeBlocks(round, approver, notice)}}
 	if _, err := n.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view}); err != nil {
 		return fmt.Errorf("views.publish for %s: %w", user, err)
 	}
@@ -167,7 +176,8 @@ func (n *Notifier) activeCases(ctx context.Context) ([]model.Case, error) {
 	return out, nil
 }
 
-func (n *Notifier) homeBlocks(cases []homeCase, approver bool, notice string) []slack.Block {
+func (n *Notifier) homeBlocks(round homeRound, approver bool, notice string) []slack.Block {
+	cases := round.cases
 	blocks := []slack.Block{slack.NewHeaderBlock(plain("rootwarden: active root access key cases"))}
 	if notice != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":no_entry: "+notice), nil, nil))
@@ -177,6 +187,9 @@ func (n *Notifier) homeBlocks(cases []homeCase, approver bool, notice string) []
 		who = "You are not an approver right now: Re-check and \"I deleted the keys\" work for you; approvals are refused."
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(who+" Updated "+stamp(n.now()))))
+	if round.sweep != "" {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(round.sweep)))
+	}
 	if len(cases) == 0 {
 		return append(blocks, slack.NewSectionBlock(mrkdwn(":white_check_mark: No active cases."), nil, nil))
 	}
@@ -229,7 +242,7 @@ func (n *Notifier) homeLine(ctx context.Context, c model.Case) string {
 	if rec, _, err := n.loadRecord(ctx, c.ID); err == nil && rec != nil && rec.Permalink != "" {
 		s += " · <" + rec.Permalink + "|message>"
 	}
-	return s
+	return s + "\n" + n.lastCheckLine(ctx, c, false)
 }
 
 // homeLoop publishes the tabs of recent viewers again when cases move.
@@ -250,7 +263,15 @@ func (n *Notifier) watchHome(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch cases: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
+	n.home.mu.Lock()
+	n.home.watching = true
+	n.home.mu.Unlock()
+	defer func() {
+		n.home.mu.Lock()
+		n.home.watching = false
+		n.home.mu.Unlock()
+		_ = w.Stop()
+	}()
 	var timer <-chan time.Time
 	for {
 		select {
@@ -286,14 +307,14 @@ func (n *Notifier) refreshHomes(ctx context.Context) {
 		return
 	}
 	sort.Strings(users)
-	cases, err := n.homeCases(ctx)
+	round, err := n.homeCases(ctx)
 	if err != nil {
 		n.log.Warn("App Home refresh: cannot read the cases", "err", err)
 		return
 	}
 	for _, u := range users {
 		pctx, cancel := context.WithTimeout(ctx, homePublishIn)
-		err := n.publishHomeWith(pctx, u, cases)
+		err := n.publishHomeWith(pctx, u, round)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("App Home refresh failed", "user", u, "err", slackErrText(err))

@@ -195,6 +195,8 @@ type Notifier struct {
 	burst *burst
 	due   *dueIndex
 
+	streams streams // lastcheck.go
+
 	rmu      sync.Mutex
 	readyErr error // the last Slack check's failure; nil → ready
 

@@ -427,7 +427,9 @@ func TestAppHomeShowsEachStatesButtonsAndRefreshes(t *testing.T) {
 		return strings.Contains(h.AllText(), "may not approve")
 	})
 
-	// The case moves: the tab is published again without anyone reopening it.
+	// The case moves: the tab is published again without anyone reopening it
+	// (once the notifier watches the cases: under load Run can get there late).
+	testutil.Eventually(t, "the App Home watch", o.n.HomeWatching)
 	moved := open
 	moved.State = model.StateTicketed
 	o.putCase(moved)

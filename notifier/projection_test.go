@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/slackfake"
 	"github.com/rootwarden/rootwarden/internal/testutil"
@@ -266,7 +268,10 @@ func TestPermanentSlackErrorStopsRetrying(t *testing.T) {
 	e.publish(c, model.EventOpened, "", model.System, "found")
 	testutil.Eventually(t, "the failing call", func() bool { return e.fake.Calls("chat.postMessage") >= 1 })
 	testutil.Eventually(t, "the error log", func() bool { return strings.Contains(e.logs.String(), "level=ERROR") })
-	time.Sleep(500 * time.Millisecond) // RetryBase is 50ms: a retry would have happened
+	// The event is settled for good (terminated: nothing pending, nothing in flight,
+	// nothing to redeliver), so no retry can follow: a retry happens in place before
+	// the event is settled, or after a Nak, which leaves it pending.
+	consumerIdle(t, e.b, bus.StreamCases, bus.ConsumerNotifierCases)
 	if n := e.fake.Calls("conversations.history") + e.fake.Calls("chat.postMessage"); n != 1 {
 		t.Errorf("Slack calls = %d, want 1 (no retry of channel_not_found)", n)
 	}
@@ -529,4 +534,11 @@ func TestOlderEventDeliveredLateIsProjectedFirst(t *testing.T) {
 	if !slices.Equal(buttonIDs(m), []string{notifier.ActionIDRecheck}) {
 		t.Errorf("final render has buttons %v, want the verifying render", buttonIDs(m))
 	}
+}
+
+// consumerIdle waits until a durable consumer has settled every message of its
+// stream: the positive signal that what was published has been processed.
+func consumerIdle(t *testing.T, b *bus.Bus, stream, consumer string) {
+	t.Helper()
+	testutil.Eventually(t, consumer+" idle", func() bool { return bustest.Settled(b, stream, consumer) })
 }

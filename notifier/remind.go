@@ -56,6 +56,11 @@ func (n *Notifier) tick(ctx context.Context) error {
 }
 
 // dueIndex: case id → when its next reminder or escalation is due.
+//
+// The watch delivers writes late, so an update of this process's own write (a
+// reminder claim) can arrive after the write that replaced it (the claim given back)
+// and must not undo it: each entry keeps the newest revision applied, own writes
+// note theirs once written (wrote), and the watch applies only newer revisions.
 type dueIndex struct {
 	mu   sync.Mutex
 	at   map[string]dueAt
@@ -66,6 +71,8 @@ type dueIndex struct {
 type dueAt struct {
 	account string
 	at      time.Time
+	ok      bool   // something is due at at; false: nothing (kept for its revision)
+	rev     uint64 // newest revision of the record applied
 }
 
 func newDueIndex() *dueIndex { return &dueIndex{at: map[string]dueAt{}} }
@@ -76,13 +83,35 @@ func (d *dueIndex) isLive() bool {
 	return d.live
 }
 
-func (d *dueIndex) set(caseID, account string, at time.Time, ok bool) {
+// set records the case's due time from its record at revision rev (0: this
+// process's write about to be made, newest by definition). A revision older than one
+// applied already is ignored.
+func (d *dueIndex) set(caseID, account string, at time.Time, ok bool, rev uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if ok {
-		d.at[caseID] = dueAt{account: account, at: at}
-	} else {
+	cur, had := d.at[caseID]
+	if had && rev != 0 && rev <= cur.rev {
+		return
+	}
+	if rev == 0 {
+		rev = cur.rev
+	}
+	if !ok && rev == 0 {
 		delete(d.at, caseID)
+		return
+	}
+	d.at[caseID] = dueAt{account: account, at: at, ok: ok, rev: rev}
+}
+
+// wrote notes that this process's write of the case's record got revision rev.
+func (d *dueIndex) wrote(caseID string, rev uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cur, had := d.at[caseID]; had && rev > cur.rev {
+		cur.rev = rev
+		d.at[caseID] = cur
+	} else if !had {
+		d.at[caseID] = dueAt{rev: rev}
 	}
 }
 
@@ -92,7 +121,7 @@ func (d *dueIndex) dueBy(now time.Time) []string {
 	defer d.mu.Unlock()
 	var out []string
 	for _, e := range d.at {
-		if !now.Before(e.at) {
+		if e.ok && !now.Before(e.at) {
 			out = append(out, e.account)
 		}
 	}
@@ -120,17 +149,21 @@ func (n *Notifier) nextDue(r *record) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// track puts the record's due time into the index.
-func (n *Notifier) track(caseID string, r *record) {
+// track puts the due time of the record this process is about to write into the
+// index.
+func (n *Notifier) track(caseID string, r *record) { n.trackAt(caseID, r, 0) }
+
+// trackAt puts the due time of the record at revision rev into the index.
+func (n *Notifier) trackAt(caseID string, r *record, rev uint64) {
 	if r == nil || r.AccountID == "" {
-		n.due.set(caseID, "", time.Time{}, false)
+		n.due.set(caseID, "", time.Time{}, false, rev)
 		return
 	}
 	at, ok := n.nextDue(r)
-	n.due.set(caseID, r.AccountID, at, ok)
+	n.due.set(caseID, r.AccountID, at, ok, rev)
 }
 
-func (n *Notifier) trackRaw(key string, value []byte) {
+func (n *Notifier) trackRaw(key string, value []byte, rev uint64) {
 	if key == summaryKey {
 		return
 	}
@@ -138,7 +171,7 @@ func (n *Notifier) trackRaw(key string, value []byte) {
 	if json.Unmarshal(value, &r) != nil {
 		return
 	}
-	n.track(key, &r)
+	n.trackAt(key, &r, rev)
 }
 
 // rebuildDue reads every record once (a notifier that is not running).
@@ -155,7 +188,7 @@ func (n *Notifier) rebuildDue(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		n.trackRaw(key, e.Value())
+		n.trackRaw(key, e.Value(), e.Revision())
 	}
 	return nil
 }
@@ -186,10 +219,10 @@ func (n *Notifier) watchDue(ctx context.Context) {
 				continue
 			}
 			if e.Operation() != jetstream.KeyValuePut {
-				n.due.set(e.Key(), "", time.Time{}, false)
+				n.due.set(e.Key(), "", time.Time{}, false, e.Revision())
 				continue
 			}
-			n.trackRaw(e.Key(), e.Value())
+			n.trackRaw(e.Key(), e.Value(), e.Revision())
 		}
 		_ = w.Stop()
 		n.due.mu.Lock()
@@ -268,8 +301,12 @@ func (n *Notifier) tickCase(ctx context.Context, account string) error {
 func (n *Notifier) claim(ctx context.Context, rec *record, rev uint64) bool {
 	n.track(rec.CaseID, rec)
 	data, _ := json.Marshal(rec)
-	_, err := n.b.Slack.Update(ctx, rec.CaseID, data, rev)
-	return err == nil
+	nrev, err := n.b.Slack.Update(ctx, rec.CaseID, data, rev)
+	if err != nil {
+		return false
+	}
+	n.due.wrote(rec.CaseID, nrev)
+	return true
 }
 
 func (n *Notifier) unclaim(ctx context.Context, caseID string, undo func(*record)) {

@@ -82,8 +82,16 @@ func TestRemindersMentionApproversAndStop(t *testing.T) {
 
 func TestReminderFailureIsRetriedNextPass(t *testing.T) {
 	e := newEnv(t, nil)
-	e.run()
+	// The case is posted by a running notifier, which then stops: its reminder loop
+	// (a first pass at start) must not race the passes this test makes.
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.n.Run(ctx) }()
 	e.openCase()
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	e.clock.Add(31 * time.Minute)
 	e.fake.FailNext("chat.postMessage", 1, slackfake.ServerError(500))
 	if err := e.n.Tick(context.Background()); err == nil {

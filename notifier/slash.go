@@ -32,7 +32,7 @@ const usageText = "Usage: `/rootwarden status` (cases by state, oldest open case
 
 var (
 	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	caseIDRE  = regexp.MustCompile(`^([0-9]{12})-([0-9]{1,9})$`)
+	caseIDRE  = regexp.MustCompile(`^([0-9]{12})-([0-9]{1,9})(-[0-9a-z]{1,13})?$`) // remediator.CaseID
 )
 
 // commandReply is the JSON answer of a slash command.
@@ -146,28 +146,7 @@ func (n *Notifier) statusReply(ctx context.Context) (commandReply, error) {
 	} else {
 		b.WriteString("No open case.\n")
 	}
-	e, err := n.b.Sched.Get(ctx, "sweep")
-	var sw sweepInfo
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		b.WriteString("Last sweep: none yet.")
-	case err != nil:
-		b.WriteString("Last sweep: unknown (cannot read the schedule).")
-	case json.Unmarshal(e.Value(), &sw) != nil:
-		b.WriteString("Last sweep: unreadable record.")
-	default:
-		state := "running"
-		if sw.Done {
-			state = "done"
-		}
-		fmt.Fprintf(&b, "Last sweep: `%s` started %s (%s ago), %s", esc(sw.ID), stamp(sw.StartedAt), human(n.now().Sub(sw.StartedAt)), state)
-		if sw.Accounts > 0 {
-			fmt.Fprintf(&b, ", %d accounts", sw.Accounts)
-		}
-		if sw.Error != "" {
-			fmt.Fprintf(&b, "; listing failed: %s", esc(sw.Error))
-		}
-	}
+	b.WriteString(n.sweepLine(ctx))
 	if failing > 0 {
 		fmt.Fprintf(&b, "\n:warning: %d active cases whose last check failed.", failing)
 	}
@@ -250,7 +229,7 @@ func (n *Notifier) checkLater(account, user, responseURL string) {
 func (n *Notifier) caseReply(ctx context.Context, id string) commandReply {
 	m := caseIDRE.FindStringSubmatch(id)
 	if m == nil {
-		return usage(fmt.Sprintf("`%s` is not a case id like 111122223333-1.", esc(truncate(id, 40))))
+		return usage(fmt.Sprintf("`%s` is not a case id like 111122223333-1-t5x2k0 (the message shows it).", esc(truncate(id, 40))))
 	}
 	account := m[1]
 	hist, last, err := n.caseHistory(ctx, account, id, 15)
@@ -278,6 +257,9 @@ func (n *Notifier) caseReply(ctx context.Context, id string) commandReply {
 	}
 	if n.cfg.OwnerTag != "" {
 		b.WriteString("\nOwner: " + ownerText(n.OwnerOf(ctx, *c)))
+	}
+	if c.State.Active() {
+		b.WriteString("\n" + n.lastCheckLine(ctx, *c, true))
 	}
 	b.WriteString("\n*History*")
 	for _, ev := range hist {

@@ -7,7 +7,7 @@ package remediator
 // (one per account: an account whose last case was resolved shows that resolved
 // case); ?account=X reads that one key only. last_checked_at is written rarely when
 // nothing else changes (steady.go); last_seen_at is the newest observation this
-// instance applied. Older cases are not listed; GET /api/v1/cases/{id} shows any case, past ones
+// instance applied (after a restart, for one account, the newest on RW_FINDINGS). Older cases are not listed; GET /api/v1/cases/{id} shows any case, past ones
 // too, rebuilt from the audit log (RW_CASES: the last event's snapshot) with its full
 // history in order.
 
@@ -32,7 +32,9 @@ type CaseView struct {
 	model.Case
 	// LastSeenAt is the newest observation of the account this instance applied,
 	// when it is newer than last_checked_at (which an unchanged sweep writes only
-	// every few hours: steady.go). Absent after a restart until the next sweep.
+	// every few hours: steady.go). After a restart, views of one account (?account=X,
+	// /cases/{id}) read it from RW_FINDINGS; the full listing omits it until the next
+	// sweep.
 	LastSeenAt *time.Time     `json:"last_seen_at,omitempty"`
 	History    []HistoryEntry `json:"history,omitempty"`
 }
@@ -132,7 +134,11 @@ func (r *Remediator) listCases(w http.ResponseWriter, req *http.Request) {
 		if state == "active" && !c.State.Active() || state != "" && state != "active" && c.State != state {
 			continue
 		}
-		out.Cases = append(out.Cases, r.withSeen(view(c, nil)))
+		v := r.withSeen(view(c, nil))
+		if account != "" {
+			v = r.withStoredSeen(req.Context(), v)
+		}
+		out.Cases = append(out.Cases, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -183,7 +189,7 @@ func (r *Remediator) showCase(w http.ResponseWriter, req *http.Request) {
 	}
 	v := view(c, events)
 	if rec != nil && rec.ID == id {
-		v = r.withSeen(v)
+		v = r.withStoredSeen(ctx, r.withSeen(v))
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -191,6 +197,30 @@ func (r *Remediator) showCase(w http.ResponseWriter, req *http.Request) {
 // withSeen adds the newest observation this instance applied, when it is newer.
 func (r *Remediator) withSeen(v CaseView) CaseView {
 	if at := r.seen.get(v.AccountID); at.After(v.LastCheckedAt) {
+		v.LastSeenAt = &at
+	}
+	return v
+}
+
+// withStoredSeen is for views of one account: when this instance has applied no
+// observation newer than last_checked_at (after a restart, before the next sweep),
+// last_seen_at comes from the account's newest observation on RW_FINDINGS (one
+// read), so the time of the last check survives a restart.
+func (r *Remediator) withStoredSeen(ctx context.Context, v CaseView) CaseView {
+	if v.LastSeenAt != nil || !v.State.Active() {
+		return v
+	}
+	s, err := r.b.JS.Stream(ctx, bus.StreamFindings)
+	if err != nil {
+		return v
+	}
+	m, err := s.GetLastMsgForSubject(ctx, bus.FindingSubject(v.AccountID))
+	if err != nil {
+		return v
+	}
+	var o model.Observation
+	if json.Unmarshal(m.Data, &o) == nil && o.AccountID == v.AccountID && o.ObservedAt.After(v.LastCheckedAt) {
+		at := o.ObservedAt
 		v.LastSeenAt = &at
 	}
 	return v

@@ -125,6 +125,10 @@ type Remediator struct {
 	seen seenTimes
 	// due is the state of the timers over the due-time index (due.go).
 	due dueIndex
+	// scannedAtStart is closed once Run's start-up scan has read every case (tests
+	// wait for it before counting reads).
+	scannedAtStart     chan struct{}
+	scannedAtStartOnce sync.Once
 }
 
 // New builds a remediator. tracker nil → the built-in tracker on the bus.
@@ -193,7 +197,8 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 		cfg.Now = time.Now
 	}
 	r := &Remediator{cfg: cfg, log: log.With("component", "remediator"), b: b, checker: checker, tracker: tr,
-		running: map[string]bool{}, polling: map[string]bool{}, sem: make(chan struct{}, cfg.Workers)}
+		scannedAtStart: make(chan struct{}),
+		running:        map[string]bool{}, polling: map[string]bool{}, sem: make(chan struct{}, cfg.Workers)}
 	r.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rootwarden_remediator_transitions_total", Help: "Case events by type and resulting state."},
 		[]string{"type", "to"})
@@ -261,7 +266,10 @@ func (r *Remediator) Run(ctx context.Context) error {
 	defer ac.Stop()
 
 	// Resume whatever a previous instance left unfinished, beside the consumers.
-	r.goTracked(ctx, func() { r.scan(ctx, true, false) })
+	r.goTracked(ctx, func() {
+		r.scan(ctx, true, false)
+		r.scannedAtStartOnce.Do(func() { close(r.scannedAtStart) })
+	})
 	r.goTracked(ctx, func() { r.every(ctx, r.cfg.TicketPollInterval, func() { r.pollTickets(ctx, false) }) })
 	r.goTracked(ctx, func() { r.every(ctx, r.cfg.ExpiryScanInterval, func() { r.scan(ctx, false, false) }) })
 	r.log.Info("remediator running", "ticket_poll", r.cfg.TicketPollInterval, "scan", r.cfg.ExpiryScanInterval,

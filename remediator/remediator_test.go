@@ -475,14 +475,7 @@ func TestMalformedMessagesAreTermed(t *testing.T) {
 	}
 	for _, c := range []struct{ stream, name string }{
 		{bus.StreamFindings, bus.ConsumerRemediatorFind}, {bus.StreamActions, bus.ConsumerRemediatorAction}} {
-		testutil.Eventually(t, c.name+" settled", func() bool {
-			info, err := b.JS.Consumer(ctx, c.stream, c.name)
-			if err != nil {
-				return false
-			}
-			ci, err := info.Info(ctx)
-			return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 && ci.NumRedelivered == 0
-		})
+		testutil.Eventually(t, c.name+" settled", func() bool { return bustest.Settled(b, c.stream, c.name) })
 	}
 }
 

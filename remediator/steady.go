@@ -14,7 +14,9 @@ package remediator
 //     observation as of the last write; never older than checkedEvery while sweeps
 //     run and see the case.
 //   - the newest observation this instance applied (seenTimes, in memory): exact,
-//     shown by the case API as last_seen_at; gone at restart until the next sweep.
+//     shown by the case API as last_seen_at; after a restart, views of one account
+//     read it from RW_FINDINGS (api.go). The notifier shows the same newest
+//     observation in Slack (notifier/lastcheck.go).
 //
 // seenTimes also keeps the guard against out-of-order observations exact: an older
 // observation that arrives after a newer, unwritten one is still ignored.

@@ -95,6 +95,32 @@ func (s *Sim) SendMessage(queueURL, body string) {
 	s.enqueueLocked(q, body)
 }
 
+// QueuedMessage is what the simulator knows of a message still in a queue.
+type QueuedMessage struct {
+	ID        string
+	Receives  int
+	VisibleAt time.Time // on the simulator clock; hidden until then
+}
+
+// Queued lists the messages of the queue with that URL (or name), oldest first:
+// tests assert on visibility and receive counts without receiving.
+func (s *Sim) Queued(queueURL string) []QueuedMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queueByURL(queueURL)
+	if q == nil {
+		q = s.queueByName(queueURL)
+	}
+	if q == nil {
+		return nil
+	}
+	out := make([]QueuedMessage, 0, len(q.msgs))
+	for _, m := range q.msgs {
+		out = append(out, QueuedMessage{ID: m.id, Receives: m.receives, VisibleAt: m.visibleAt})
+	}
+	return out
+}
+
 func (s *Sim) enqueueLocked(q *queue, body string) *message {
 	sum := md5.Sum([]byte(body))
 	m := &message{id: newUUID(), body: body, md5: hex.EncodeToString(sum[:]), sent: s.now()}

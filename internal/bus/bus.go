@@ -211,7 +211,7 @@ func (b *Bus) Streams() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{Name: StreamFindings, Subjects: []string{SubjectFindings + ">"}, Retention: jetstream.LimitsPolicy,
 			MaxAge: FindingsMaxAge, MaxMsgsPerSubject: FindingsPerAccount, MaxBytes: FindingsMaxBytes,
-			Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+			Discard: jetstream.DiscardOld, Duplicates: FindingsDuplicates, Storage: jetstream.FileStorage, Replicas: b.Replicas},
 		{Name: StreamActions, Subjects: []string{SubjectActions + ">"}, Retention: jetstream.WorkQueuePolicy,
 			MaxAge: ActionsMaxAge, MaxMsgs: ActionsMaxMsgs, MaxBytes: ActionsMaxBytes, Discard: jetstream.DiscardNew,
 			Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
@@ -220,7 +220,7 @@ func (b *Bus) Streams() []jetstream.StreamConfig {
 			Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
 		{Name: StreamScan, Subjects: []string{SubjectScan + ">"}, Retention: jetstream.WorkQueuePolicy,
 			MaxAge: ScanMaxAge, MaxMsgs: ScanMaxMsgs, MaxBytes: ScanMaxBytes, Discard: jetstream.DiscardNew,
-			Duplicates: 10 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+			Duplicates: ScanDuplicates, Storage: jetstream.FileStorage, Replicas: b.Replicas},
 	}
 }
 

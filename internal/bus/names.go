@@ -41,6 +41,12 @@ const (
 	FindingsPerAccount = 4
 	FindingsMaxBytes   = 1 << 30
 	FindingsMaxAge     = 14 * day
+	// FindingsDuplicates is how long the server remembers a finding's id (and refuses
+	// the same id again): long enough for a publisher's retries and an SQS message
+	// redelivered after a crash, short because it is memory held per observation
+	// (10,000 accounts: ~1 MB per sweep). A repeat after it is applied once more,
+	// idempotently: it changes nothing on the case.
+	FindingsDuplicates = 2 * time.Minute
 
 	// StreamActions is a work queue of human requests for the remediator.
 	// Design: one message per click or API call, removed when the remediator acks it.
@@ -73,6 +79,9 @@ const (
 	ScanMaxMsgs  = 500_000
 	ScanMaxBytes = 512 << 20
 	ScanMaxAge   = day
+	// ScanDuplicates covers a sweep's enumeration retried after a failure (seconds to
+	// a minute later); a job published again after it costs one more check.
+	ScanDuplicates = 2 * time.Minute
 
 	// SubjectCheck is the on-demand check (request/reply, queue group QueueCheck).
 	SubjectCheck = "rootwarden.detector.check"

@@ -2,6 +2,7 @@ package bustest
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,10 @@ type KVCounter struct {
 	stream   string
 	reads    atomic.Int64
 	listings atomic.Int64
+
+	syncMu sync.Mutex
+	marker string        // subject of sync's marker
+	marked chan struct{} // a marker arrived
 }
 
 // CountKV starts counting bucket's traffic until the test ends.
@@ -31,7 +36,15 @@ func CountKV(t testing.TB, b *bus.Bus, bucket string) *KVCounter {
 		t.Fatalf("count KV %s: %v", bucket, err)
 	}
 	t.Cleanup(nc.Close)
-	k := &KVCounter{b: b, nc: nc, stream: "KV_" + bucket}
+	k := &KVCounter{b: b, nc: nc, stream: "KV_" + bucket, marker: nats.NewInbox(), marked: make(chan struct{}, 1)}
+	if _, err := nc.Subscribe(k.marker, func(*nats.Msg) {
+		select {
+		case k.marked <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		t.Fatalf("count KV %s: %v", bucket, err)
+	}
 	for _, s := range []struct {
 		subj string
 		n    *atomic.Int64
@@ -52,15 +65,44 @@ func CountKV(t testing.TB, b *bus.Bus, bucket string) *KVCounter {
 	return k
 }
 
-// Reads is the number of keys read so far: every read that has been answered is
-// counted (a round trip on the counting connection delivers the copies the server
-// queued before it).
+// Reads is the number of keys read so far: every read answered on the bus's
+// connection (b.NC) is counted (sync); reads on other connections are counted once
+// the server has routed them.
 func (k *KVCounter) Reads() int64 { k.sync(); return k.reads.Load() }
 
 // Listings is the number of listings (or watches) so far, counted as Reads is.
 func (k *KVCounter) Listings() int64 { k.sync(); return k.listings.Load() }
 
-func (k *KVCounter) sync() { _ = k.nc.FlushTimeout(10 * time.Second) }
+// sync makes the counts current. A marker published on the bus's own connection
+// reaches the counting connection only after the copies of every request sent
+// earlier on that connection (the server handles one connection's messages in
+// order; a round trip on the counting connection alone can overtake a copy the
+// server has not routed yet: a flake under load). The barrier then runs once every
+// subscription's callback has returned for the messages before it.
+func (k *KVCounter) sync() {
+	k.syncMu.Lock()
+	defer k.syncMu.Unlock()
+	select { // a marker of an earlier sync that timed out
+	case <-k.marked:
+	default:
+	}
+	if k.b.NC.Publish(k.marker, nil) != nil || k.b.NC.FlushTimeout(10*time.Second) != nil {
+		_ = k.nc.FlushTimeout(10 * time.Second)
+	} else {
+		select {
+		case <-k.marked:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	done := make(chan struct{})
+	if err := k.nc.Barrier(func() { close(done) }); err != nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+}
 
 // Writes is the bucket stream's last sequence: every write ever made to the bucket.
 func (k *KVCounter) Writes(ctx context.Context) (uint64, error) {
