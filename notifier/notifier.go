@@ -271,64 +271,52 @@ func (n *Notifier) Run(ctx context.Context) error {
 	if len(n.users) == 0 && len(n.groups) == 0 && n.cfg.OnCall == nil {
 		n.log.Warn("no approvers configured: approvals are refused (fail closed)")
 	}
-	cons, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{
-		Durable:     bus.ConsumerNotifierCases,
-		Description: "notifier: case events → Slack",
-		AckPolicy:   jetstream.AckExplicitPolicy,
-		AckWait:     n.cfg.AckWait, // short: messages in work are heartbeated
-		MaxDeliver:  -1,            // nothing is lost: transient failures retry for ever
-		// Many at once, each case's in order: a worker per case (workers.go).
-		MaxAckPending: n.cfg.MaxInFlight,
-		FilterSubject: bus.SubjectCases + ">",
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while starting
-		}
-		return fmt.Errorf("create consumer %s on %s: %w", bus.ConsumerNotifierCases, bus.StreamCases, err)
-	}
-	var wg sync.WaitGroup
-	defer n.work.stopAndWait()
-	wg.Go(func() { n.heartbeat(ctx) })
-	wg.Go(func() { n.summaryLoop(ctx) })
-	wg.Go(func() { n.recheckSlack(ctx) })
-	wg.Go(func() { n.watchDue(ctx) })
-	urgent, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, jetstream.ConsumerConfig{
-		Durable:       bus.ConsumerNotifierUrgent,
+	// Many at once, each case's in order: a worker per case (workers.go). AckWait is
+	// short: messages in work are heartbeated; nothing is lost: transient failures
+	// retry for ever.
+	primary := jetstream.ConsumerConfig{Durable: bus.ConsumerNotifierCases, Description: "notifier: case events → Slack",
+		MaxAckPending: n.cfg.MaxInFlight}
+	urgent := jetstream.ConsumerConfig{Durable: bus.ConsumerNotifierUrgent,
 		Description:   "notifier: case events a person waits for, ahead of any backlog",
 		DeliverPolicy: jetstream.DeliverNewPolicy, // older events are the main consumer's
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       n.cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: urgentInFlight,
-		FilterSubject: bus.SubjectCases + ">",
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while starting
+		MaxAckPending: urgentInFlight}
+	var wg sync.WaitGroup
+	defer n.work.stopAndWait()
+	started := false
+	var stops []func()
+	for _, c := range []struct {
+		cfg    jetstream.ConsumerConfig
+		handle func(context.Context, jetstream.Msg)
+	}{{urgent, n.enqueueUrgent}, {primary, n.enqueue}} {
+		c.cfg.AckPolicy, c.cfg.AckWait, c.cfg.MaxDeliver = jetstream.AckExplicitPolicy, n.cfg.AckWait, -1
+		c.cfg.FilterSubject = bus.SubjectCases + ">"
+		cons, err := n.b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCases, c.cfg)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while starting
+			}
+			return fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, bus.StreamCases, err)
 		}
-		return fmt.Errorf("create consumer %s on %s: %w", bus.ConsumerNotifierUrgent, bus.StreamCases, err)
+		if !started {
+			started = true
+			wg.Go(func() { n.heartbeat(ctx) })
+			wg.Go(func() { n.summaryLoop(ctx) })
+			wg.Go(func() { n.recheckSlack(ctx) })
+			wg.Go(func() { n.watchDue(ctx) })
+		}
+		name, handle := c.cfg.Durable, c.handle
+		cc, err := cons.Consume(func(msg jetstream.Msg) { handle(ctx, msg) },
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				if ctx.Err() == nil {
+					n.log.Warn("case event consumer", "consumer", name, "err", err)
+				}
+			}))
+		if err != nil {
+			return fmt.Errorf("consume %s: %w", bus.StreamCases, err)
+		}
+		defer cc.Stop()
+		stops = append(stops, cc.Stop)
 	}
-	ucc, err := urgent.Consume(func(msg jetstream.Msg) { n.enqueueUrgent(ctx, msg) },
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if ctx.Err() == nil {
-				n.log.Warn("urgent case event consumer", "err", err)
-			}
-		}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", bus.StreamCases, err)
-	}
-	defer ucc.Stop()
-	cc, err := cons.Consume(func(msg jetstream.Msg) { n.enqueue(ctx, msg) },
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if ctx.Err() == nil {
-				n.log.Warn("case event consumer", "err", err)
-			}
-		}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", bus.StreamCases, err)
-	}
-	defer cc.Stop()
 	n.log.Info("notifier running", "config", n.cfg)
 
 	errc := make(chan error, 1)
@@ -347,8 +335,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	cancel()
-	cc.Stop()
-	ucc.Stop()
+	for _, stop := range stops {
+		stop()
+	}
 	wg.Wait()
 	return runErr
 }
