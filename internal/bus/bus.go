@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -242,6 +243,9 @@ func Buckets() []jetstream.KeyValueConfig {
 func (b *Bus) setup(ctx context.Context) error {
 	for _, sc := range b.Streams() {
 		if err := retryJS(ctx, func(ctx context.Context) error {
+			if b.streamIs(ctx, sc.Name, func(c jetstream.StreamConfig) bool { return sameStream(c, sc) }) {
+				return nil // as configured: no update (an update racing a consumer's creation is a nats-server data race)
+			}
 			_, err := b.JS.CreateOrUpdateStream(ctx, sc)
 			return err
 		}); err != nil {
@@ -256,6 +260,10 @@ func (b *Bus) setup(ctx context.Context) error {
 		var kv jetstream.KeyValue
 		if err := retryJS(ctx, func(ctx context.Context) error {
 			var err error
+			if b.streamIs(ctx, "KV_"+cfg.Bucket, func(c jetstream.StreamConfig) bool { return sameBucket(c, cfg) }) {
+				kv, err = b.JS.KeyValue(ctx, cfg.Bucket)
+				return err
+			}
 			kv, err = b.JS.CreateOrUpdateKeyValue(ctx, cfg)
 			return err
 		}); err != nil {
@@ -264,6 +272,34 @@ func (b *Bus) setup(ctx context.Context) error {
 		*handles[cfg.Bucket] = kv
 	}
 	return nil
+}
+
+// streamIs reports whether the stream exists with a configuration ok accepts.
+func (b *Bus) streamIs(ctx context.Context, name string, ok func(jetstream.StreamConfig) bool) bool {
+	st, err := b.JS.Stream(ctx, name)
+	if err != nil {
+		return false
+	}
+	info, err := st.Info(ctx)
+	return err == nil && ok(info.Config)
+}
+
+// sameStream compares what Streams sets.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention && have.MaxAge == want.MaxAge &&
+		have.MaxMsgsPerSubject == want.MaxMsgsPerSubject && have.MaxBytes == want.MaxBytes && have.MaxMsgs == want.MaxMsgs &&
+		have.Discard == want.Discard && have.Duplicates == want.Duplicates && have.Storage == want.Storage &&
+		have.Replicas == want.Replicas
+}
+
+// sameBucket compares what Buckets sets with the bucket's stream.
+func sameBucket(have jetstream.StreamConfig, want jetstream.KeyValueConfig) bool {
+	maxValue := want.MaxValueSize
+	if maxValue == 0 {
+		maxValue = -1
+	}
+	return have.MaxMsgsPerSubject == int64(want.History) && have.MaxBytes == want.MaxBytes && have.MaxAge == want.TTL &&
+		have.MaxMsgSize == maxValue && have.Replicas == want.Replicas && have.Description == want.Description
 }
 
 // retryJS retries a JetStream API call with short per-attempt timeouts: on a fresh
