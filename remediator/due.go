@@ -130,7 +130,19 @@ func parseDueKey(key string) (slot int64, kind, account string, ok bool) {
 // scheduleDue puts rec's entries, each in a minute after now's (so never in one a
 // timer has already listed) and at most dueHorizon ahead. gap, when set, is the
 // least delay per kind (a retry); kinds, when given, limits the kinds put.
+//
+// A kind whose current entry (its pointer) is already due no later than wanted, and
+// not before the next minute, needs nothing: that entry fires first and its timer
+// decides from the record then, as it does for any early hint. So a case moving on
+// before its entries fire (verifying → resolved, a second write in the same minute)
+// writes no entries. The kinds are put side by side; per kind the entry still goes
+// before its pointer, and both before the case (the caller's write).
 func (r *Remediator) scheduleDue(ctx context.Context, rec *record, now time.Time, gap map[string]time.Duration, kinds ...string) error {
+	type want struct {
+		kind string
+		slot int64
+	}
+	var wants []want
 	for _, it := range r.dueOf(rec, now) {
 		if len(kinds) > 0 && !slices.Contains(kinds, it.Kind) {
 			continue
@@ -142,17 +154,38 @@ func (r *Remediator) scheduleDue(ctx context.Context, rec *record, now time.Time
 		if far := now.Add(dueHorizon); at.After(far) {
 			at = far
 		}
-		slot := max(slotOf(at), slotOf(now)+1)
-		if _, err := r.b.Due.Put(ctx, dueKey(slot, it.Kind, rec.AccountID), []byte(rec.ID)); err != nil {
-			return model.Wrap(model.CodeTransient, err, "schedule %s of %s", it.Kind, rec.AccountID)
+		wants = append(wants, want{it.Kind, max(slotOf(at), slotOf(now)+1)})
+	}
+	put := func(w want) error {
+		if p, ok, err := r.pointer(ctx, w.kind, rec.AccountID); err != nil {
+			return err
+		} else if ok && p > slotOf(now) && p <= w.slot {
+			return nil // an entry fires early enough
+		}
+		if _, err := r.b.Due.Put(ctx, dueKey(w.slot, w.kind, rec.AccountID), []byte(rec.ID)); err != nil {
+			return model.Wrap(model.CodeTransient, err, "schedule %s of %s", w.kind, rec.AccountID)
 		}
 		// The pointer says which entry is the current one: an older entry of the same
 		// kind fires, finds a newer slot here, and is dropped without a successor.
-		if _, err := r.b.Due.Put(ctx, pointerKey(it.Kind, rec.AccountID), []byte(strconv.FormatInt(slot, 10))); err != nil {
-			return model.Wrap(model.CodeTransient, err, "schedule %s of %s", it.Kind, rec.AccountID)
+		if _, err := r.b.Due.Put(ctx, pointerKey(w.kind, rec.AccountID), []byte(strconv.FormatInt(w.slot, 10))); err != nil {
+			return model.Wrap(model.CodeTransient, err, "schedule %s of %s", w.kind, rec.AccountID)
 		}
+		return nil
 	}
-	return nil
+	switch len(wants) {
+	case 0:
+		return nil
+	case 1:
+		return put(wants[0])
+	}
+	errs := make([]error, len(wants))
+	var wg sync.WaitGroup
+	for i, w := range wants {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = put(w) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // pointerKey is the key naming the current entry of kind for account.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,61 +26,65 @@ type lease struct {
 
 func leaseKey(account string) string { return "remediator.work." + account }
 
-// claim takes or renews the account's claim; false when another owner holds it.
-func (r *Remediator) claim(ctx context.Context, account string) (bool, error) {
+// claim takes or renews the account's claim; false when another owner holds it. rev
+// is the revision it wrote (release gives the claim up at it).
+func (r *Remediator) claim(ctx context.Context, account string) (ok bool, rev uint64, err error) {
 	kv := r.b.Sched
 	data, _ := json.Marshal(lease{Owner: r.cfg.Instance, Until: time.Now().Add(r.cfg.LeaseTTL)})
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
 		e, err := kv.Get(ctx, leaseKey(account))
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-			if _, err := kv.Create(ctx, leaseKey(account), data); err == nil {
-				return true, nil
+			if rev, err := kv.Create(ctx, leaseKey(account), data); err == nil {
+				return true, rev, nil
 			} else if !errors.Is(err, jetstream.ErrKeyExists) {
-				return false, model.Wrap(model.CodeTransient, err, "claim work of %s", account)
+				return false, 0, model.Wrap(model.CodeTransient, err, "claim work of %s", account)
 			}
 			continue
 		}
 		if err != nil {
-			return false, model.Wrap(model.CodeTransient, err, "read work claim of %s", account)
+			return false, 0, model.Wrap(model.CodeTransient, err, "read work claim of %s", account)
 		}
 		var cur lease
 		_ = json.Unmarshal(e.Value(), &cur)
 		if cur.Owner != r.cfg.Instance && time.Now().Before(cur.Until) {
-			return false, nil
+			return false, 0, nil
 		}
-		if _, err := kv.Update(ctx, leaseKey(account), data, e.Revision()); err == nil {
-			return true, nil
+		if rev, err := kv.Update(ctx, leaseKey(account), data, e.Revision()); err == nil {
+			return true, rev, nil
 		} else if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return false, model.Wrap(model.CodeTransient, err, "claim work of %s", account)
+			return false, 0, model.Wrap(model.CodeTransient, err, "claim work of %s", account)
 		}
 	}
-	return false, nil
+	return false, 0, nil
 }
 
-// release gives the claim up when this replica still holds it.
-func (r *Remediator) release(ctx context.Context, account string) {
-	e, err := r.b.Sched.Get(ctx, leaseKey(account))
-	if err != nil {
-		return
-	}
-	var cur lease
-	if json.Unmarshal(e.Value(), &cur) != nil || cur.Owner != r.cfg.Instance {
-		return
-	}
-	_ = r.b.Sched.Delete(ctx, leaseKey(account), jetstream.LastRevision(e.Revision()))
+// released is the value of a claim given up: lapsed, no owner. Giving up overwrites
+// the claim rather than deleting it, so that the next claim is a read and one write
+// (a Create over a delete marker costs the client two writes and a read).
+var released, _ = json.Marshal(lease{})
+
+// release gives the claim up when this replica still holds it: the claim is
+// overwritten at rev, the revision this replica last wrote, so a claim another
+// replica took since (after this one lapsed) stays.
+func (r *Remediator) release(ctx context.Context, account string, rev uint64) {
+	_, _ = r.b.Sched.Update(ctx, leaseKey(account), released, rev)
 }
 
 // leased runs f under the account's claim, renewing it while f runs; f's context
 // ends when the claim is lost. held is false when another replica holds the claim
 // (f did not run).
 func (r *Remediator) leased(ctx context.Context, account string, f func(context.Context) error) (held bool, err error) {
-	ok, err := r.claim(ctx, account)
+	ok, rev, err := r.claim(ctx, account)
 	if err != nil || !ok {
 		return false, err
 	}
+	var last atomic.Uint64 // the revision of this replica's latest claim
+	last.Store(rev)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	renewed := make(chan struct{})
 	go func() {
+		defer close(renewed)
 		t := time.NewTicker(r.cfg.LeaseTTL / 3)
 		defer t.Stop()
 		for {
@@ -87,10 +92,14 @@ func (r *Remediator) leased(ctx context.Context, account string, f func(context.
 			case <-done:
 				return
 			case <-t.C:
-				if ok, err := r.claim(wctx, account); err == nil && !ok {
+				ok, rev, err := r.claim(wctx, account)
+				if err == nil && !ok {
 					r.log.Warn("work claim lost to another replica; stopping", "account", account)
 					cancel()
 					return
+				}
+				if ok {
+					last.Store(rev)
 				}
 			}
 		}
@@ -98,9 +107,10 @@ func (r *Remediator) leased(ctx context.Context, account string, f func(context.
 	err = f(wctx)
 	close(done)
 	cancel()
+	<-renewed // no renewal in flight: last is the revision to give up
 	// A shutdown still gives the claim up, so a restart resumes at once.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	r.release(rctx, account)
+	r.release(rctx, account, last.Load())
 	rcancel()
 	return true, err
 }

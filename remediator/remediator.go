@@ -121,6 +121,8 @@ type Remediator struct {
 	uncheckedKnown map[string]bool
 	// workers are the work goroutines started by message handlers; Run waits for them.
 	workers sync.WaitGroup
+	// applying serialises apply per account (store.go).
+	applying accountLocks
 	// seen is the newest observation applied per account (steady.go).
 	seen seenTimes
 	// due is the state of the timers over the due-time index (due.go).
@@ -380,7 +382,9 @@ func (r *Remediator) onAction(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	stop := r.heartbeat(m)
-	err := r.HandleAction(ctx, a)
+	// The outbox is emptied beside the work the action owes (a click's verification
+	// claims its lease meanwhile): the work reads the case only once it is empty.
+	_, err := r.applyEmptyingLater(ctx, a.AccountID, func(now time.Time) Input { return Input{At: now, Action: &a} })
 	stop()
 	r.settle(ctx, m, a.AccountID, "action "+a.ID, err)
 	if err == nil {

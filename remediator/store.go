@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -93,27 +94,68 @@ func (r *Remediator) putRev(ctx context.Context, account string, rec *record, re
 // apply decides input against the current state and stores the decision with
 // compare-and-set, re-deciding from fresh state on conflict. Events are published
 // right after the write (outbox). It returns the decision that was stored.
+//
+// Within this instance one apply per account runs at a time (two inputs for one
+// account, such as a check's answer and the same observation arriving as a finding,
+// would otherwise both decide from the same revision, both schedule, and one lose
+// the compare-and-set and decide again). Across replicas the compare-and-set decides.
 func (r *Remediator) apply(ctx context.Context, account string, input func(now time.Time) Input) (Decision, error) {
+	defer r.applying.lock(account)()
+	d, empty, err := r.save(ctx, account, input)
+	if empty != nil {
+		err = empty()
+	}
+	return d, err
+}
+
+// applyEmptyingLater is apply returning once the decision is stored and its events
+// are published: the outbox is emptied beside the caller's next step (the work a
+// click owes claims its lease meanwhile). Until the outbox is empty the account's
+// next apply, and the work's first read (runWork), wait for it; should the emptying
+// fail, the next touch of the account publishes the events again (deduplicated) and
+// empties it, as after a crash at that point.
+func (r *Remediator) applyEmptyingLater(ctx context.Context, account string, input func(now time.Time) Input) (Decision, error) {
+	unlock := r.applying.lock(account)
+	d, empty, err := r.save(ctx, account, input)
+	if empty == nil || err != nil {
+		unlock()
+		return d, err
+	}
+	if !r.goTracked(ctx, func() {
+		defer unlock()
+		if err := empty(); err != nil {
+			r.log.Debug("empty the outbox; the next touch of the account does", "account", account, "err", err)
+		}
+	}) {
+		defer unlock()
+		return d, empty()
+	}
+	return d, nil
+}
+
+// save is apply's decision and write, with the account's lock held. empty, when
+// set, removes the published events from the outbox and must be called.
+func (r *Remediator) save(ctx context.Context, account string, input func(now time.Time) Input) (d Decision, empty func() error, err error) {
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
 		rec, rev, err := r.load(ctx, account)
 		if err != nil {
-			return Decision{}, err
+			return Decision{}, nil, err
 		}
 		in := r.policy(input(r.cfg.Now()))
 		var cur *model.Case
 		if rec != nil {
 			cur = &rec.Case
 		}
-		d, err := Apply(cur, in)
+		d, err = Apply(cur, in)
 		if err != nil {
-			return Decision{}, err
+			return Decision{}, nil, err
 		}
 		if !d.Changed() {
 			// Nothing new; still make sure earlier events went out (redelivery after a crash).
 			if rec != nil && len(rec.Outbox) > 0 {
-				return d, r.flush(ctx, account)
+				return d, nil, r.flush(ctx, account)
 			}
-			return d, nil
+			return d, nil, nil
 		}
 		next := &record{Case: *d.Case}
 		if rec != nil {
@@ -124,11 +166,11 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 		next.TicketOps = append(next.TicketOps, d.TicketOps...)
 		// What the case will owe at a time goes into the due-time index first (due.go).
 		if err := r.scheduleDue(ctx, next, in.At, nil); err != nil {
-			return Decision{}, err
+			return Decision{}, nil, err
 		}
 		conflict, newRev, err := r.putRev(ctx, account, next, rev)
 		if err != nil {
-			return Decision{}, err
+			return Decision{}, nil, err
 		}
 		if conflict {
 			r.log.Debug("case changed underneath; deciding again", "account", account, "attempt", attempt+1)
@@ -142,12 +184,16 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 		}
 		if h := r.cfg.afterSave; h != nil {
 			if err := h(account); err != nil {
-				return d, model.Wrap(model.CodeTransient, err, "after saving case of %s", account)
+				return d, nil, model.Wrap(model.CodeTransient, err, "after saving case of %s", account)
 			}
 		}
-		return d, r.flushSaved(ctx, account, next, newRev)
+		done, err := r.publishOutbox(ctx, next)
+		if err != nil {
+			return d, nil, err
+		}
+		return d, func() error { return r.emptyOutbox(ctx, account, next, newRev, done) }, nil
 	}
-	return Decision{}, model.Errorf(model.CodeConflict, "case of %s kept changing: gave up after %d attempts", account, maxCASAttempts)
+	return Decision{}, nil, model.Errorf(model.CodeConflict, "case of %s kept changing: gave up after %d attempts", account, maxCASAttempts)
 }
 
 // flush publishes the outbox of an account and removes what was published.
@@ -166,12 +212,31 @@ func (r *Remediator) flushSaved(ctx context.Context, account string, rec *record
 	if len(rec.Outbox) == 0 {
 		return nil
 	}
+	done, err := r.publishOutbox(ctx, rec)
+	if err != nil {
+		return err
+	}
+	return r.emptyOutbox(ctx, account, rec, rev, done)
+}
+
+// publishOutbox publishes rec's outbox (Nats-Msg-Id = event id) and returns the ids
+// published.
+func (r *Remediator) publishOutbox(ctx context.Context, rec *record) (map[string]bool, error) {
 	done := map[string]bool{}
 	for _, ev := range rec.Outbox {
 		if _, err := r.b.PublishJSON(ctx, bus.CaseSubject(ev.AccountID), ev.ID, ev); err != nil {
-			return model.Wrap(model.CodeTransient, err, "publish case event %s", ev.ID)
+			return nil, model.Wrap(model.CodeTransient, err, "publish case event %s", ev.ID)
 		}
 		done[ev.ID] = true
+	}
+	return done, nil
+}
+
+// emptyOutbox removes the events published (done) from the outbox of rec, stored at
+// rev: one compare-and-set when nothing wrote since, else read and retry.
+func (r *Remediator) emptyOutbox(ctx context.Context, account string, rec *record, rev uint64, done map[string]bool) error {
+	if len(done) == 0 {
+		return nil
 	}
 	sent := *rec
 	sent.Outbox = slices.DeleteFunc(slices.Clone(rec.Outbox), func(ev model.CaseEvent) bool { return done[ev.ID] })
@@ -244,4 +309,40 @@ func (r *Remediator) records(ctx context.Context) ([]*record, error) {
 		}
 	}
 	return out, nil
+}
+
+// accountLocks serialises work per account within this instance; an account's
+// entry lives while someone holds or waits for it.
+type accountLocks struct {
+	mu sync.Mutex
+	m  map[string]*accountLock
+}
+
+type accountLock struct {
+	sync.Mutex
+	users int
+}
+
+// lock takes the account's lock and returns its unlock.
+func (l *accountLocks) lock(account string) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*accountLock{}
+	}
+	al := l.m[account]
+	if al == nil {
+		al = &accountLock{}
+		l.m[account] = al
+	}
+	al.users++
+	l.mu.Unlock()
+	al.Lock()
+	return func() {
+		al.Unlock()
+		l.mu.Lock()
+		if al.users--; al.users == 0 {
+			delete(l.m, account)
+		}
+		l.mu.Unlock()
+	}
 }

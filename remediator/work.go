@@ -94,15 +94,20 @@ func owed(rec *record) bool {
 }
 
 func (r *Remediator) runWork(ctx context.Context, account string) error {
-	if err := r.flush(ctx, account); err != nil {
-		return err
-	}
 	tried := map[string]bool{}
 	var errs []error
 	for round := 0; round < 12; round++ {
-		rec, _, err := r.load(ctx, account)
+		r.applying.lock(account)() // an apply emptying its outbox (applyEmptyingLater) is done first
+		rec, rev, err := r.load(ctx, account)
 		if err != nil || rec == nil {
 			return errors.Join(append(errs, err)...)
+		}
+		if round == 0 && len(rec.Outbox) > 0 {
+			// Events a crash left unpublished go out first (the steps need the record
+			// only, so this read serves both).
+			if err := r.flushSaved(ctx, account, rec, rev); err != nil {
+				return err
+			}
 		}
 		step, err := r.nextStep(ctx, rec, tried)
 		if err != nil {
