@@ -1,0 +1,186 @@
+package remediator
+
+// The round trips between a click and its verification (issue 12: click → resolved
+// within one AWS round trip + 30 ms): what each saving keeps.
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/bus/bustest"
+	"github.com/rootwarden/rootwarden/internal/model"
+)
+
+// Inputs for one account arriving together (a check's answer and the same
+// observation as a finding, a redelivery) are decided one after the other: one
+// transition, and none of them decides from a revision another just replaced.
+func TestInputsForOneAccountAtOnceAreDecidedOneAfterTheOther(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	var logs syncBuf
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r, err := New(Config{Now: clk.Now, CheckTimeout: 5 * time.Second}, log, b, bus.Checker{NC: b.NC}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	gone := observation(acct, false, model.SourceCheck, clk.Now())
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := gone
+			o.ID = gone.ID + "-" + string(rune('a'+i))
+			if err := r.HandleFinding(ctx, o); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	evs := allEvents(t, b, acct)
+	assertEventsUnique(t, evs)
+	if got := strings.Join(eventTypes(evs), ","); got != "opened,resolved" {
+		t.Fatalf("events %s", got)
+	}
+	if n := strings.Count(logs.String(), "case changed underneath"); n > 0 {
+		t.Fatalf("%d inputs decided from a replaced revision (compare-and-set lost in one instance)", n)
+	}
+}
+
+// A transition that owes a kind of due work no earlier than the entry already in the
+// index writes no entry (verifying → resolved within the minute: the verifying
+// case's work entry serves the resolved case's ticket closing); an earlier one, or
+// one whose entry a timer may already have listed, is written.
+func TestDueEntryEarlyEnoughIsNotWrittenAgain(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	r := newRem(t, b, clk, nil)
+	ctx := ctxT(t)
+	writes := func() uint64 {
+		t.Helper()
+		s, err := b.JS.Stream(ctx, "KV_"+bus.BucketDue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.LastSeq
+	}
+	now := clk.Now()
+	rec := &record{Case: model.Case{ID: caseID(acct, 1), AccountID: acct, State: model.StateVerifying, UpdatedAt: now, VerifyingSince: &now}}
+	if err := r.scheduleDue(ctx, rec, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := dueEntries(t, r); len(got) != 2 { // expiry and work
+		t.Fatalf("verifying: entries %v", got)
+	}
+	workSlot, ok, err := r.pointer(ctx, dueWork, acct)
+	if err != nil || !ok {
+		t.Fatalf("work pointer: %v %v", ok, err)
+	}
+	before := writes()
+
+	// Resolved 20 s later, its ticket still to close: work owed from a later minute.
+	later := now.Add(20 * time.Second)
+	resolved := &record{Case: model.Case{ID: rec.ID, AccountID: acct, State: model.StateResolved, UpdatedAt: later},
+		TicketOps: []TicketOp{{ID: "ev-1", Op: TicketClose}}}
+	if err := r.scheduleDue(ctx, resolved, later, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := writes() - before; n != 0 {
+		t.Fatalf("resolved within the minute wrote %d due entries; the verifying case's work entry fires first", n)
+	}
+	if p, _, _ := r.pointer(ctx, dueWork, acct); p != workSlot {
+		t.Fatalf("work pointer moved %d → %d", workSlot, p)
+	}
+
+	// Owed earlier than the current entry: written, and the pointer names it.
+	earlier := now.Add(-10 * time.Minute)
+	early := &record{Case: model.Case{ID: rec.ID, AccountID: acct, State: model.StateResolved, UpdatedAt: earlier},
+		TicketOps: []TicketOp{{ID: "ev-1", Op: TicketClose}}}
+	if err := r.scheduleDue(ctx, early, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _ := r.pointer(ctx, dueWork, acct); p != slotOf(now)+1 {
+		t.Fatalf("earlier work: pointer %d, want %d", p, slotOf(now)+1)
+	}
+
+	// Once the current entry's minute has come (a timer may have listed it), a new
+	// entry is written.
+	past := now.Add(5 * time.Minute)
+	before = writes()
+	resolved.UpdatedAt = past
+	if err := r.scheduleDue(ctx, resolved, past, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := writes() - before; n != 2 {
+		t.Fatalf("after the entry's minute: %d writes, want entry and pointer", n)
+	}
+	if p, _, _ := r.pointer(ctx, dueWork, acct); p != slotOf(past.Add(r.cfg.StaleWork)) {
+		t.Fatalf("work pointer %d, want %d", p, slotOf(past.Add(r.cfg.StaleWork)))
+	}
+}
+
+// A claim given up is free at once for another replica, and giving up never undoes
+// a claim another replica took after this one's lapsed.
+func TestClaimGivenUpIsFreeAtOnceAndALaterOwnersClaimStays(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	r1 := newRem(t, b, clk, nil, func(c *Config) { c.Instance, c.LeaseTTL = "r1", time.Hour })
+	r2 := newRem(t, b, clk, nil, func(c *Config) { c.Instance, c.LeaseTTL = "r2", time.Hour })
+	owner := func() (string, jetstream.KeyValueOp) {
+		t.Helper()
+		e, err := b.Sched.Get(ctx, leaseKey(acct))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l lease
+		_ = json.Unmarshal(e.Value(), &l)
+		return l.Owner, e.Operation()
+	}
+
+	ok, rev, err := r1.claim(ctx, acct)
+	if err != nil || !ok {
+		t.Fatalf("r1 claim: %v %v", ok, err)
+	}
+	if ok, _, _ := r2.claim(ctx, acct); ok {
+		t.Fatal("r2 claimed work r1 holds")
+	}
+	r1.release(ctx, acct, rev)
+	if o, op := owner(); o != "" || op != jetstream.KeyValuePut {
+		t.Fatalf("given up: owner %q, operation %s (want a free claim, not a delete marker)", o, op)
+	}
+	ok, rev2, err := r2.claim(ctx, acct)
+	if err != nil || !ok {
+		t.Fatalf("r2 claim after r1 gave up: %v %v", ok, err)
+	}
+
+	// r2's claim lapsed (it died); r1 takes over, then r2's late release comes.
+	data, _ := json.Marshal(lease{Owner: "r2", Until: time.Now().Add(-time.Second)})
+	if _, err := b.Sched.Update(ctx, leaseKey(acct), data, rev2); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := r1.claim(ctx, acct); err != nil || !ok {
+		t.Fatalf("r1 claim of a lapsed claim: %v %v", ok, err)
+	}
+	r2.release(context.Background(), acct, rev2)
+	if o, _ := owner(); o != "r1" {
+		t.Fatalf("after r2's late release the claim is %q's, want r1's", o)
+	}
+}
