@@ -6,6 +6,7 @@ package remediator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -182,5 +183,40 @@ func TestClaimGivenUpIsFreeAtOnceAndALaterOwnersClaimStays(t *testing.T) {
 	r2.release(context.Background(), acct, rev2)
 	if o, _ := owner(); o != "r1" {
 		t.Fatalf("after r2's late release the claim is %q's, want r1's", o)
+	}
+}
+
+// Entries and pointers are put side by side: a writer stopped after a pointer and
+// before its entry leaves a pointer naming nothing. The entry it would have
+// superseded still fires, and the work it hints at is found.
+func TestPointerWithoutItsEntrySupersedesNothing(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	r := newRem(t, b, clk, nil)
+	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, caseID(acct, 1))); err != nil {
+		t.Fatal(err) // owes opening a ticket: a work entry a minute on
+	}
+	if _, _, err := r.dueRecords(ctx, true, dueExpiry, dueWork); err != nil { // the scan's start-up pass
+		t.Fatal(err)
+	}
+	slot, ok, err := r.pointer(ctx, dueWork, acct)
+	if err != nil || !ok {
+		t.Fatalf("work pointer: %v %v", ok, err)
+	}
+	// The next write's pointer landed (three minutes on); its entry did not.
+	if _, err := b.Due.Put(ctx, pointerKey(dueWork, acct), []byte(fmt.Sprint(slot+3))); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute) // the first entry is due, the pointer's is not
+	recs, full, err := r.dueRecords(ctx, false, dueExpiry, dueWork)
+	if err != nil || full {
+		t.Fatalf("due records: full %v err %v", full, err)
+	}
+	if len(recs) != 1 || recs[0].AccountID != acct {
+		t.Fatalf("the due work entry was dropped as superseded by an entry that is not there: %d records", len(recs))
 	}
 }

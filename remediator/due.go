@@ -14,7 +14,7 @@ package remediator
 // A timer (the periodic scan, the ticket poll) lists only the minutes that have come
 // since its last pass, filtered by its kinds: its reads are proportional to what is
 // due, not to the number of cases. For each account listed it reads the pointer (an
-// entry superseded by a later one of its kind is dropped) and the record once,
+// entry superseded by a later one of its kind, present in the index, is dropped) and the record once,
 // puts the next entries (never in a minute already listed), purges the fired keys
 // from the bucket's stream (no delete markers pile up) and hands the records to its
 // caller, which decides from the record, as before, whether anything is really due.
@@ -131,12 +131,13 @@ func parseDueKey(key string) (slot int64, kind, account string, ok bool) {
 // timer has already listed) and at most dueHorizon ahead. gap, when set, is the
 // least delay per kind (a retry); kinds, when given, limits the kinds put.
 //
-// A kind whose current entry (its pointer) is already due no later than wanted, and
-// not before the next minute, needs nothing: that entry fires first and its timer
-// decides from the record then, as it does for any early hint. So a case moving on
-// before its entries fire (verifying → resolved, a second write in the same minute)
-// writes no entries. The kinds are put side by side; per kind the entry still goes
-// before its pointer, and both before the case (the caller's write).
+// A kind whose current entry (its pointer, and the entry it names) is already due no
+// later than wanted, and not before the next minute, needs nothing: that entry fires
+// first and its timer decides from the record then, as it does for any early hint.
+// So a case moving on before its entries fire (verifying → resolved, a second write
+// in the same minute) writes no entries. Entries and pointers are put side by side,
+// all before the case (the caller's write): a pointer whose entry a crash left
+// unwritten supersedes nothing (dueRecords).
 func (r *Remediator) scheduleDue(ctx context.Context, rec *record, now time.Time, gap map[string]time.Duration, kinds ...string) error {
 	type want struct {
 		kind string
@@ -156,36 +157,49 @@ func (r *Remediator) scheduleDue(ctx context.Context, rec *record, now time.Time
 		}
 		wants = append(wants, want{it.Kind, max(slotOf(at), slotOf(now)+1)})
 	}
-	put := func(w want) error {
+	type write struct{ key, value string }
+	var writes []write
+	for _, w := range wants {
 		if p, ok, err := r.pointer(ctx, w.kind, rec.AccountID); err != nil {
 			return err
 		} else if ok && p > slotOf(now) && p <= w.slot {
-			return nil // an entry fires early enough
-		}
-		if _, err := r.b.Due.Put(ctx, dueKey(w.slot, w.kind, rec.AccountID), []byte(rec.ID)); err != nil {
-			return model.Wrap(model.CodeTransient, err, "schedule %s of %s", w.kind, rec.AccountID)
+			if there, err := r.entryExists(ctx, p, w.kind, rec.AccountID); err != nil {
+				return err
+			} else if there {
+				continue // an entry fires early enough
+			}
 		}
 		// The pointer says which entry is the current one: an older entry of the same
-		// kind fires, finds a newer slot here, and is dropped without a successor.
-		if _, err := r.b.Due.Put(ctx, pointerKey(w.kind, rec.AccountID), []byte(strconv.FormatInt(w.slot, 10))); err != nil {
-			return model.Wrap(model.CodeTransient, err, "schedule %s of %s", w.kind, rec.AccountID)
-		}
-		return nil
+		// kind fires, finds a newer slot here (whose entry is in the index), and is
+		// dropped without a successor.
+		writes = append(writes, write{dueKey(w.slot, w.kind, rec.AccountID), rec.ID},
+			write{pointerKey(w.kind, rec.AccountID), strconv.FormatInt(w.slot, 10)})
 	}
-	switch len(wants) {
-	case 0:
-		return nil
-	case 1:
-		return put(wants[0])
-	}
-	errs := make([]error, len(wants))
+	errs := make([]error, len(writes))
 	var wg sync.WaitGroup
-	for i, w := range wants {
+	for i, w := range writes {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = put(w) }()
+		go func() {
+			defer wg.Done()
+			if _, err := r.b.Due.Put(ctx, w.key, []byte(w.value)); err != nil {
+				errs[i] = model.Wrap(model.CodeTransient, err, "schedule %s of %s", w.key, rec.AccountID)
+			}
+		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// entryExists reports whether the index holds the entry of kind for account at slot.
+func (r *Remediator) entryExists(ctx context.Context, slot int64, kind, account string) (bool, error) {
+	_, err := r.b.Due.Get(ctx, dueKey(slot, kind, account))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, model.Wrap(model.CodeTransient, err, "read due entry of %s", account)
+	}
+	return true, nil
 }
 
 // pointerKey is the key naming the current entry of kind for account.
@@ -274,8 +288,17 @@ accounts:
 				continue accounts
 			}
 			if ok && p > slot {
-				stale = append(stale, k)
-				continue
+				// Superseded, unless the newer entry is not there (its writer stopped
+				// between the pointer and the entry, which are put side by side).
+				newer, err := r.entryExists(ctx, p, kind, account)
+				if err != nil {
+					errs = append(errs, err)
+					continue accounts
+				}
+				if newer {
+					stale = append(stale, k)
+					continue
+				}
 			}
 			live = append(live, k)
 			if !slices.Contains(liveKinds, kind) {
