@@ -108,6 +108,10 @@ type Config struct {
 	// EventWindow: further calls signed with a root key already checked within this
 	// window are folded into one check at its end (coalesce.go); 0 → 30s, negative → off.
 	EventWindow time.Duration
+	// RepublishEvery: a sweep publishes an unchanged observation of an account again
+	// once its newest one is this old, spread over [d, 2d) per account (unchanged.go);
+	// 0 → DefaultRepublishEvery (6h); negative → every check is published.
+	RepublishEvery time.Duration
 }
 
 var roleNameRE = regexp.MustCompile(`^[\w+=,.@/-]+$`)
@@ -226,6 +230,8 @@ type Detector struct {
 	coal *coalescer // CloudTrail events per account (coalesce.go)
 
 	sweeps *sweepTally // one log line per sweep (sweeplog.go)
+
+	newest newest // each account's newest observation (unchanged.go)
 }
 
 // track runs f in a goroutine Run waits for, unless Run is already stopping.
@@ -290,7 +296,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 
-	errc := make(chan error, 4)
+	errc := make(chan error, 6)
 	run := func(name string, f func(context.Context) error) {
 		d.track(func() {
 			if err := f(ctx); err != nil && ctx.Err() == nil {
@@ -305,6 +311,14 @@ func (d *Detector) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-time.After(10 * time.Second):
 		d.log.Warn("account inventory not loaded within 10s; going on without it")
+	}
+	seen := make(chan struct{})
+	run("findings", func(ctx context.Context) error { return d.followFindings(ctx, seen) })
+	select { // a sweep compares its checks with the newest observations (unchanged.go)
+	case <-seen:
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		d.log.Warn("newest observations not read within 10s; sweeps publish every check until they are")
 	}
 	run("sweep jobs", func(ctx context.Context) error { return d.consumeJobs(ctx, cons) })
 	run("sweep schedule", d.schedule)

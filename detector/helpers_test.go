@@ -77,6 +77,9 @@ func (w *world) config(orgRole string) detector.Config {
 		AccountTimeout: 10 * time.Second,
 		MaxBackoff:     20 * time.Millisecond,
 		Now:            w.clock.Now,
+		// Most tests here tell a sweep's checks by their findings: every check is
+		// published. unchanged_test.go tests the steady state with the default.
+		RepublishEvery: -1,
 	}
 }
 

@@ -16,6 +16,7 @@ type metrics struct {
 	ignored   *prometheus.CounterVec   // SQS messages deleted without a check, by kind
 	duration  *prometheus.HistogramVec // seconds per account check, by source
 	sweeps    prometheus.Counter       // sweeps this process enumerated
+	unchanged prometheus.Counter       // sweep checks that published nothing (unchanged.go)
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,6 +34,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}}, []string{"source"}),
 		sweeps: prometheus.NewCounter(prometheus.CounterOpts{Name: "rootwarden_detector_sweeps_started_total",
 			Help: "Sweeps this process won the election for and enumerated."}),
+		unchanged: prometheus.NewCounter(prometheus.CounterOpts{Name: "rootwarden_detector_sweep_checks_unchanged_total",
+			Help: "Sweep checks that found an account as its newest observation says and published nothing."}),
 	}
 	for _, src := range []string{"sweep", "event", "check", "scan"} { // series exist from start
 		m.checked.WithLabelValues(src)
@@ -60,6 +63,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.sweeps, err = register(reg, m.sweeps); err != nil {
+		return nil, err
+	}
+	if m.unchanged, err = register(reg, m.unchanged); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -222,7 +222,7 @@ func (d *Detector) publish(ctx context.Context, obs model.Observation) error {
 	level := slog.LevelInfo
 	if obs.Source == model.SourceSweep {
 		level = slog.LevelDebug // the sweep's summary line says it (sweeplog.go)
-		d.sweeps.add(obs)
+		d.sweeps.add(obs, false)
 	}
 	d.log.Log(ctx, level, "finding published", "account", obs.AccountID, "id", obs.ID, "source", obs.Source,
 		"root_keys", obs.RootKeysPresent, "error_code", obs.ErrorCode)

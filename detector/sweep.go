@@ -40,7 +40,7 @@ import (
 //     the jobs it had queued already are deduplicated, not checked a second time.
 
 const (
-	sweepKey       = "sweep"
+	sweepKey       = bus.SchedSweepKey
 	enumerateLease = 5 * time.Minute
 	failedRetry    = time.Minute
 )
@@ -57,6 +57,9 @@ type sweepState struct {
 	Heartbeat time.Time `json:"heartbeat,omitzero"`
 	Accounts  int       `json:"accounts,omitempty"`
 	Error     string    `json:"error,omitempty"`
+	// Prev is the sweep before this one; Complete when its every job was done as this
+	// one started (internal/bus LastCheck: which sweep last checked an account).
+	Prev *model.SweepRef `json:"prev,omitempty"`
 }
 
 // scanJob is one account of one sweep on RW_SCAN.
@@ -121,6 +124,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	entry, err := kv.Get(ctx, sweepKey)
 	var rev uint64
 	retryOf := "" // a sweep whose listing failed: continue it under its id
+	var prev *model.SweepRef
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 	case err != nil:
@@ -136,16 +140,18 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 			// Its jobs queued before the failure keep their Nats-Msg-Ids
 			// "<sweep id>/<account>": queued again under the same id, they are
 			// duplicates the stream drops, and no account is checked twice.
-			retryOf = st.ID
-		} else if st.Done && st.Error == "" && now.Sub(st.StartedAt) < 2*d.e.cfg.ScanInterval {
-			if n, err := d.queuedJobs(ctx); err == nil && n > 0 {
+			retryOf, prev = st.ID, st.Prev
+		} else {
+			n, qerr := d.queuedJobs(ctx)
+			if qerr == nil && n > 0 && st.Done && now.Sub(st.StartedAt) < 2*d.e.cfg.ScanInterval {
 				d.log.Info("previous sweep still has queued jobs; postponing the next", "sweep", st.ID, "queued", n)
 				return "", false, nil
 			}
+			prev = &model.SweepRef{ID: st.ID, StartedAt: st.StartedAt, Complete: st.Done && qerr == nil && n == 0}
 		}
 	}
 	st := sweepState{SchemaVersion: model.SchemaVersion, ID: now.Format("20060102T150405Z") + "-" + newID()[:8],
-		StartedAt: now, Owner: d.e.cfg.Instance}
+		StartedAt: now, Owner: d.e.cfg.Instance, Prev: prev}
 	if retryOf != "" {
 		st.ID = retryOf
 	}
@@ -497,6 +503,14 @@ func (d *Detector) handleJob(ctx context.Context, msg jetstream.Msg, stopped <-c
 	}
 	obs.SweepID = job.SweepID
 	obs.ID = obsID
+	if d.newest.unchanged(obs, d.e.cfg.RepublishEvery) {
+		// As the newest observation says: nothing to publish (unchanged.go).
+		d.e.met.unchanged.Inc()
+		d.sweeps.add(obs, true)
+		log.Debug("account unchanged since its newest observation; nothing published")
+		d.ack(ctx, msg, log)
+		return
+	}
 	if err := d.publish(ctx, obs); err != nil {
 		if last {
 			log.Error("publish sweep finding failed on the last delivery; its next generation is queued", "err", safeError(err))

@@ -20,6 +20,7 @@ const sweepQuiet = 5 * time.Second
 
 type sweepCount struct {
 	accounts, withKeys, failed int
+	unchanged                  int // checked, nothing published (unchanged.go)
 	first, last                time.Time
 }
 
@@ -33,8 +34,8 @@ func newSweepTally(now func() time.Time) *sweepTally {
 	return &sweepTally{now: now, m: map[string]*sweepCount{}}
 }
 
-// add counts one published sweep observation.
-func (t *sweepTally) add(o model.Observation) {
+// add counts one sweep observation: published, or found unchanged.
+func (t *sweepTally) add(o model.Observation, unchanged bool) {
 	if o.SweepID == "" {
 		return
 	}
@@ -47,6 +48,9 @@ func (t *sweepTally) add(o model.Observation) {
 		t.m[o.SweepID] = c
 	}
 	c.accounts++
+	if unchanged {
+		c.unchanged++
+	}
 	switch {
 	case o.Failed():
 		c.failed++
@@ -72,6 +76,7 @@ func (t *sweepTally) flush(log *slog.Logger, quiet, interval time.Duration) {
 		}
 		log.Log(context.Background(), level, "sweep checked",
 			"sweep", id, "accounts", c.accounts, "with_root_keys", c.withKeys, "failed", c.failed,
+			"unchanged", c.unchanged,
 			"took", c.last.Sub(c.first).Round(time.Millisecond).String(),
 			"next_sweep", c.first.Add(interval).UTC().Format(time.RFC3339))
 	}

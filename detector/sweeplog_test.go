@@ -24,10 +24,10 @@ func TestASweepIsOneLogLineWithItsCounts(t *testing.T) {
 		case i%1500 == 1:
 			o.Error, o.ErrorCode = "denied", "AccessDenied"
 		}
-		tally.add(o)
+		tally.add(o, false)
 		now = now.Add(time.Millisecond)
 	}
-	tally.add(model.Observation{AccountID: "y"}) // an event or check: not a sweep's
+	tally.add(model.Observation{AccountID: "y"}, false) // an event or check: not a sweep's
 
 	tally.flush(log, sweepQuiet, 15*time.Minute)
 	if buf.Len() != 0 {

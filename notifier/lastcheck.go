@@ -13,10 +13,10 @@ package notifier
 //     remediator writes it only every 6–12 h, silently) and says that checks that
 //     change nothing do not edit it, and where the latest one is shown. It never
 //     presents that time as the latest check.
-//   - `/rootwarden case <id>` and the App Home show the account's newest observation:
-//     the last message on the account's subject of RW_FINDINGS (one read; the stream
-//     keeps the 4 newest per account), with its exact time, what made it and what it
-//     found.
+//   - `/rootwarden case <id>` and the App Home show the account's last check
+//     (internal/bus LastCheck): its newest observation on RW_FINDINGS (exact time,
+//     what made it, what it found) and, as a sweep publishes only what changed
+//     (detector/unchanged.go), the later sweep that found it so still.
 //   - `/rootwarden status` and the App Home say how far the last sweep got: when it
 //     started, how many accounts it listed, and how many of its checks are still
 //     queued on RW_SCAN (0: every listed account has been checked).
@@ -60,27 +60,6 @@ func (n *Notifier) stream(ctx context.Context, name string) (jetstream.Stream, e
 	return s, nil
 }
 
-// lastCheck is the account's newest observation on RW_FINDINGS; nil when the stream
-// holds none (never checked, or not within FindingsMaxAge).
-func (n *Notifier) lastCheck(ctx context.Context, account string) (*model.Observation, error) {
-	s, err := n.stream(ctx, bus.StreamFindings)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.GetLastMsgForSubject(ctx, bus.FindingSubject(account))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read the last check of %s: %w", account, err)
-	}
-	var o model.Observation
-	if err := json.Unmarshal(m.Data, &o); err != nil || o.AccountID != account {
-		return nil, fmt.Errorf("read the last check of %s: unreadable observation (seq %d)", account, m.Sequence)
-	}
-	return &o, nil
-}
-
 // sourceWords says what made an observation, for "by …".
 func sourceWords(s model.Source) string {
 	switch s {
@@ -105,10 +84,11 @@ func (n *Notifier) lastCheckLine(ctx context.Context, c model.Case, ago bool) st
 		}
 		return " (" + human(n.now().Sub(t)) + " ago)"
 	}
-	o, err := n.lastCheck(ctx, c.AccountID)
+	lc, err := n.b.LastCheck(ctx, c.AccountID)
 	if err != nil {
 		n.log.Warn("last check", "account", c.AccountID, "err", err)
 	}
+	o := lc.Observation
 	if o == nil || o.ObservedAt.Before(c.LastCheckedAt) {
 		if c.LastCheckedAt.IsZero() {
 			return "Last check: unknown"
@@ -123,13 +103,18 @@ func (n *Notifier) lastCheckLine(ctx context.Context, c model.Case, ago bool) st
 	case o.RootKeysPresent:
 		found = "root access keys present"
 	}
+	if sw := lc.Sweep; sw != nil {
+		// A sweep that finds nothing new publishes nothing (detector/unchanged.go).
+		return fmt.Sprintf("Last check: in the sweep `%s` started %s%s: %s, unchanged since %s by %s",
+			esc(sw.ID), stamp(sw.StartedAt), since(sw.StartedAt), found, stamp(o.ObservedAt), sourceWords(o.Source))
+	}
 	return fmt.Sprintf("Last check: %s%s by %s: %s", stamp(o.ObservedAt), since(o.ObservedAt), sourceWords(o.Source), found)
 }
 
-// sweepLine says how far the last sweep got (rw_sched "sweep", written by the
+// sweepLine says how far the last sweep got (rw_sched bus.SchedSweepKey, written by the
 // detector, and the checks still queued on RW_SCAN).
 func (n *Notifier) sweepLine(ctx context.Context) string {
-	e, err := n.b.Sched.Get(ctx, "sweep")
+	e, err := n.b.Sched.Get(ctx, bus.SchedSweepKey)
 	var sw sweepInfo
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):

@@ -56,6 +56,52 @@ func TestSlashCaseTellsTheLastCheck(t *testing.T) {
 	}
 }
 
+// A sweep that finds an account unchanged publishes nothing (detector/unchanged.go):
+// /rootwarden case then names the sweep that last checked the account — the current
+// one once its job of the account is done, else the previous one if it was complete
+// — and what was found since when. An account outside the inventory was not swept.
+func TestSlashCaseTellsTheSweepThatFoundNothingNew(t *testing.T) {
+	o := newOnCallEnv(t, false, nil)
+	o.run()
+	c := o.openCase()
+	ctx := context.Background()
+	seen := o.clock.Now()
+	o.publishCheck(model.Observation{SchemaVersion: model.SchemaVersion, ID: "sweep-1-" + account, AccountID: account,
+		Source: model.SourceSweep, SweepID: "s1", ObservedAt: seen, RootKeysPresent: true, Keys: []model.KeyDetail{{Slot: 1, Active: true}}})
+	putSweep := func(st map[string]any) {
+		t.Helper()
+		data, _ := json.Marshal(st)
+		if _, err := o.b.Sched.Put(ctx, bus.SchedSweepKey, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.clock.Add(15 * time.Minute)
+	s2 := o.clock.Now()
+	putSweep(map[string]any{"id": "s2", "started_at": s2, "done": true, "accounts": 1,
+		"prev": map[string]any{"id": "s1", "started_at": seen, "complete": true}})
+	o.clock.Add(2 * time.Minute)
+	if got, want := o.text("case "+c.ID), "Last check: "+stampOf(seen)+" (17m ago) by a sweep: root access keys present"; !strings.Contains(got, want) {
+		t.Errorf("for an account outside the inventory /rootwarden case answers\n%s\nwant %q", got, want)
+	}
+	if _, err := o.b.Accounts.Put(ctx, account, []byte(`{"id":"`+account+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	want := "Last check: in the sweep `s2` started " + stampOf(s2) + " (2m ago): root access keys present, unchanged since " + stampOf(seen) + " by a sweep"
+	if got := o.text("case " + c.ID); !strings.Contains(got, want) {
+		t.Errorf("after an unchanged sweep /rootwarden case answers\n%s\nwant %q", got, want)
+	}
+
+	o.clock.Add(15 * time.Minute) // s3 started; the account's job is still queued
+	putSweep(map[string]any{"id": "s3", "started_at": o.clock.Now(), "done": true, "accounts": 1,
+		"prev": map[string]any{"id": "s2", "started_at": s2, "complete": true}})
+	if _, err := o.b.PublishJSON(ctx, bus.ScanSubject(account), "job-s3-"+account, map[string]any{"sweep_id": "s3"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.text("case " + c.ID); !strings.Contains(got, "Last check: in the sweep `s2` started "+stampOf(s2)) {
+		t.Errorf("with the current sweep's job queued /rootwarden case answers\n%s\nwant the previous sweep s2", got)
+	}
+}
+
 func (o *oncallEnv) text(command string) string {
 	o.t.Helper()
 	status, m := o.command(outsider, command, "")

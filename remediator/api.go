@@ -7,7 +7,8 @@ package remediator
 // (one per account: an account whose last case was resolved shows that resolved
 // case); ?account=X reads that one key only. last_checked_at is written rarely when
 // nothing else changes (steady.go); last_seen_at is the newest observation this
-// instance applied (after a restart, for one account, the newest on RW_FINDINGS). Older cases are not listed; GET /api/v1/cases/{id} shows any case, past ones
+// instance applied (after a restart, for one account, the newest on RW_FINDINGS), and
+// for one account checked_in_sweep names the later sweep that found it unchanged. Older cases are not listed; GET /api/v1/cases/{id} shows any case, past ones
 // too, rebuilt from the audit log (RW_CASES: the last event's snapshot) with its full
 // history in order.
 
@@ -35,8 +36,11 @@ type CaseView struct {
 	// every few hours: steady.go). After a restart, views of one account (?account=X,
 	// /cases/{id}) read it from RW_FINDINGS; the full listing omits it until the next
 	// sweep.
-	LastSeenAt *time.Time     `json:"last_seen_at,omitempty"`
-	History    []HistoryEntry `json:"history,omitempty"`
+	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
+	// CheckedInSweep (views of one account): a sweep that checked the account after
+	// last_seen_at and found it unchanged; the last check happened after its start.
+	CheckedInSweep *model.SweepRef `json:"checked_in_sweep,omitempty"`
+	History        []HistoryEntry  `json:"history,omitempty"`
 }
 
 // HistoryEntry is one case event without its snapshot.
@@ -202,26 +206,24 @@ func (r *Remediator) withSeen(v CaseView) CaseView {
 	return v
 }
 
-// withStoredSeen is for views of one account: when this instance has applied no
-// observation newer than last_checked_at (after a restart, before the next sweep),
-// last_seen_at comes from the account's newest observation on RW_FINDINGS (one
-// read), so the time of the last check survives a restart.
+// withStoredSeen is for views of one account: the account's last check
+// (internal/bus LastCheck). When this instance has applied no observation newer than
+// last_checked_at (after a restart), last_seen_at is the account's newest
+// observation on RW_FINDINGS; checked_in_sweep is the later sweep that found the
+// account unchanged (a sweep publishes only what changed: detector/unchanged.go).
 func (r *Remediator) withStoredSeen(ctx context.Context, v CaseView) CaseView {
-	if v.LastSeenAt != nil || !v.State.Active() {
+	if !v.State.Active() {
 		return v
 	}
-	s, err := r.b.JS.Stream(ctx, bus.StreamFindings)
-	if err != nil {
+	lc, err := r.b.LastCheck(ctx, v.AccountID)
+	if err != nil || lc.Observation == nil {
 		return v
 	}
-	m, err := s.GetLastMsgForSubject(ctx, bus.FindingSubject(v.AccountID))
-	if err != nil {
-		return v
-	}
-	var o model.Observation
-	if json.Unmarshal(m.Data, &o) == nil && o.AccountID == v.AccountID && o.ObservedAt.After(v.LastCheckedAt) {
-		at := o.ObservedAt
+	if at := lc.Observation.ObservedAt; v.LastSeenAt == nil && at.After(v.LastCheckedAt) {
 		v.LastSeenAt = &at
+	}
+	if lc.Sweep != nil && (v.LastSeenAt == nil || lc.Sweep.StartedAt.After(*v.LastSeenAt)) {
+		v.CheckedInSweep = &model.SweepRef{ID: lc.Sweep.ID, StartedAt: lc.Sweep.StartedAt}
 	}
 	return v
 }

@@ -25,10 +25,11 @@ const day = 24 * time.Hour
 //     is never dropped to make room. Their history is the number of revisions kept.
 const (
 	// StreamFindings keeps observations for a while; dedupe by Nats-Msg-Id.
-	// Design: one observation per account per sweep, plus events and checks.
+	// Design: a sweep publishes an account's observation only when it says something
+	// new (detector/unchanged.go), at least every 6–12 h, plus events and checks.
 	// FindingsPerAccount: the oldest observation of an account goes once 4 newer ones
-	// of the SAME account are stored, so the stream stops growing after 4 sweeps
-	// (≈ 4 × 0.55 KB per account). That drops an observation the remediator has not
+	// of the SAME account are stored, so the stream holds at most ≈ 4 × 0.55 KB per
+	// account. That drops an observation the remediator has not
 	// applied only when it is 4 observations (an hour at the default interval) behind
 	// on that account; the 4 newer ones it still applies carry the account's current
 	// state (presence, keys, the report's last use and so the severity), and an older

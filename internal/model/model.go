@@ -92,6 +92,16 @@ type Observation struct {
 // Failed reports whether the check could not decide presence.
 func (o Observation) Failed() bool { return o.Error != "" }
 
+// SweepRef names a sweep (rw_sched "sweep", written by the detector, names the
+// current sweep and its predecessor).
+type SweepRef struct {
+	ID        string    `json:"id"`
+	StartedAt time.Time `json:"started_at"`
+	// Complete (of a predecessor): every job of the sweep was done when the next
+	// sweep started, so it checked every account of the inventory.
+	Complete bool `json:"complete,omitempty"`
+}
+
 // CheckRequest asks the detector to check one account now (request/reply).
 type CheckRequest struct {
 	SchemaVersion int    `json:"schema_version"`
