@@ -6,10 +6,12 @@ package remediator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,5 +220,43 @@ func TestPointerWithoutItsEntrySupersedesNothing(t *testing.T) {
 	}
 	if len(recs) != 1 || recs[0].AccountID != acct {
 		t.Fatalf("the due work entry was dropped as superseded by an entry that is not there: %d records", len(recs))
+	}
+}
+
+// The work's first read serves both: events a crash left in the outbox go out (once),
+// and the step the case owes runs.
+func TestWorkPublishesLeftoverEventsAndRunsTheStep(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	var crash atomic.Bool
+	r := newRem(t, b, clk, nil, func(c *Config) {
+		c.afterSave = func(string) error {
+			if crash.Load() {
+				return errors.New("simulated crash after the save")
+			}
+			return nil
+		}
+	})
+	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	crash.Store(true)
+	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, caseID(acct, 1))); err == nil {
+		t.Fatal("want the simulated crash")
+	}
+	crash.Store(false)
+	if rec := getCase(t, r, acct); len(rec.Outbox) != 1 || len(rec.Pending) != 1 {
+		t.Fatalf("after the crash: outbox %d, pending %v", len(rec.Outbox), rec.Pending)
+	}
+	r.work(ctx, acct)
+	rec := getCase(t, r, acct)
+	if rec.State != model.StateTicketed || rec.Ticket == nil || len(rec.Outbox) != 0 {
+		t.Fatalf("after the work: %s ticket %+v outbox %d", rec.State, rec.Ticket, len(rec.Outbox))
+	}
+	evs := allEvents(t, b, acct)
+	assertEventsUnique(t, evs)
+	if got := strings.Join(eventTypes(evs), ","); got != "opened,ticketed,updated" {
+		t.Fatalf("events %s", got)
 	}
 }
