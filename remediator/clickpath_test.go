@@ -186,6 +186,22 @@ func TestClaimGivenUpIsFreeAtOnceAndALaterOwnersClaimStays(t *testing.T) {
 	if o, _ := owner(); o != "r1" {
 		t.Fatalf("after r2's late release the claim is %q's, want r1's", o)
 	}
+
+	// r1 renewed, but the answer was lost: its release at the revision it knows
+	// still gives the claim up.
+	e, err := b.Sched.Get(ctx, leaseKey(acct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := e.Revision()
+	data, _ = json.Marshal(lease{Owner: "r1", Until: time.Now().Add(time.Hour)})
+	if _, err := b.Sched.Update(ctx, leaseKey(acct), data, known); err != nil {
+		t.Fatal(err)
+	}
+	r1.release(ctx, acct, known)
+	if o, _ := owner(); o != "" {
+		t.Fatalf("r1's release after a renewal it did not hear of left the claim %q's", o)
+	}
 }
 
 // Entries and pointers are put side by side: a writer stopped after a pointer and

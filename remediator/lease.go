@@ -65,9 +65,22 @@ var released, _ = json.Marshal(lease{})
 
 // release gives the claim up when this replica still holds it: the claim is
 // overwritten at rev, the revision this replica last wrote, so a claim another
-// replica took since (after this one lapsed) stays.
+// replica took since (after this one lapsed) stays. Only when that revision is not
+// the latest (a renewal whose answer was lost wrote another) is the claim read.
 func (r *Remediator) release(ctx context.Context, account string, rev uint64) {
-	_, _ = r.b.Sched.Update(ctx, leaseKey(account), released, rev)
+	_, err := r.b.Sched.Update(ctx, leaseKey(account), released, rev)
+	if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return
+	}
+	e, err := r.b.Sched.Get(ctx, leaseKey(account))
+	if err != nil {
+		return
+	}
+	var cur lease
+	if json.Unmarshal(e.Value(), &cur) != nil || cur.Owner != r.cfg.Instance {
+		return
+	}
+	_, _ = r.b.Sched.Update(ctx, leaseKey(account), released, e.Revision())
 }
 
 // leased runs f under the account's claim, renewing it while f runs; f's context
