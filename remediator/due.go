@@ -14,10 +14,11 @@ package remediator
 // A timer (the periodic scan, the ticket poll) lists only the minutes that have come
 // since its last pass, filtered by its kinds: its reads are proportional to what is
 // due, not to the number of cases. For each account listed it reads the pointer (an
-// entry superseded by a later one of its kind, present in the index, is dropped) and the record once,
-// puts the next entries (never in a minute already listed), purges the fired keys
-// from the bucket's stream (no delete markers pile up) and hands the records to its
-// caller, which decides from the record, as before, whether anything is really due.
+// entry superseded by a later one of its kind, present in the index, is dropped) and
+// the record once, puts the next entries (never in a minute already listed), purges
+// the fired keys from the bucket's stream (no delete markers pile up) and hands the
+// records to its caller, which decides from the record, as before, whether anything
+// is really due.
 // Entries are hints: an early, duplicate or stale entry costs one read.
 //
 // What makes it complete: the scan at start-up reads every case (as before) and puts
