@@ -34,6 +34,7 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/wait"
 )
 
 // DefaultRepublishEvery is how old (at least) the newest observation of an account may
@@ -45,9 +46,7 @@ func republishEvery(base time.Duration, account string) time.Duration {
 	if base <= 0 {
 		base = DefaultRepublishEvery
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(account))
-	return base + time.Duration(uint64(h.Sum32())%1024)*base/1024
+	return wait.Spread(base, account)
 }
 
 // fingerprint is a hash of what an observation says about its account: everything

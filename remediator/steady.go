@@ -22,9 +22,10 @@ package remediator
 // observation that arrives after a newer, unwritten one is still ignored.
 
 import (
-	"hash/fnv"
 	"sync"
 	"time"
+
+	"github.com/rootwarden/rootwarden/internal/wait"
 )
 
 // DefaultCheckedEvery is how far Case.LastCheckedAt may lag (at least) before an
@@ -37,9 +38,7 @@ func checkedEvery(base time.Duration, account string) time.Duration {
 	if base <= 0 {
 		base = DefaultCheckedEvery
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(account))
-	return base + time.Duration(uint64(h.Sum32())%1024)*base/1024
+	return wait.Spread(base, account)
 }
 
 // latest is the later of two times.

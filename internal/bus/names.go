@@ -29,9 +29,9 @@ const (
 	// new (detector/unchanged.go), at least every 6–12 h, plus events and checks.
 	// FindingsPerAccount: the oldest observation of an account goes once 4 newer ones
 	// of the SAME account are stored, so the stream holds at most ≈ 4 × 0.55 KB per
-	// account. That drops an observation the remediator has not
-	// applied only when it is 4 observations (an hour at the default interval) behind
-	// on that account; the 4 newer ones it still applies carry the account's current
+	// account. That drops an observation the remediator has not applied only when it
+	// is 4 observations (4 changes, or a day of 6-hourly repeats) behind on that
+	// account; the 4 newer ones it still applies carry the account's current
 	// state (presence, keys, the report's last use and so the severity), and an older
 	// observation arriving after them would be ignored as stale anyway. What such a
 	// drop can lose is an intermediate step: a CloudTrail event's details (IP, user

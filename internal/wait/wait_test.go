@@ -16,3 +16,21 @@ func TestSleepEndsWithItsContext(t *testing.T) {
 		t.Fatal("Sleep of 1ms on a live context reported an early end")
 	}
 }
+
+// Periodic work of many keys started at once comes due spread over [base, 2·base),
+// the same for a key every time.
+func TestSpread(t *testing.T) {
+	const base = time.Hour
+	seen := map[time.Duration]bool{}
+	for i := range 1000 {
+		key := "2000000" + string(rune('0'+i%10)) + string(rune('a'+i/10%26)) + string(rune('a'+i/260))
+		d := Spread(base, key)
+		if d < base || d >= 2*base || d != Spread(base, key) {
+			t.Fatalf("Spread(%s, %q) = %s, want a fixed value in [1h, 2h)", base, key, d)
+		}
+		seen[d.Truncate(6*time.Minute)] = true
+	}
+	if len(seen) < 9 {
+		t.Errorf("1,000 keys fell in %d of the 10 six-minute slices of the hour", len(seen))
+	}
+}
