@@ -214,5 +214,31 @@ func TestLastSeenSurvivesARestart(t *testing.T) {
 			t.Errorf("%s after a restart: last_checked_at %v, last_seen_at %v; want last_seen_at %v (the last sweep)",
 				path, v.LastCheckedAt, v.LastSeenAt, clk.Now())
 		}
+		if v.CheckedInSweep != nil {
+			t.Errorf("%s: checked_in_sweep %+v before any sweep that found nothing new", path, v.CheckedInSweep)
+		}
+	}
+
+	// A later sweep finds the account unchanged and publishes nothing
+	// (detector/unchanged.go): the view of the account names that sweep.
+	seen := clk.Now()
+	clk.Add(15 * time.Minute)
+	sweep, _ := json.Marshal(map[string]any{"id": "s6", "started_at": clk.Now(), "done": true, "accounts": 1,
+		"prev": map[string]any{"id": "s5", "started_at": seen, "complete": true}})
+	if _, err := b.Sched.Put(context.Background(), bus.SchedSweepKey, sweep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Accounts.Put(context.Background(), acct, []byte(`{"id":"`+acct+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	code, body := apiGetT(t, again.APIHandler(), "/api/v1/cases/"+acct+"-1", testTk)
+	var v CaseView
+	if code != http.StatusOK || json.Unmarshal(body, &v) != nil {
+		t.Fatalf("case view: %d %s", code, body)
+	}
+	if v.CheckedInSweep == nil || v.CheckedInSweep.ID != "s6" || !v.CheckedInSweep.StartedAt.Equal(clk.Now()) ||
+		v.LastSeenAt == nil || !v.LastSeenAt.Equal(seen) {
+		t.Errorf("after an unchanged sweep: checked_in_sweep %+v, last_seen_at %v; want s6 at %v, last seen %v",
+			v.CheckedInSweep, v.LastSeenAt, clk.Now(), seen)
 	}
 }
