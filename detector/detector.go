@@ -4,10 +4,11 @@
 // (KV rw_accounts), checks each one (IAM account summary for presence, the credential
 // report for details), sweeps them on an interval as jobs on the RW_SCAN work queue
 // shared by every detector process, turns CloudTrail events from SQS into immediate
-// checks, answers on-demand checks over request/reply, and publishes one
-// model.Observation per check on rootwarden.findings.<account> — for events and
-// on-demand checks as soon as presence is decided, the key details in a second
-// observation when the report must first be read.
+// checks, answers on-demand checks over request/reply, and publishes
+// model.Observations on rootwarden.findings.<account>: one per event and on-demand
+// check, as soon as presence is decided (the key details in a second observation
+// when the report must first be read), and for a sweep's check only what is new
+// against the account's newest observation (unchanged.go).
 //
 // It never decides a case (opening, resolving or accepting is the remediator's job),
 // never deletes or changes a key, never talks to Slack, and never puts a secret in an
