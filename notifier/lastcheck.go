@@ -23,7 +23,6 @@ package notifier
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -114,15 +113,14 @@ func (n *Notifier) lastCheckLine(ctx context.Context, c model.Case, ago bool) st
 // sweepLine says how far the last sweep got (rw_sched bus.SchedSweepKey, written by the
 // detector, and the checks still queued on RW_SCAN).
 func (n *Notifier) sweepLine(ctx context.Context) string {
-	e, err := n.b.Sched.Get(ctx, bus.SchedSweepKey)
-	var sw sweepInfo
+	sw, err := n.b.Sweep(ctx)
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case errors.Is(err, bus.ErrNoSweep):
 		return "Last sweep: none yet."
+	case errors.Is(err, bus.ErrSweepUnreadable):
+		return "Last sweep: unreadable record."
 	case err != nil:
 		return "Last sweep: unknown (cannot read the schedule)."
-	case json.Unmarshal(e.Value(), &sw) != nil:
-		return "Last sweep: unreadable record."
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Last sweep: `%s` started %s (%s ago)", esc(sw.ID), stamp(sw.StartedAt), human(n.now().Sub(sw.StartedAt)))

@@ -112,15 +112,6 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// sweepInfo is what the detector keeps under "sweep" in KV rw_sched (read only).
-type sweepInfo struct {
-	ID        string    `json:"id"`
-	StartedAt time.Time `json:"started_at"`
-	Done      bool      `json:"done"`
-	Accounts  int       `json:"accounts"`
-	Error     string    `json:"error"`
-}
-
 func (n *Notifier) statusReply(ctx context.Context) (commandReply, error) {
 	cases, err := n.activeCases(ctx)
 	if err != nil {

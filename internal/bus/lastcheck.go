@@ -32,11 +32,36 @@ type LastCheck struct {
 	Sweep *model.SweepRef
 }
 
-// sweepRecord is what LastCheck reads of the detector's sweep record.
-type sweepRecord struct {
+// SweepRecord is what readers take of the detector's record of the current sweep
+// (rw_sched SchedSweepKey; the detector writes more).
+type SweepRecord struct {
 	model.SweepRef
-	Done bool            `json:"done"`
-	Prev *model.SweepRef `json:"prev,omitempty"`
+	Done     bool            `json:"done"`     // every account listed and its job queued
+	Accounts int             `json:"accounts"` // accounts listed
+	Error    string          `json:"error"`    // why the listing failed
+	Prev     *model.SweepRef `json:"prev,omitempty"`
+}
+
+// ErrNoSweep: no sweep has started yet; ErrSweepUnreadable: its record does not decode.
+var (
+	ErrNoSweep         = errors.New("no sweep yet")
+	ErrSweepUnreadable = errors.New("unreadable sweep record")
+)
+
+// Sweep reads the record of the current sweep (ErrNoSweep when there is none).
+func (b *Bus) Sweep(ctx context.Context) (SweepRecord, error) {
+	var sw SweepRecord
+	e, err := b.Sched.Get(ctx, SchedSweepKey)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return sw, ErrNoSweep
+	case err != nil:
+		return sw, fmt.Errorf("read the sweep record: %w", err)
+	}
+	if err := json.Unmarshal(e.Value(), &sw); err != nil {
+		return sw, fmt.Errorf("%w: %v", ErrSweepUnreadable, err)
+	}
+	return sw, nil
 }
 
 // LastCheck reads an account's last check: up to four reads (its newest
@@ -60,15 +85,11 @@ func (b *Bus) LastCheck(ctx context.Context, account string) (LastCheck, error) 
 	}
 	lc.Observation = &o
 
-	e, err := b.Sched.Get(ctx, SchedSweepKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	cur, err := b.Sweep(ctx)
+	if errors.Is(err, ErrNoSweep) || errors.Is(err, ErrSweepUnreadable) {
 		return lc, nil
 	} else if err != nil {
-		return lc, fmt.Errorf("read the sweep record: %w", err)
-	}
-	var cur sweepRecord
-	if json.Unmarshal(e.Value(), &cur) != nil {
-		return lc, nil
+		return lc, err
 	}
 	// Only accounts of the inventory are swept.
 	if _, err := b.Accounts.Get(ctx, account); errors.Is(err, jetstream.ErrKeyNotFound) {
