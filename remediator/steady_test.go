@@ -34,16 +34,11 @@ func TestUnchangedSweepsWriteNothing(t *testing.T) {
 	// the case after the finding is acked; stopping this instance (Run returns once
 	// that work is done) keeps those reads out of the count.
 	first := newRem(t, b, clk, nil)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- first.Run(ctx) }()
+	stop := runUntilStopped(t, first)
 	publishFinding(t, b, observation(acct, true, model.SourceSweep, clk.Now()))
 	waitState(t, first, acct, model.StateOpen)
 	findingsSettled(t, b)
 	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 	r := newRem(t, b, clk, nil)
 	runRem(t, r)
 	<-r.scannedAtStart // its start-up reads are not the sweeps'
@@ -176,9 +171,7 @@ func TestLastSeenSurvivesARestart(t *testing.T) {
 	clk := newClock()
 	startResponder(t, b, clk)
 	first := newRem(t, b, clk, nil)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- first.Run(ctx) }()
+	stop := runUntilStopped(t, first)
 	publishFinding(t, b, observation(acct, true, model.SourceSweep, clk.Now()))
 	waitState(t, first, acct, model.StateOpen)
 	for i := 0; i < 4; i++ {
@@ -187,9 +180,6 @@ func TestLastSeenSurvivesARestart(t *testing.T) {
 	}
 	findingsSettled(t, b)
 	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 
 	again := newRem(t, b, clk, nil) // a new process: nothing applied yet
 	for _, q := range []struct {
@@ -240,5 +230,21 @@ func TestLastSeenSurvivesARestart(t *testing.T) {
 		v.LastSeenAt == nil || !v.LastSeenAt.Equal(seen) {
 		t.Errorf("after an unchanged sweep: checked_in_sweep %+v, last_seen_at %v; want s6 at %v, last seen %v",
 			v.CheckedInSweep, v.LastSeenAt, clk.Now(), seen)
+	}
+}
+
+// runUntilStopped runs r until stop is called; stop waits for Run to return (the
+// work it handed to its pool done) and fails the test on its error.
+func runUntilStopped(t *testing.T, r *Remediator) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
