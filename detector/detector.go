@@ -349,7 +349,7 @@ func (d *Detector) Run(ctx context.Context) error {
 // Check checks one account now, publishes the observation as a finding and returns
 // it (model.Checker for in-process wiring; the bus path is bus.Checker).
 func (d *Detector) Check(ctx context.Context, accountID, reason string) (model.Observation, error) {
-	obs, details := d.checkRequest(ctx, model.CheckRequest{SchemaVersion: model.SchemaVersion, RequestID: newID(), AccountID: accountID, Reason: reason})
+	obs, details := d.checkRequest(ctx, model.CheckRequest{SchemaVersion: model.SchemaVersion, RequestID: newID(), AccountID: accountID, Reason: reason}, nil)
 	if details != nil {
 		d.track(details) // the details finding follows; the answer needs presence only
 	}

@@ -23,30 +23,29 @@ func (d *Detector) onCheck(ctx context.Context, m *nats.Msg) {
 	}
 	started := d.track(func() {
 		defer func() { <-d.checkSem }()
+		answer := func(obs model.Observation) {
+			data, err := json.Marshal(obs)
+			if err != nil {
+				d.log.Error("encode check answer", "err", err)
+				return
+			}
+			if m.Reply == "" {
+				return
+			}
+			if err := m.Respond(data); err != nil {
+				d.log.Warn("reply to check request", "account", obs.AccountID, "err", safeError(err))
+			}
+		}
 		var req model.CheckRequest
-		var obs model.Observation
-		var details func()
 		if err := json.Unmarshal(m.Data, &req); err != nil {
-			obs = model.Observation{SchemaVersion: model.SchemaVersion, Source: model.SourceCheck,
-				ObservedAt: d.e.cfg.Now().UTC(), Keys: []model.KeyDetail{},
-				Error: "check request is not a JSON CheckRequest", ErrorCode: "InvalidRequest"}
 			d.log.Warn("invalid check request", "reason", "not JSON")
-		} else {
-			obs, details = d.checkRequest(ctx, req)
-		}
-		if details != nil {
-			defer details() // after the answer: a verification needs presence only
-		}
-		data, err := json.Marshal(obs)
-		if err != nil {
-			d.log.Error("encode check answer", "err", err)
+			answer(model.Observation{SchemaVersion: model.SchemaVersion, Source: model.SourceCheck,
+				ObservedAt: d.e.cfg.Now().UTC(), Keys: []model.KeyDetail{},
+				Error: "check request is not a JSON CheckRequest", ErrorCode: "InvalidRequest"})
 			return
 		}
-		if m.Reply == "" {
-			return
-		}
-		if err := m.Respond(data); err != nil {
-			d.log.Warn("reply to check request", "account", obs.AccountID, "err", safeError(err))
+		if _, details := d.checkRequest(ctx, req, answer); details != nil {
+			details() // after the answer: a verification needs presence only
 		}
 	})
 	if !started {
@@ -54,17 +53,23 @@ func (d *Detector) onCheck(ctx context.Context, m *nats.Msg) {
 	}
 }
 
-// checkRequest decides presence in the requested account and publishes the
-// observation as a finding (not for an unknown or invalid account: there is nothing
-// to find there). When the key details are still to be read it also returns details,
-// which reads them and publishes them as a second finding; call it after answering.
-func (d *Detector) checkRequest(ctx context.Context, req model.CheckRequest) (model.Observation, func()) {
+// checkRequest decides presence in the requested account, hands the observation to
+// answer (when set) and then publishes it as a finding (not for an unknown or invalid
+// account: there is nothing to find there). The requester, who waits, has the answer
+// one publish acknowledgement (a synced write) sooner; the finding is on the stream
+// before checkRequest returns. When the key details are still to be read it also
+// returns details, which reads them and publishes them as a second finding.
+func (d *Detector) checkRequest(ctx context.Context, req model.CheckRequest, answer func(model.Observation)) (model.Observation, func()) {
 	log := d.log.With("account", req.AccountID, "request_id", req.RequestID)
 	if !accountIDRE.MatchString(req.AccountID) {
 		log.Warn("invalid check request", "reason", "account id is not 12 digits")
-		return model.Observation{SchemaVersion: model.SchemaVersion, AccountID: req.AccountID, Source: model.SourceCheck,
+		obs := model.Observation{SchemaVersion: model.SchemaVersion, AccountID: req.AccountID, Source: model.SourceCheck,
 			RequestID: req.RequestID, ObservedAt: d.e.cfg.Now().UTC(), Keys: []model.KeyDetail{},
-			Error: "account id must be 12 digits", ErrorCode: "UnknownAccount"}, nil
+			Error: "account id must be 12 digits", ErrorCode: "UnknownAccount"}
+		if answer != nil {
+			answer(obs)
+		}
+		return obs, nil
 	}
 	log.Info("check requested", "reason", req.Reason)
 	obs, details := d.checkByID(ctx, req.AccountID, model.SourceCheck)
@@ -73,6 +78,9 @@ func (d *Detector) checkRequest(ctx context.Context, req model.CheckRequest) (mo
 		obs.ID = "check-" + req.RequestID
 	} else {
 		obs.ID = "check-" + newID()
+	}
+	if answer != nil {
+		answer(obs)
 	}
 	if obs.ErrorCode == "UnknownAccount" {
 		log.Warn("check of an unknown account")

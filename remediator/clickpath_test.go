@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,7 +90,9 @@ func TestDueEntryEarlyEnoughIsNotWrittenAgain(t *testing.T) {
 	if err := r.scheduleDue(ctx, rec, now, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := dueEntries(t, r); len(got) != 2 { // expiry and work
+	// One entry: the work's, a minute on (StaleWork), which the scan also ends the
+	// time box from (30 min).
+	if got := dueEntries(t, r); len(got) != 1 || got[0] != dueKey(slotOf(now.Add(r.cfg.StaleWork)), dueWork, acct) {
 		t.Fatalf("verifying: entries %v", got)
 	}
 	workSlot, ok, err := r.pointer(ctx, dueWork, acct)
@@ -274,5 +277,99 @@ func TestWorkPublishesLeftoverEventsAndRunsTheStep(t *testing.T) {
 	assertEventsUnique(t, evs)
 	if got := strings.Join(eventTypes(evs), ","); got != "opened,ticketed,updated" {
 		t.Fatalf("events %s", got)
+	}
+}
+
+// The check "I deleted the keys" asks for goes out at once, not behind the account's
+// work claim: here another replica holds the claim the whole time (it is, say,
+// commenting on the account's ticket), and the case is still verified and resolved.
+// What must run once (closing the ticket) waits for the claim, and runs once it is
+// free; the account is checked once.
+func TestVerificationDoesNotWaitForTheWorkClaim(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	resp := startResponder(t, b, clk)
+	r := newRem(t, b, clk, nil, func(c *Config) { c.Instance, c.LeaseTTL = "r1", 900*time.Millisecond })
+	runRem(t, r)
+	ctx := ctxT(t)
+	resp.set(acct, true)
+	if err := r.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.HandleAction(ctx, action(model.ActionApprove, acct, caseID(acct, 1))); err != nil {
+		t.Fatal(err)
+	}
+	r.work(ctx, acct)
+	for deadline := time.Now().Add(10 * time.Second); getCase(t, r, acct).Ticket == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no ticket opened")
+		}
+	}
+
+	// Another replica takes the account's claim and keeps it.
+	held, _ := json.Marshal(lease{Owner: "r2", Until: time.Now().Add(time.Hour)})
+	if _, err := b.Sched.Put(ctx, leaseKey(acct), held); err != nil {
+		t.Fatal(err)
+	}
+	resp.set(acct, false)
+	checks := resp.calls.Load()
+	a := action(model.ActionConfirmDeleted, acct, caseID(acct, 1))
+	if _, err := b.PublishJSON(ctx, bus.ActionSubject(acct), a.ID, a); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, r, acct, model.StateResolved)
+	if ts := builtinTickets(t, b); len(ts) != 1 || ts[0].State != "open" {
+		t.Fatalf("tickets while another replica holds the claim: %+v (want the one ticket, still open)", ts)
+	}
+
+	// The claim is given up: the ticket is closed, by this replica, once.
+	if _, err := b.Sched.Put(ctx, leaseKey(acct), released); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ts := builtinTickets(t, b); len(ts) != 1 || ts[0].State != "done"; ts = builtinTickets(t, b) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tickets after the claim was given up: %+v (want the one ticket, done)", ts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := resp.calls.Load() - checks; n != 1 {
+		t.Fatalf("the verification checked the account %d times, want 1", n)
+	}
+	evs := allEvents(t, b, acct)
+	assertEventsUnique(t, evs)
+	if got := strings.Join(eventTypes(evs), ","); !strings.HasSuffix(got, "verifying,resolved") {
+		t.Fatalf("events %s", got)
+	}
+}
+
+// A verifying case's time box ends on time through the due-time index although it has
+// no entry of its own: the work entry is due at the earlier of the two times, here the
+// timeout (StaleWork longer than VerifyTimeout), and the scan it fires ends verifying.
+func TestVerifyingTimeBoxEndsFromTheWorkEntry(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	chk := &failingChecker{}
+	r, err := New(Config{Now: clk.Now, StaleWork: time.Hour, VerifyTimeout: 10 * time.Minute, ExpiryScanInterval: time.Hour}, nil, b, chk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	rec := approvedCase(t, r)
+	r.ScanNow(ctx) // the first pass reads every case; later ones only what the index says is due
+	if err := r.HandleAction(ctx, action(model.ActionConfirmDeleted, acct, rec.ID)); err != nil {
+		t.Fatal(err)
+	}
+	r.work(ctx, acct) // the check fails: still verifying
+	if c := getCase(t, r, acct); c.State != model.StateVerifying {
+		t.Fatalf("state %s", c.State)
+	}
+	if got := dueEntries(t, r); !slices.Contains(got, dueKey(slotOf(clk.Now().Add(10*time.Minute)), dueWork, acct)) {
+		t.Fatalf("entries %v: want the work entry at the time box's end", got)
+	}
+	clk.Add(10*time.Minute + time.Minute)
+	r.ScanNow(ctx)
+	if c := getCase(t, r, acct); c.State != model.StateTicketed {
+		t.Fatalf("state %s after the time box: want ticketed again", c.State)
 	}
 }

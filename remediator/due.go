@@ -93,18 +93,22 @@ func (r *Remediator) dueOf(rec *record, now time.Time) []dueItem {
 	if c.State == model.StateRiskAccepted && c.Risk != nil {
 		out = append(out, dueItem{dueExpiry, c.Risk.Expires})
 	}
+	workAt := latest(c.UpdatedAt, now).Add(r.cfg.StaleWork)
 	if c.State == model.StateVerifying { // verifying is time-boxed (machine.go, verifyTimedOut)
 		claimed := c.UpdatedAt
 		if c.VerifyingSince != nil {
 			claimed = *c.VerifyingSince
 		}
-		out = append(out, dueItem{dueExpiry, claimed.Add(r.cfg.VerifyTimeout)})
+		// The scan reads both of its kinds and ends the time box whichever fired: the
+		// work entry, at the earlier of the two times, serves the timeout too (one
+		// entry and pointer fewer on the path of "I deleted the keys").
+		workAt = earliest(workAt, claimed.Add(r.cfg.VerifyTimeout))
 	}
 	// Not for the outbox alone: it is flushed right after the write, and a leftover is
 	// flushed by the next touch of the account (a sweep's observation), the scan at
 	// start-up, or the full pass.
 	if len(rec.TicketOps) > 0 || len(c.Pending) > 0 || c.State == model.StateVerifying {
-		out = append(out, dueItem{dueWork, latest(c.UpdatedAt, now).Add(r.cfg.StaleWork)})
+		out = append(out, dueItem{dueWork, workAt})
 	}
 	if c.State == model.StateTicketed && c.Ticket != nil {
 		out = append(out, dueItem{dueTicket, now.Add(r.cfg.TicketPollInterval)})
@@ -158,17 +162,33 @@ func (r *Remediator) scheduleDue(ctx context.Context, rec *record, now time.Time
 		}
 		wants = append(wants, want{it.Kind, max(slotOf(at), slotOf(now)+1)})
 	}
+	// The kinds' pointers (and the entries they name) are read side by side.
 	type write struct{ key, value string }
-	var writes []write
-	for _, w := range wants {
-		if p, ok, err := r.pointer(ctx, w.kind, rec.AccountID); err != nil {
-			return err
-		} else if ok && p > slotOf(now) && p <= w.slot {
-			if there, err := r.entryExists(ctx, p, w.kind, rec.AccountID); err != nil {
-				return err
-			} else if there {
-				continue // an entry fires early enough
+	needed := make([]bool, len(wants))
+	errs := make([]error, len(wants))
+	var wg sync.WaitGroup
+	for i, w := range wants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, ok, err := r.pointer(ctx, w.kind, rec.AccountID)
+			if err == nil && ok && p > slotOf(now) && p <= w.slot {
+				var there bool
+				if there, err = r.entryExists(ctx, p, w.kind, rec.AccountID); there {
+					return // an entry fires early enough
+				}
 			}
+			needed[i], errs[i] = err == nil, err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var writes []write
+	for i, w := range wants {
+		if !needed[i] {
+			continue
 		}
 		// The pointer says which entry is the current one: an older entry of the same
 		// kind fires, finds a newer slot here (whose entry is in the index), and is
@@ -176,8 +196,7 @@ func (r *Remediator) scheduleDue(ctx context.Context, rec *record, now time.Time
 		writes = append(writes, write{dueKey(w.slot, w.kind, rec.AccountID), rec.ID},
 			write{pointerKey(w.kind, rec.AccountID), strconv.FormatInt(w.slot, 10)})
 	}
-	errs := make([]error, len(writes))
-	var wg sync.WaitGroup
+	errs = make([]error, len(writes))
 	for i, w := range writes {
 		wg.Add(1)
 		go func() {

@@ -111,6 +111,9 @@ type Remediator struct {
 	mu sync.Mutex // guards running, polling, and orders workers.Add before Run's Wait
 	// running marks accounts whose work this instance runs now.
 	running map[string]bool
+	// checking marks accounts whose check an action asked for runs now outside the
+	// work (checkAtOnce).
+	checking map[string]bool
 	// polling marks accounts whose ticket this instance reads now.
 	polling map[string]bool
 	// sem bounds the work running at once (Workers).
@@ -200,7 +203,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	}
 	r := &Remediator{cfg: cfg, log: log.With("component", "remediator"), b: b, checker: checker, tracker: tr,
 		scannedAtStart: make(chan struct{}),
-		running:        map[string]bool{}, polling: map[string]bool{}, sem: make(chan struct{}, cfg.Workers)}
+		running:        map[string]bool{}, checking: map[string]bool{}, polling: map[string]bool{}, sem: make(chan struct{}, cfg.Workers)}
 	r.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rootwarden_remediator_transitions_total", Help: "Case events by type and resulting state."},
 		[]string{"type", "to"})
@@ -382,12 +385,20 @@ func (r *Remediator) onAction(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	stop := r.heartbeat(m)
-	// The outbox is emptied beside the work the action owes (a click's verification
-	// claims its lease meanwhile): the work reads the case only once it is empty.
-	_, err := r.applyEmptyingLater(ctx, a.AccountID, func(now time.Time) Input { return Input{At: now, Action: &a} })
+	// A check the action asks for (the verification of "I deleted the keys") starts
+	// as soon as the decision is stored, while its events are published; the outbox
+	// is emptied beside it, and the work reads the case only once it is empty.
+	checking := false
+	_, err := r.applyEmptyingLater(ctx, a.AccountID, func(now time.Time) Input { return Input{At: now, Action: &a} },
+		func(d Decision) {
+			if verify, asked := checkAsked(a, d); asked {
+				checking = true
+				r.checkAtOnce(ctx, *d.Case, verify)
+			}
+		})
 	stop()
 	r.settle(ctx, m, a.AccountID, "action "+a.ID, err)
-	if err == nil {
+	if err == nil && !checking {
 		r.workAsync(ctx, a.AccountID)
 	}
 }

@@ -49,6 +49,14 @@ func latest(a, b time.Time) time.Time {
 	return a
 }
 
+// earliest is the earlier of two times.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // seenTimes remembers, per account, the newest observation this instance applied.
 // One entry per account: bounded by the organization's size.
 type seenTimes struct {

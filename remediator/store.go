@@ -101,7 +101,7 @@ func (r *Remediator) putRev(ctx context.Context, account string, rec *record, re
 // the compare-and-set and decide again). Across replicas the compare-and-set decides.
 func (r *Remediator) apply(ctx context.Context, account string, input func(now time.Time) Input) (Decision, error) {
 	defer r.applying.lock(account)()
-	d, empty, err := r.save(ctx, account, input)
+	d, empty, err := r.save(ctx, account, input, nil)
 	if empty != nil {
 		err = empty()
 	}
@@ -109,14 +109,16 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 }
 
 // applyEmptyingLater is apply returning once the decision is stored and its events
-// are published: the outbox is emptied beside the caller's next step (the work a
-// click owes claims its lease meanwhile). Until the outbox is empty the account's
-// next apply, and the work's first read (runWork), wait for it; should the emptying
-// fail, the next touch of the account publishes the events again (deduplicated) and
-// empties it, as after a crash at that point.
-func (r *Remediator) applyEmptyingLater(ctx context.Context, account string, input func(now time.Time) Input) (Decision, error) {
+// are published: the outbox is emptied beside the caller's next step. Until the
+// outbox is empty the account's next apply, and the work's first read (runWork),
+// wait for it; should the emptying fail, the next touch of the account publishes the
+// events again (deduplicated) and empties it, as after a crash at that point.
+// stored, when set, is called with the decision as soon as it is stored, before its
+// events are published: the caller's next step (the check a click asks for) starts
+// while they are; whatever it applies is decided after them.
+func (r *Remediator) applyEmptyingLater(ctx context.Context, account string, input func(now time.Time) Input, stored func(Decision)) (Decision, error) {
 	unlock := r.applying.lock(account)
-	d, empty, err := r.save(ctx, account, input)
+	d, empty, err := r.save(ctx, account, input, stored)
 	if empty == nil || err != nil {
 		unlock()
 		return d, err
@@ -133,9 +135,10 @@ func (r *Remediator) applyEmptyingLater(ctx context.Context, account string, inp
 	return d, nil
 }
 
-// save is apply's decision and write, with the account's lock held. empty, when
-// set, removes the published events from the outbox and must be called.
-func (r *Remediator) save(ctx context.Context, account string, input func(now time.Time) Input) (d Decision, empty func() error, err error) {
+// save is apply's decision and write, with the account's lock held. stored, when
+// set, is called once the decision is stored, before its events are published.
+// empty, when set, removes the published events from the outbox and must be called.
+func (r *Remediator) save(ctx context.Context, account string, input func(now time.Time) Input, stored func(Decision)) (d Decision, empty func() error, err error) {
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
 		rec, rev, err := r.load(ctx, account)
 		if err != nil {
@@ -186,6 +189,9 @@ func (r *Remediator) save(ctx context.Context, account string, input func(now ti
 			if err := h(account); err != nil {
 				return d, nil, model.Wrap(model.CodeTransient, err, "after saving case of %s", account)
 			}
+		}
+		if stored != nil {
+			stored(d)
 		}
 		done, err := r.publishOutbox(ctx, next)
 		if err != nil {

@@ -72,6 +72,74 @@ func (r *Remediator) work(ctx context.Context, account string) {
 	}
 }
 
+// checkAsked reports whether applying the action a (decision d) has just asked for a
+// check: "I deleted the keys" moved the case to verifying (verify), or a re-check was
+// recorded. A click refused or ignored (a check already under way) asks for nothing.
+func checkAsked(a model.Action, d Decision) (verify, asked bool) {
+	if !d.Changed() || d.Refused != "" {
+		return false, false
+	}
+	for _, ev := range d.Events {
+		if ev.ActionID != a.ID {
+			continue
+		}
+		switch {
+		case a.Kind == model.ActionConfirmDeleted && ev.Type == model.EventVerifying && d.Case.State == model.StateVerifying:
+			return true, true
+		case a.Kind == model.ActionRecheck && ev.Type == model.EventUpdated && slices.Contains(d.Case.Pending, PendingRecheck):
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// checkAtOnce runs the check an action has just asked for (c is the case as just
+// stored) on its own goroutine, at once: not behind the work claim's write, the
+// outbox's emptying, a Workers slot or another read of the case. It is the step the
+// person who clicked waits for. A check only reads AWS, and its answer is decided by
+// compare-and-set against the state current then, so outside the claim the worst
+// that can happen is a second check by another replica; what must run once (ticket
+// operations, deletions) follows in the account's work, under the claim, once the
+// answer is applied. Actions are a person's clicks, throttled per case (the
+// notifier's cooldown and the machine's), so these checks do not need the Workers
+// bound. While it runs, this instance's work leaves the account's checks to it.
+func (r *Remediator) checkAtOnce(ctx context.Context, c model.Case, verify bool) {
+	account := c.AccountID
+	r.mu.Lock()
+	busy := r.checking[account]
+	r.checking[account] = true
+	r.mu.Unlock()
+	if busy { // cannot happen for one action at a time; the work picks it up
+		r.workAsync(ctx, account)
+		return
+	}
+	done := func() {
+		r.mu.Lock()
+		delete(r.checking, account)
+		r.mu.Unlock()
+	}
+	if !r.goTracked(ctx, func() {
+		err := r.check(ctx, c, verify)
+		done()
+		if err != nil {
+			// The case still owes the check (verifying, or the re-check pending): the
+			// due-time index runs the work again, as after a failed step of the work.
+			r.log.Warn("check asked for by an action failed; will retry", "account", account, "case", c.ID, "err", err)
+			return
+		}
+		r.work(ctx, account) // what the answer owes: closing the ticket, say
+	}) {
+		done()
+	}
+}
+
+// checkingNow reports whether checkAtOnce runs the account's check now.
+func (r *Remediator) checkingNow(account string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.checking[account]
+}
+
 // retryLater runs the account's work again after d when it still owes some.
 func (r *Remediator) retryLater(ctx context.Context, account string, d time.Duration) {
 	r.goTracked(ctx, func() {
@@ -139,6 +207,10 @@ func (r *Remediator) nextStep(ctx context.Context, rec *record, tried map[string
 	case slices.Contains(c.Pending, PendingOpenTicket) && !tried[PendingOpenTicket]:
 		tried[PendingOpenTicket] = true
 		return true, r.openTicket(ctx, rec)
+	case (c.State == model.StateVerifying || slices.Contains(c.Pending, PendingRecheck)) && r.checkingNow(c.AccountID):
+		// checkAtOnce runs the account's check; once its answer is applied, it runs the
+		// work again for what the answer owes.
+		return false, nil
 	case c.State == model.StateVerifying && !tried["verify"]:
 		tried["verify"] = true
 		tried[PendingRecheck] = true

@@ -270,6 +270,16 @@ func TestE2ETable(t *testing.T) {
 				time.Sleep(time.Until(sent.Add(clickGap)))
 			}
 		}
+		// The slowest clicks, segment by segment: where a tail comes from.
+		order := make([]int, len(toEdit))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return int(toEdit[b] - toEdit[a]) })
+		for _, i := range order[:min(3, len(order))] {
+			t.Logf("slowest clicks at %s/call: %.1f ms = verifying %.1f + request %.1f + finding %.1f + resolved %.1f + edit %.1f",
+				lat, msf(toEdit[i]), msf(toVerifying[i]), msf(toRequest[i]), msf(toAnswer[i]), msf(toResolved[i]), msf(toSlack[i]))
+		}
 		updatesPerClick[lat] = float64(rec.count("chat.update")-u0) / float64(clicks)
 		rows = append(rows,
 			row{what: fmt.Sprintf("\"I deleted the keys\" click → Slack edit \"Resolved — verified\", AWS %s/call (%d clicks)", lat, clicks), got: toEdit, floor: floor, goal: floor + 30*time.Millisecond},
@@ -341,6 +351,8 @@ func TestE2ETable(t *testing.T) {
 		eventGap, clickGap, updatesPerClick[0], updatesPerClick[50*time.Millisecond], runtime.NumCPU(), load[0])
 	fmt.Print(out.String())
 }
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func benchInt(name string) int {
 	n, _ := strconv.Atoi(os.Getenv(name))
