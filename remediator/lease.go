@@ -5,7 +5,9 @@ package remediator
 // exactly one of them run it. The claim names its owner and lapses LeaseTTL after its
 // last renewal, so the work of a replica that died is taken over within seconds;
 // while the work runs the owner renews it every third of LeaseTTL. The clock is the
-// wall clock (claims are between processes), not Config.Now.
+// wall clock (claims are between processes), not Config.Now. One step runs outside
+// the claim: the check an action has just asked for (checkAtOnce, work.go), a read
+// of AWS whose answer is decided by compare-and-set.
 
 import (
 	"context"
