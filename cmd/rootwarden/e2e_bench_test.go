@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -484,6 +483,7 @@ type busRecorder struct {
 	findings map[string]time.Time // account → first event finding
 	openedAt map[string]time.Time // account → first opened event
 	events   map[string]time.Time // case id + "/" + type, or account + "/check-…" → first such
+	asked    map[string]string    // reply subject of a check request → its account
 }
 
 func newBusRecorder(t *testing.T, natsURL string) *busRecorder {
@@ -493,11 +493,12 @@ func newBusRecorder(t *testing.T, natsURL string) *busRecorder {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	r := &busRecorder{swept: map[string]bool{}, findings: map[string]time.Time{}, openedAt: map[string]time.Time{}, events: map[string]time.Time{}}
+	r := &busRecorder{swept: map[string]bool{}, findings: map[string]time.Time{}, openedAt: map[string]time.Time{}, events: map[string]time.Time{},
+		asked: map[string]string{}}
 	ch := make(chan *nats.Msg, 1<<16)
-	// A check's answer is a reply to the requester's inbox; the inboxes also carry
-	// JetStream's deliveries (with an ack subject as reply) and acknowledgements,
-	// which are not answers.
+	// A check's answer is a reply to the requester's inbox (the request's reply
+	// subject); the inboxes also carry JetStream's deliveries, acknowledgements and
+	// KV reads, which are not answers.
 	for _, subj := range []string{bus.SubjectFindings + ">", bus.SubjectCheck, bus.SubjectCases + ">", nats.InboxPrefix + ">"} {
 		if _, err := nc.ChanSubscribe(subj, ch); err != nil {
 			t.Fatal(err)
@@ -523,16 +524,14 @@ func (r *busRecorder) record(at time.Time, m *nats.Msg) {
 	}
 	switch {
 	case strings.HasPrefix(m.Subject, nats.InboxPrefix):
-		if m.Reply != "" || !bytes.Contains(m.Data, []byte(`"request_id"`)) {
-			return
-		}
-		var o model.Observation
-		if json.Unmarshal(m.Data, &o) != nil || o.Source != model.SourceCheck || o.AccountID == "" {
-			return
-		}
+		// Only the reply to a check request seen before (the server sends in order);
+		// the rest costs a map lookup.
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		first(o.AccountID + "/check-answer")
+		if account, ok := r.asked[m.Subject]; ok {
+			delete(r.asked, m.Subject)
+			first(account + "/check-answer")
+		}
 	case strings.HasPrefix(m.Subject, bus.SubjectFindings):
 		var o model.Observation
 		if json.Unmarshal(m.Data, &o) != nil {
@@ -560,6 +559,9 @@ func (r *busRecorder) record(at time.Time, m *nats.Msg) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		first(req.Account + "/check-request")
+		if m.Reply != "" {
+			r.asked[m.Reply] = req.Account
+		}
 	case strings.HasPrefix(m.Subject, bus.SubjectCases):
 		var ev model.CaseEvent
 		if json.Unmarshal(m.Data, &ev) != nil {
