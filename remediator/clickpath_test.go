@@ -21,6 +21,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 )
 
 // Inputs for one account arriving together (a check's answer and the same
@@ -371,5 +372,63 @@ func TestVerifyingTimeBoxEndsFromTheWorkEntry(t *testing.T) {
 	r.ScanNow(ctx)
 	if c := getCase(t, r, acct); c.State != model.StateTicketed {
 		t.Fatalf("state %s after the time box: want ticketed again", c.State)
+	}
+}
+
+// hangingChecker answers no check: each waits until its context ends.
+type hangingChecker struct{ asked chan string }
+
+func (h hangingChecker) Check(ctx context.Context, account, _ string) (model.Observation, error) {
+	h.asked <- account
+	<-ctx.Done()
+	return model.Observation{}, ctx.Err()
+}
+
+// The process stops while the check a click asked for is in flight (outside the
+// work, on its own goroutine): the restarted remediator finds the case verifying,
+// checks once more, resolves it once and closes its ticket once.
+func TestStoppedDuringAClicksCheckResolvesOnceAfterTheRestart(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	hang := hangingChecker{asked: make(chan string, 4)}
+	r1, err := New(Config{Now: clk.Now, Instance: "r1", TicketPollInterval: time.Hour, ExpiryScanInterval: time.Hour,
+		CheckTimeout: time.Minute}, nil, b, hang, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := approvedCase(t, r1)
+	stop := runUntilStopped(t, r1)
+	publishAction(t, b, action(model.ActionConfirmDeleted, acct, rec.ID))
+	select {
+	case <-hang.asked:
+	case <-ctx.Done():
+		t.Fatal("the click's check was not asked for")
+	}
+	if c := getCase(t, r1, acct); c.State != model.StateVerifying {
+		t.Fatalf("state %s while the check is in flight", c.State)
+	}
+	stop()
+
+	resp := startResponder(t, b, clk)
+	resp.set(acct, false)
+	r2 := newRem(t, b, clk, nil, func(c *Config) { c.Instance = "r2" })
+	runRem(t, r2)
+	waitState(t, r2, acct, model.StateResolved)
+	testutil.Eventually(t, "ticket closed", func() bool {
+		ts := builtinTickets(t, b)
+		return len(ts) == 1 && ts[0].State == "done"
+	})
+	evs := allEvents(t, b, acct)
+	assertEventsUnique(t, evs)
+	count := map[string]int{}
+	for _, ev := range evs {
+		count[string(ev.Type)]++
+	}
+	if count["verifying"] != 1 || count["resolved"] != 1 {
+		t.Fatalf("events %v: want one verifying and one resolved", eventTypes(evs))
+	}
+	if n := resp.calls.Load(); n != 1 {
+		t.Fatalf("the restarted remediator checked %d times, want 1", n)
 	}
 }
