@@ -534,25 +534,7 @@ func (d *Detector) ack(ctx context.Context, msg jetstream.Msg, log *slog.Logger)
 
 // heartbeat calls msg.InProgress every ackWait/4 until the returned func is called.
 func (d *Detector) heartbeat(msg jetstream.Msg) func() {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(d.ackWait/4, 10*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() {
-		close(stop)
-		<-done
-	}
+	return wait.Every(max(d.ackWait/4, 10*time.Millisecond), func() bool { _ = msg.InProgress(); return true })
 }
 
 // lastDelivery runs before the check on a job's last delivery: it queues the job's

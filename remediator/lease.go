@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/wait"
 )
 
 type lease struct {
@@ -96,33 +97,21 @@ func (r *Remediator) leased(ctx context.Context, account string, f func(context.
 	var last atomic.Uint64 // the revision of this replica's latest claim
 	last.Store(rev)
 	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(r.cfg.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				ok, rev, err := r.claim(wctx, account)
-				if err == nil && !ok {
-					r.log.Warn("work claim lost to another replica; stopping", "account", account)
-					cancel()
-					return
-				}
-				if ok {
-					last.Store(rev)
-				}
-			}
+	stopRenewing := wait.Every(r.cfg.LeaseTTL/3, func() bool {
+		ok, rev, err := r.claim(wctx, account)
+		if err == nil && !ok {
+			r.log.Warn("work claim lost to another replica; stopping", "account", account)
+			cancel()
+			return false
 		}
-	}()
+		if ok {
+			last.Store(rev)
+		}
+		return true
+	})
 	err = f(wctx)
-	close(done)
 	cancel()
-	<-renewed // no renewal in flight: last is the revision to give up
+	stopRenewing() // no renewal in flight: last is the revision to give up
 	// A shutdown still gives the claim up, so a restart resumes at once.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	r.release(rctx, account, last.Load())

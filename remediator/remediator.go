@@ -25,6 +25,7 @@ import (
 
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/wait"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
 )
 
@@ -334,20 +335,7 @@ func (r *Remediator) consumer(ctx context.Context, stream, durable string) (jets
 // heartbeat tells JetStream the message is still being worked on, every third of
 // AckWait, until the returned stop is called.
 func (r *Remediator) heartbeat(m jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(r.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
+	return wait.Every(r.cfg.AckWait/3, func() bool { _ = m.InProgress(); return true })
 }
 
 // onFinding handles one message of RW_FINDINGS and ends in exactly one of Ack,

@@ -2,6 +2,8 @@ package wait
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -32,5 +34,46 @@ func TestSpread(t *testing.T) {
 	}
 	if len(seen) < 9 {
 		t.Errorf("1,000 keys fell in %d of the 10 six-minute slices of the hour", len(seen))
+	}
+}
+
+// Every calls its function until stopped, and not once stop has returned; a function
+// that reports false is not called again.
+func TestEvery(t *testing.T) {
+	var mu sync.Mutex
+	calls, stopped := 0, false
+	stop := Every(time.Millisecond, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			t.Error("called after stop returned")
+		}
+		calls++
+		return true
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls in 10 s at 1 ms", n)
+		}
+	}
+	stop()
+	mu.Lock()
+	stopped = true
+	mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	stop() // twice is harmless
+
+	var once atomic.Int32
+	stopOnce := Every(time.Millisecond, func() bool { once.Add(1); return false })
+	time.Sleep(20 * time.Millisecond)
+	stopOnce()
+	if n := once.Load(); n != 1 {
+		t.Fatalf("a function that reported false was called %d times, want 1", n)
 	}
 }
