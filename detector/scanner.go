@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/wait"
 )
 
 // progressMin is the number of accounts from which Scan reports progress.
@@ -63,23 +64,9 @@ func (s *Scanner) Scan(ctx context.Context, progress io.Writer) ([]model.Observa
 		}
 		fmt.Fprintf(progress, "checked %d/%d%s accounts\n", checked.Load(), n, more)
 	}
-	stop := make(chan struct{})
-	var pwg sync.WaitGroup
+	stopReporting := func() {}
 	if progress != nil {
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			t := time.NewTicker(progressEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					report()
-				}
-			}
-		}()
+		stopReporting = wait.Every(progressEvery, func() bool { report(); return true })
 	}
 
 	jobs := make(chan accountInfo, s.e.cfg.Concurrency)
@@ -115,8 +102,7 @@ func (s *Scanner) Scan(ctx context.Context, progress io.Writer) ([]model.Observa
 	}
 	close(jobs)
 	wg.Wait()
-	close(stop)
-	pwg.Wait()
+	stopReporting()
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}
