@@ -432,3 +432,50 @@ func TestStoppedDuringAClicksCheckResolvesOnceAfterTheRestart(t *testing.T) {
 		t.Fatalf("the restarted remediator checked %d times, want 1", n)
 	}
 }
+
+// "I deleted the keys" clicked while the case's ticket is still being created: the
+// check waits for the ticket (the work runs the steps in order), so that the case is
+// never resolved with a ticket in the tracker it does not know of. Here the process
+// dies right after the tracker created the ticket; the restart finds the ticket by
+// its label, links it, verifies, resolves the case and closes that one ticket.
+func TestClickWhileTheTicketIsBeingOpenedWaitsForIt(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	resp := startResponder(t, b, clk)
+	resp.set(acct, false)
+	created, crash := make(chan struct{}), make(chan struct{})
+	r1 := newRem(t, b, clk, nil, func(c *Config) {
+		c.Instance = "r1"
+		c.afterTicketCreate = func(string) error {
+			close(created)
+			<-crash
+			return errors.New("simulated crash after the ticket was created")
+		}
+	})
+	if err := r1.HandleFinding(ctx, observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	stop := runUntilStopped(t, r1)
+	publishAction(t, b, action(model.ActionApprove, acct, caseID(acct, 1)))
+	<-created
+	publishAction(t, b, action(model.ActionConfirmDeleted, acct, caseID(acct, 1)))
+	waitState(t, r1, acct, model.StateVerifying)
+	time.Sleep(200 * time.Millisecond) // a check started now would have answered
+	if n := resp.calls.Load(); n != 0 {
+		t.Fatalf("the account was checked %d times while its ticket was being created", n)
+	}
+	close(crash)
+	stop()
+
+	r2 := newRem(t, b, clk, nil, func(c *Config) { c.Instance = "r2" })
+	runRem(t, r2)
+	waitState(t, r2, acct, model.StateResolved)
+	testutil.Eventually(t, "the ticket closed", func() bool {
+		ts := builtinTickets(t, b)
+		return len(ts) == 1 && ts[0].State == "done"
+	})
+	if c := getCase(t, r2, acct); c.Ticket == nil {
+		t.Fatal("the resolved case does not know its ticket")
+	}
+}

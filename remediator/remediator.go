@@ -378,8 +378,8 @@ func (r *Remediator) onAction(ctx context.Context, m jetstream.Msg) {
 	// is emptied beside it, and the work reads the case only once it is empty.
 	checking := false
 	_, err := r.applyEmptyingLater(ctx, a.AccountID, func(now time.Time) Input { return Input{At: now, Action: &a} },
-		func(d Decision) {
-			if verify, asked := checkAsked(a, d); asked {
+		func(d Decision, rec *record) {
+			if verify, asked := checkAsked(a, d, rec); asked {
 				checking = true
 				r.checkAtOnce(ctx, *d.Case, verify)
 			}

@@ -113,10 +113,10 @@ func (r *Remediator) apply(ctx context.Context, account string, input func(now t
 // outbox is empty the account's next apply, and the work's first read (runWork),
 // wait for it; should the emptying fail, the next touch of the account publishes the
 // events again (deduplicated) and empties it, as after a crash at that point.
-// stored, when set, is called with the decision as soon as it is stored, before its
-// events are published: the caller's next step (the check a click asks for) starts
+// stored, when set, is called with the decision and the record as soon as they are
+// stored, before the events are published: the caller's next step (the check a click asks for) starts
 // while they are; whatever it applies is decided after them.
-func (r *Remediator) applyEmptyingLater(ctx context.Context, account string, input func(now time.Time) Input, stored func(Decision)) (Decision, error) {
+func (r *Remediator) applyEmptyingLater(ctx context.Context, account string, input func(now time.Time) Input, stored func(Decision, *record)) (Decision, error) {
 	unlock := r.applying.lock(account)
 	d, empty, err := r.save(ctx, account, input, stored)
 	if empty == nil || err != nil {
@@ -138,7 +138,7 @@ func (r *Remediator) applyEmptyingLater(ctx context.Context, account string, inp
 // save is apply's decision and write, with the account's lock held. stored, when
 // set, is called once the decision is stored, before its events are published.
 // empty, when set, removes the published events from the outbox and must be called.
-func (r *Remediator) save(ctx context.Context, account string, input func(now time.Time) Input, stored func(Decision)) (d Decision, empty func() error, err error) {
+func (r *Remediator) save(ctx context.Context, account string, input func(now time.Time) Input, stored func(Decision, *record)) (d Decision, empty func() error, err error) {
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
 		rec, rev, err := r.load(ctx, account)
 		if err != nil {
@@ -191,7 +191,7 @@ func (r *Remediator) save(ctx context.Context, account string, input func(now ti
 			}
 		}
 		if stored != nil {
-			stored(d)
+			stored(d, next)
 		}
 		done, err := r.publishOutbox(ctx, next)
 		if err != nil {

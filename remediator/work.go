@@ -72,11 +72,16 @@ func (r *Remediator) work(ctx context.Context, account string) {
 	}
 }
 
-// checkAsked reports whether applying the action a (decision d) has just asked for a
-// check: "I deleted the keys" moved the case to verifying (verify), or a re-check was
-// recorded. A click refused or ignored (a check already under way) asks for nothing.
-func checkAsked(a model.Action, d Decision) (verify, asked bool) {
-	if !d.Changed() || d.Refused != "" {
+// checkAsked reports whether applying the action a (decision d, the record rec as
+// stored) has just asked for a check that may run at once: "I deleted the keys"
+// moved the case to verifying (verify), or a re-check was recorded. A click refused
+// or ignored (a check already under way) asks for nothing; nor does one while the
+// case owes a step that comes before its check (a ticket still to open, keys to
+// delete, a ticket operation): the work runs those in order, the check after them,
+// so that a case is never resolved while its ticket is being created.
+func checkAsked(a model.Action, d Decision, rec *record) (verify, asked bool) {
+	if !d.Changed() || d.Refused != "" || len(rec.TicketOps) > 0 ||
+		slices.Contains(rec.Case.Pending, PendingOpenTicket) || slices.Contains(rec.Case.Pending, PendingDeleteKeys) {
 		return false, false
 	}
 	for _, ev := range d.Events {
