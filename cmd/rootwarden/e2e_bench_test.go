@@ -37,6 +37,9 @@ import (
 //	ROOTWARDEN_BENCH=short go test -run TestE2ETable -v ./cmd/rootwarden   # CI, < 30 s
 //	ROOTWARDEN_BENCH=1     go test -run TestE2ETable -v -timeout 30m ./cmd/rootwarden   # ~10 min
 //
+// ROOTWARDEN_BENCH_CLICKS and ROOTWARDEN_BENCH_EVENTS set the counts per latency;
+// ROOTWARDEN_BENCH_RUN_ENV ("K=V;K=V") sets more of run's variables.
+//
 // Real parts: the AWS simulator behind the real aws-sdk-go-v2 clients (latency added
 // to every call, SQS included), slack-go against the Slack fake, interactions signed
 // as Slack signs them. Figures:
@@ -132,6 +135,13 @@ func TestE2ETable(t *testing.T) {
 		"ROOTWARDEN_ORG_ROLE_NAME": "OrganizationAccountAccessRole", "ROOTWARDEN_SQS_QUEUE_URL": queue,
 		"ROOTWARDEN_SCAN_INTERVAL": "1h", "ROOTWARDEN_LOG_LEVEL": "warn", "ROOTWARDEN_DATA_DIR": t.TempDir(),
 		"ROOTWARDEN_SLACK_ROUTES": strings.Join(routes, ";"),
+	}
+	// Experiments: ROOTWARDEN_BENCH_RUN_ENV="ROOTWARDEN_TICKET_POLL=1h;…" sets more of
+	// run's variables.
+	for _, kv := range strings.Split(os.Getenv("ROOTWARDEN_BENCH_RUN_ENV"), ";") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
 	}
 	logs := &testutil.LogBuffer{}
 	runCtx, stop := context.WithCancel(ctx)
