@@ -327,13 +327,7 @@ func TestVerificationDoesNotWaitForTheWorkClaim(t *testing.T) {
 	if _, err := b.Sched.Put(ctx, leaseKey(acct), released); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for ts := builtinTickets(t, b); len(ts) != 1 || ts[0].State != "done"; ts = builtinTickets(t, b) {
-		if time.Now().After(deadline) {
-			t.Fatalf("tickets after the claim was given up: %+v (want the one ticket, done)", ts)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitOneTicketDone(t, b)
 	if n := resp.calls.Load() - checks; n != 1 {
 		t.Fatalf("the verification checked the account %d times, want 1", n)
 	}
@@ -415,10 +409,7 @@ func TestStoppedDuringAClicksCheckResolvesOnceAfterTheRestart(t *testing.T) {
 	r2 := newRem(t, b, clk, nil, func(c *Config) { c.Instance = "r2" })
 	runRem(t, r2)
 	waitState(t, r2, acct, model.StateResolved)
-	testutil.Eventually(t, "ticket closed", func() bool {
-		ts := builtinTickets(t, b)
-		return len(ts) == 1 && ts[0].State == "done"
-	})
+	waitOneTicketDone(t, b)
 	evs := allEvents(t, b, acct)
 	assertEventsUnique(t, evs)
 	count := map[string]int{}
@@ -471,11 +462,17 @@ func TestClickWhileTheTicketIsBeingOpenedWaitsForIt(t *testing.T) {
 	r2 := newRem(t, b, clk, nil, func(c *Config) { c.Instance = "r2" })
 	runRem(t, r2)
 	waitState(t, r2, acct, model.StateResolved)
-	testutil.Eventually(t, "the ticket closed", func() bool {
-		ts := builtinTickets(t, b)
-		return len(ts) == 1 && ts[0].State == "done"
-	})
+	waitOneTicketDone(t, b)
 	if c := getCase(t, r2, acct); c.Ticket == nil {
 		t.Fatal("the resolved case does not know its ticket")
 	}
+}
+
+// waitOneTicketDone waits until the built-in tracker holds exactly one ticket, done.
+func waitOneTicketDone(t *testing.T, b *bus.Bus) {
+	t.Helper()
+	testutil.Eventually(t, "the one ticket done", func() bool {
+		ts := builtinTickets(t, b)
+		return len(ts) == 1 && ts[0].State == "done"
+	})
 }
