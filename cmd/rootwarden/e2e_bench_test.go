@@ -340,7 +340,7 @@ func TestE2ETable(t *testing.T) {
 	phase("events measured")
 	stop()
 
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", msf(d)) }
 	var out strings.Builder
 	fmt.Fprintf(&out, "\n| measurement | p50 | p99 | floor (same run) | goal |\n|---|---|---|---|---|\n")
 	for _, r := range rows {
