@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,17 @@ func (s *Scanner) Scan(ctx context.Context, progress io.Writer) ([]model.Observa
 			defer wg.Done()
 			for a := range jobs {
 				obs := s.e.check(ctx, a, model.SourceCheck)
+				if obs.RootKeysPresent && s.e.cfg.OrgRoleName != "" {
+					// Who owns an account matters where it has keys: its tags
+					// (the owner tag among them) are read for those accounts
+					// only, one Organizations call each. A failed read leaves
+					// them out; the finding stands.
+					if full, _ := s.e.refreshOrgDetails(ctx, a); full.OUKnown {
+						obs.OUPath, obs.Tags = full.OUPath, maps.Clone(full.Tags)
+					} else {
+						obs.Tags = maps.Clone(full.Tags)
+					}
+				}
 				obs.ID = "scan-" + newID()
 				mu.Lock()
 				out = append(out, obs)

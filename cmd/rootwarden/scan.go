@@ -54,11 +54,15 @@ type scanRow struct {
 	ReportAt   *time.Time `json:"credential_report_at,omitempty"`
 	Error      *string    `json:"error"`      // null when the check worked
 	ErrorCode  *string    `json:"error_code"` // e.g. AccessDenied; null when none
+
+	// Tags are the account's Organizations tags (the owner tag among them), read
+	// for accounts with root keys only (with --org-role); absent otherwise.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 func newScanRow(o model.Observation, orgMode bool, now time.Time) scanRow {
 	r := scanRow{SchemaVersion: scanSchemaVersion, AccountID: o.AccountID, AccountName: o.AccountName,
-		Keys: o.Keys, OrgMember: o.OrgMember, OUPath: o.OUPath, ObservedAt: o.ObservedAt.UTC(), ReportAt: o.ReportAt}
+		Keys: o.Keys, OrgMember: o.OrgMember, OUPath: o.OUPath, Tags: o.Tags, ObservedAt: o.ObservedAt.UTC(), ReportAt: o.ReportAt}
 	if r.Keys == nil {
 		r.Keys = []model.KeyDetail{}
 	}

@@ -222,3 +222,44 @@ func TestScanRejectsBadVariables(t *testing.T) {
 		})
 	}
 }
+
+// With --org-role, an account with root keys carries its Organizations tags (the
+// owner tag among them) and OU path in the JSON. Clean accounts' tags are not read:
+// one ListTagsForResource per finding, not per account (Organizations answers 10 a
+// second, and a scan of 50,000 accounts must not wait 83 minutes for tags).
+func TestScanJSONTagsOfFindings(t *testing.T) {
+	sim := scanSim(t, 3)
+	prod := sim.AddOU("", "Prod")
+	sim.MoveAccount("200000000001", sim.AddOU(prod, "Payments"))
+	sim.SetAccountTags("200000000001", map[string]string{"owner": "pat@example.com", "cost-center": "cc-7"})
+	sim.SetAccountTags("200000000002", map[string]string{"owner": "kim@example.com"})
+	sim.CreateRootKey("200000000001", time.Now().Add(-48*time.Hour))
+	sim.CreateRootKey("200000000003", time.Now().Add(-48*time.Hour)) // no tags at all
+	code, out, errOut := runScanT(t, "--json", "--org-role", "OrganizationAccountAccessRole")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("stdout is not a JSON array: %v\n%s", err, out)
+	}
+	byID := map[string]map[string]any{}
+	for _, r := range rows {
+		byID[r["account_id"].(string)] = r
+	}
+	withTags := byID["200000000001"]
+	if tags, _ := withTags["tags"].(map[string]any); tags["owner"] != "pat@example.com" || tags["cost-center"] != "cc-7" || len(tags) != 2 {
+		t.Errorf("tags of the account with keys: %v", withTags["tags"])
+	}
+	if withTags["ou_path"] != "Root/Prod/Payments" {
+		t.Errorf("ou_path %v, want Root/Prod/Payments", withTags["ou_path"])
+	}
+	for _, id := range []string{"200000000002", "200000000003"} {
+		if v, ok := byID[id]["tags"]; ok {
+			t.Errorf("%s: tags %v, want none in the JSON (clean, or untagged)", id, v)
+		}
+	}
+	if n := sim.Calls()["Organizations.ListTagsForResource"]; n != 2 {
+		t.Errorf("ListTagsForResource called %d times, want 2 (the accounts with keys only)", n)
+	}
+}
