@@ -77,13 +77,21 @@ type scanRow struct {
 // (exit 0, every account clean), then with root keys in three member accounts (exit
 // 1, exactly those three named, with their OU paths and owner tags).
 func TestScanAgainstMoto(t *testing.T) {
+	start := time.Now()
+	lap := func(what string) {
+		t.Logf("%-36s %5.2f s", what, time.Since(start).Seconds())
+		start = time.Now()
+	}
 	moto := Start(t)
+	lap("moto " + MotoVersion + " ready")
 	bin := buildRootwarden(t)
+	lap("go build ./cmd/rootwarden")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	plan := orgPlan()
 	buildOrganization(ctx, t, moto.URL, plan)
+	lap(fmt.Sprintf("organization of %d accounts built", len(plan)+1))
 	byID := map[string]*member{}
 	for _, m := range plan {
 		byID[m.id] = m
