@@ -229,6 +229,13 @@ func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdo
 	}
 	now := time.Now()
 	orgMode := cfg.OrgRoleName != ""
+	if orgMode && len(obs) == 0 {
+		// An organization holds at least its management account: an empty listing
+		// is a listing that did not work (moto answers a member account so), never
+		// "no root keys".
+		return fail("the organization's listing holds no ACTIVE account, not even the management account: " +
+			"scan with the management account's credentials, or those of a delegated administrator for Organizations")
+	}
 	rows := make([]scanRow, 0, len(obs))
 	code, failed, withKeys := scanClean, 0, 0
 	for _, o := range obs {

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	stsapi "github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // Credentials the scan signs with. moto checks no signature; an access key it has
@@ -163,6 +164,23 @@ func TestScanAgainstMoto(t *testing.T) {
 		}
 	})
 
+	t.Run("a member account's credentials: exit 2, not an empty clean scan", func(t *testing.T) {
+		// AWS refuses a member account the organization's tree (AccessDenied);
+		// moto answers it with an organization of no accounts. Either way the
+		// scan must not pass a CI gate having checked nothing.
+		sts := stsClient(moto.URL)
+		out, err := sts.AssumeRole(ctx, &stsapi.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + plan[1].id + ":role/" + orgRole),
+			RoleSessionName: aws.String("contract")})
+		if err != nil {
+			t.Fatalf("AssumeRole into %s: %v", plan[1].name, err)
+		}
+		c := out.Credentials
+		code, stdout, stderr := runScanRaw(t, bin, scanEnvWith(moto.URL, aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken)))
+		if code != 2 || !strings.Contains(stderr, "no ACTIVE account") {
+			t.Errorf("exit %d, want 2 naming the empty listing\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		}
+	})
+
 	moto.SetRootKeys(plan[0].id, false)
 	t.Run("a key deleted: that account is clean again", func(t *testing.T) {
 		code, rows, stderr := runScan(t, bin, moto.URL, "--only-findings")
@@ -230,11 +248,21 @@ func wantPath(m *member) string {
 // the developer's AWS set-up: no profile, no config files, no instance metadata.
 func runScan(t *testing.T, bin, endpoint string, extra ...string) (code int, rows []scanRow, stderr string) {
 	t.Helper()
+	code, stdout, stderr := runScanRaw(t, bin, scanEnvWith(endpoint, accessKey, secretKey, ""), extra...)
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatalf("rootwarden scan (exit %d): stdout is not a JSON array: %v\nstdout: %s\nstderr: %s", code, err, stdout, stderr)
+	}
+	return code, rows, stderr
+}
+
+// runScanRaw runs `rootwarden scan --json --org-role … extra…` with env.
+func runScanRaw(t *testing.T, bin string, env []string, extra ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	args := append([]string{"scan", "--json", "--org-role", orgRole}, extra...)
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = scanEnv(endpoint)
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -246,14 +274,16 @@ func runScan(t *testing.T, bin, endpoint string, extra ...string) (code int, row
 	default:
 		t.Fatalf("rootwarden %s: %v\nstderr: %s", strings.Join(args, " "), err, errb.String())
 	}
-	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
-		t.Fatalf("rootwarden %s (exit %d): stdout is not a JSON array: %v\nstdout: %s\nstderr: %s",
-			strings.Join(args, " "), code, err, out.String(), errb.String())
-	}
-	return code, rows, errb.String()
+	return code, out.String(), errb.String()
 }
 
-func scanEnv(endpoint string) []string {
+func stsClient(endpoint string) *stsapi.Client {
+	return stsapi.New(stsapi.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
+}
+
+// scanEnvWith is the environment of a scan signing with the given credentials.
+func scanEnvWith(endpoint, keyID, secret, token string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "ROOTWARDEN_") {
@@ -264,8 +294,9 @@ func scanEnv(endpoint string) []string {
 	return append(env,
 		"AWS_ENDPOINT_URL="+endpoint,
 		"AWS_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID="+accessKey,
-		"AWS_SECRET_ACCESS_KEY="+secretKey,
+		"AWS_ACCESS_KEY_ID="+keyID,
+		"AWS_SECRET_ACCESS_KEY="+secret,
+		"AWS_SESSION_TOKEN="+token,
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE="+os.DevNull,
 		"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
