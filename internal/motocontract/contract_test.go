@@ -76,7 +76,9 @@ type scanRow struct {
 // TestScanAgainstMoto runs the rootwarden binary's scan against moto with an
 // organization built through moto's Organizations API: first without root keys
 // (exit 0, every account clean), then with root keys in three member accounts (exit
-// 1, exactly those three named, with their OU paths and owner tags).
+// 1, exactly those three named, with their OU paths and owner tags), then with a
+// member account's credentials (exit 2: nothing was checked), then with one key
+// deleted (that account clean again).
 func TestScanAgainstMoto(t *testing.T) {
 	start := time.Now()
 	lap := func(what string) {

@@ -59,7 +59,14 @@ func Start(t *testing.T) *Moto {
 		t.Skip("moto_server not installed: no python3 on PATH (moto " + MotoVersion + " runs under Python)")
 	}
 	cmd := exec.Command(py, LauncherPath())
-	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
+	// MOTO_ACCOUNT_ID would put every request in one account.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MOTO_ACCOUNT_ID=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
