@@ -128,11 +128,11 @@ func newScanCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "scan", Short: "Check AWS now and print the result (exit 0 none, 1 root keys, 2 error)",
 		Long: scanLong, Args: cobra.NoArgs}
 	ef := &envFlags{fs: cmd.Flags()}
-	ef.add("org-role", "ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only the caller's account)")
-	ef.add("external-id", "ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
-	ef.add("concurrency", "ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once (default 64)")
-	ef.add("account-timeout", "ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account (default 60s)")
-	ef.add("log-format", "ROOTWARDEN_LOG_FORMAT", "format of the -v log on stderr: text or json")
+	ef.add("ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only the caller's account)")
+	ef.add("ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
+	ef.add("ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once (default 64)")
+	ef.add("ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account (default 60s)")
+	ef.add("ROOTWARDEN_LOG_FORMAT", "format of the -v log on stderr: text or json")
 	asJSON := cmd.Flags().Bool("json", false, "print JSON (the same as --format json)")
 	format := cmd.Flags().StringP("format", "o", "table", "table, json, csv, sarif or ocsf")
 	onlyFindings := cmd.Flags().Bool("only-findings", false, "print only accounts with root keys or that could not be checked")

@@ -42,8 +42,9 @@ type serveOptions struct {
 
 const serveLong = `Start %s until SIGINT or SIGTERM.
 
-Configuration comes from the environment (see README.md, "Configuration"), an optional
-YAML file (--config or ROOTWARDEN_CONFIG), and the flags below, which beat both.
+Configuration comes from the environment, an optional YAML file (--config or
+ROOTWARDEN_CONFIG), and the flags below, which beat both: docs/configuration.md lists
+every variable, YAML key and flag.
 Secrets (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, ROOTWARDEN_API_TOKEN,
 ROOTWARDEN_JIRA_TOKEN, ROOTWARDEN_GITHUB_TOKEN, ROOTWARDEN_PAGERDUTY_TOKEN,
 ROOTWARDEN_PAGERDUTY_ROUTING_KEY) have no flags: set the variable or the
@@ -61,27 +62,27 @@ func newServeCmd(name, short string, roles []config.Role) *cobra.Command {
 	}
 	cmd := &cobra.Command{Use: name, Short: short, Long: fmt.Sprintf(serveLong, what), Args: cobra.NoArgs}
 	ef := &envFlags{fs: cmd.Flags()}
-	ef.add("http-addr", "ROOTWARDEN_HTTP_ADDR", "address of /healthz, /readyz, /metrics and the case API")
-	ef.add("data-dir", "ROOTWARDEN_DATA_DIR", "directory of the embedded NATS store (cases survive restarts only with it)")
-	ef.add("nats-url", "ROOTWARDEN_NATS_URL", "external NATS server(s); empty: embedded")
-	ef.add("log-level", "ROOTWARDEN_LOG_LEVEL", "debug, info, warn or error")
-	ef.add("log-format", "ROOTWARDEN_LOG_FORMAT", "text or json")
+	ef.add("ROOTWARDEN_HTTP_ADDR", "address of /healthz, /readyz, /metrics and the case API")
+	ef.add("ROOTWARDEN_DATA_DIR", "directory of the embedded NATS store (cases survive restarts only with it)")
+	ef.add("ROOTWARDEN_NATS_URL", "external NATS server(s); empty: embedded")
+	ef.add("ROOTWARDEN_LOG_LEVEL", "debug, info, warn or error")
+	ef.add("ROOTWARDEN_LOG_FORMAT", "text or json")
 	if has(roles, config.RoleDetector) {
-		ef.add("org-role", "ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only this account)")
-		ef.add("external-id", "ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
-		ef.add("scan-interval", "ROOTWARDEN_SCAN_INTERVAL", "time between sweeps, e.g. 15m")
-		ef.add("concurrency", "ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once")
-		ef.add("account-timeout", "ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account check")
-		ef.add("sqs-queue-url", "ROOTWARDEN_SQS_QUEUE_URL", "queue of CloudTrail events from EventBridge")
+		ef.add("ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only this account)")
+		ef.add("ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
+		ef.add("ROOTWARDEN_SCAN_INTERVAL", "time between sweeps, e.g. 15m")
+		ef.add("ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once")
+		ef.add("ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account check")
+		ef.add("ROOTWARDEN_SQS_QUEUE_URL", "queue of CloudTrail events from EventBridge")
 	}
 	if has(roles, config.RoleRemediator) {
-		ef.add("tracker", "ROOTWARDEN_TRACKER", "builtin, jira or github")
+		ef.add("ROOTWARDEN_TRACKER", "builtin, jira or github")
 	}
 	if has(roles, config.RoleNotifier) {
-		ef.add("channel", "ROOTWARDEN_SLACK_CHANNEL", "Slack channel id (C…), not its name")
-		ef.add("approvers", "ROOTWARDEN_APPROVERS", "Slack user ids (U…, W…) and user-group ids (S…), comma-separated")
-		ef.add("slack-api-url", "ROOTWARDEN_SLACK_API_URL", "Slack Web API base (default https://slack.com/api/)")
-		ef.add("slack-http-addr", "ROOTWARDEN_SLACK_HTTP_ADDR", "serve POST /slack/… on this address alone (for a public ingress)")
+		ef.add("ROOTWARDEN_SLACK_CHANNEL", "Slack channel id (C…), not its name")
+		ef.add("ROOTWARDEN_APPROVERS", "Slack user ids (U…, W…) and user-group ids (S…), comma-separated")
+		ef.add("ROOTWARDEN_SLACK_API_URL", "Slack Web API base (default https://slack.com/api/)")
+		ef.add("ROOTWARDEN_SLACK_HTTP_ADDR", "serve POST /slack/… on this address alone (for a public ingress)")
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		opt := serveOptions{getenv: ef.getenv(cmd, os.Getenv), checkEnviron: true}

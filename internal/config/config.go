@@ -137,72 +137,27 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// read reads every setting through r; it is also how Variables learns the names.
-// path is the YAML file ("" → none), for the settings that read it themselves.
+// read reads every setting of the table through r; path is the YAML file ("" →
+// none), for the settings that read it themselves.
 func read(r *reader, getenv func(string) string, path string) Config {
-	c := Config{
-		NATSURL:       r.str("ROOTWARDEN_NATS_URL", ""),
-		NATSCreds:     r.str("ROOTWARDEN_NATS_CREDS", ""),
-		NATSCA:        r.str("ROOTWARDEN_NATS_CA", ""),
-		NATSCert:      r.str("ROOTWARDEN_NATS_CERT", ""),
-		NATSKey:       r.str("ROOTWARDEN_NATS_KEY", ""),
-		NATSReplicas:  r.integer("ROOTWARDEN_NATS_REPLICAS", 0, 0, 5),
-		NATSListen:    r.str("ROOTWARDEN_NATS_LISTEN", ""),
-		DataDir:       r.str("ROOTWARDEN_DATA_DIR", ""),
-		HTTPAddr:      r.str("ROOTWARDEN_HTTP_ADDR", ":8080"),
-		SlackHTTPAddr: r.str("ROOTWARDEN_SLACK_HTTP_ADDR", ""),
-		APIToken:      r.secret("ROOTWARDEN_API_TOKEN"),
-		PProf:         r.boolean("ROOTWARDEN_PPROF", false),
-		LogLevel:      r.oneOf("ROOTWARDEN_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		LogFormat:     r.oneOf("ROOTWARDEN_LOG_FORMAT", "text", "text", "json"),
-
-		SlackBotToken:      r.secret("SLACK_BOT_TOKEN"),
-		SlackSigningSecret: r.secret("SLACK_SIGNING_SECRET"),
-		SlackAppToken:      r.secret("SLACK_APP_TOKEN"),
-		SlackChannel:       r.str("ROOTWARDEN_SLACK_CHANNEL", ""),
-		SlackAPIURL:        r.str("ROOTWARDEN_SLACK_API_URL", ""),
-		Approvers:          r.list("ROOTWARDEN_APPROVERS"),
-		RemindAfter:        r.duration("ROOTWARDEN_REMIND_AFTER", 30*time.Minute),
-		MaxReminders:       r.integer("ROOTWARDEN_MAX_REMINDERS", 3, 0, 100),
-		SLA:                r.duration("ROOTWARDEN_SLA", 24*time.Hour),
-		MaxRiskAcceptance:  r.duration("ROOTWARDEN_MAX_RISK_ACCEPTANCE", 90*24*time.Hour),
-
-		ScanInterval:   r.duration("ROOTWARDEN_SCAN_INTERVAL", 15*time.Minute),
-		OrgRoleName:    r.str("ROOTWARDEN_ORG_ROLE_NAME", ""),
-		OrgExternalID:  r.str("ROOTWARDEN_ORG_EXTERNAL_ID", ""),
-		SQSQueueURL:    r.str("ROOTWARDEN_SQS_QUEUE_URL", ""),
-		Concurrency:    r.integer("ROOTWARDEN_SCAN_CONCURRENCY", 64, 1, 4096),
-		AccountTimeout: r.duration("ROOTWARDEN_ACCOUNT_TIMEOUT", 60*time.Second),
-
-		AssumeRoot:   r.boolean("ROOTWARDEN_ASSUME_ROOT", false),
-		Tracker:      r.oneOf("ROOTWARDEN_TRACKER", "builtin", "builtin", "jira", "github"),
-		TicketPoll:   r.duration("ROOTWARDEN_TICKET_POLL", 2*time.Minute),
-		JiraURL:      r.str("ROOTWARDEN_JIRA_URL", ""),
-		JiraEmail:    r.str("ROOTWARDEN_JIRA_EMAIL", ""),
-		JiraToken:    r.secret("ROOTWARDEN_JIRA_TOKEN"),
-		JiraProject:  r.str("ROOTWARDEN_JIRA_PROJECT", ""),
-		GitHubRepo:   r.str("ROOTWARDEN_GITHUB_REPO", ""),
-		GitHubToken:  r.secret("ROOTWARDEN_GITHUB_TOKEN"),
-		GitHubAPIURL: r.str("ROOTWARDEN_GITHUB_API_URL", "https://api.github.com"),
+	var c Config
+	for _, s := range settings {
+		if !s.External {
+			s.read(r, &c)
+		}
 	}
-	c.OnCall = r.onCall(getenv, path)
+	r.onCall(&c.OnCall, getenv, path)
 	return c
 }
 
-// otherVariables are ROOTWARDEN_* variables read outside this package.
-var otherVariables = []string{"ROOTWARDEN_CONFIG", "ROOTWARDEN_API_URL", "ROOTWARDEN_SIM_URL", "ROOTWARDEN_BENCH", "ROOTWARDEN_BENCH_LATENCY"}
-
 // Variables lists every variable rootwarden reads, sorted (the _FILE variants included).
 func Variables() []string {
-	r := reader{known: map[string]bool{}, fromFile: map[string]bool{}}
-	r.get = func(k string) string { r.known[k] = true; return "" }
-	read(&r, r.get, "")
-	for _, k := range otherVariables {
-		r.known[k] = true
-	}
-	out := make([]string, 0, len(r.known))
-	for k := range r.known {
-		out = append(out, k)
+	out := make([]string, 0, len(settings)+10)
+	for _, s := range settings {
+		out = append(out, s.Name)
+		if s.Kind == KindSecret {
+			out = append(out, s.Name+"_FILE")
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -552,9 +507,12 @@ func lookupEnv(getenv func(string) string, k string) (string, bool) {
 	return v, v != ""
 }
 
-// secretNames are the variables without the ROOTWARDEN_ prefix that a YAML file may set.
-var secretNames = map[string]bool{"SLACK_BOT_TOKEN": true, "SLACK_SIGNING_SECRET": true, "SLACK_APP_TOKEN": true,
-	"SLACK_BOT_TOKEN_FILE": true, "SLACK_SIGNING_SECRET_FILE": true, "SLACK_APP_TOKEN_FILE": true}
+// unprefixed reports whether a YAML key names a variable without the ROOTWARDEN_
+// prefix (SLACK_BOT_TOKEN, SLACK_BOT_TOKEN_FILE).
+func unprefixed(key string) bool {
+	s, ok := Lookup(key)
+	return ok && !strings.HasPrefix(s.Name, "ROOTWARDEN_")
+}
 
 // readYAML reads a flat mapping whose keys are the variable names, either as written
 // (ROOTWARDEN_SLACK_CHANNEL) or lower-case without the ROOTWARDEN_ prefix
@@ -599,7 +557,7 @@ func readYAML(path string) (values, names map[string]string, err error) {
 			return nil, nil, fmt.Errorf("%s: line %d: a key must be a plain name", path, kv.GetToken().Position.Line)
 		}
 		key := strings.ToUpper(k)
-		if !strings.HasPrefix(key, "ROOTWARDEN_") && !secretNames[key] {
+		if !strings.HasPrefix(key, "ROOTWARDEN_") && !unprefixed(key) {
 			key = "ROOTWARDEN_" + key
 		}
 		names[key] = k
