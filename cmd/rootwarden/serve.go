@@ -366,7 +366,9 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	switch cfg.Tracker {
 	case "jira":
 		t, err := tracker.NewJira(tracker.JiraConfig{BaseURL: cfg.JiraURL, Email: cfg.JiraEmail,
-			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{Transport: metrics.TrackerTransport("jira", nil)}, OwnerTag: cfg.OnCall.OwnerTag}, log.With("tracker", "jira"))
+			APIToken: cfg.JiraToken, Project: cfg.JiraProject, IssueType: cfg.JiraIssueType, Labels: cfg.JiraLabels,
+			ExtraFields: cfg.JiraExtraFields, DoneStatuses: cfg.JiraDoneStatuses, WontDo: cfg.JiraWontDo,
+			Client: &http.Client{Transport: metrics.TrackerTransport("jira", nil)}, OwnerTag: cfg.OnCall.OwnerTag}, log.With("tracker", "jira"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_JIRA_URL: %w", err)
 		}

@@ -5,6 +5,16 @@
 // the settings for the components a process runs and names the variable, and the fix,
 // in every error. AWS settings are not here: the AWS SDK reads its own chain and
 // AWS_* variables.
+//
+// Every setting is one entry of the table in settings.go: its variable, YAML key,
+// flag, default, description, whether it is a secret (and so has NAME_FILE) and when
+// it is required. Load reads the table, cmd/rootwarden binds its flags from it, and
+// `go generate ./internal/config` writes docs/configuration.md from it.
+//
+// To add a setting: add the Config field, add one entry to the table (settings.go
+// shows one), run `go generate ./internal/config`, and commit the regenerated
+// docs/configuration.md (TestReferenceIsCurrent fails until then). A check that
+// involves more than one setting goes in Validate.
 package config
 
 import (
@@ -63,16 +73,24 @@ type Config struct {
 	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 64, detector.DefaultConcurrency; run and scan alike)
 	AccountTimeout time.Duration // ROOTWARDEN_ACCOUNT_TIMEOUT (default 60s)
 
-	AssumeRoot   bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
-	Tracker      string        // ROOTWARDEN_TRACKER: builtin (default), jira, github
-	TicketPoll   time.Duration // ROOTWARDEN_TICKET_POLL (default 2m)
-	JiraURL      string        // ROOTWARDEN_JIRA_URL, e.g. https://example.atlassian.net
-	JiraEmail    string        // ROOTWARDEN_JIRA_EMAIL
-	JiraToken    string        // ROOTWARDEN_JIRA_TOKEN
-	JiraProject  string        // ROOTWARDEN_JIRA_PROJECT
-	GitHubRepo   string        // ROOTWARDEN_GITHUB_REPO (owner/name)
-	GitHubToken  string        // ROOTWARDEN_GITHUB_TOKEN
-	GitHubAPIURL string        // ROOTWARDEN_GITHUB_API_URL (default https://api.github.com)
+	AssumeRoot  bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
+	Tracker     string        // ROOTWARDEN_TRACKER: builtin (default), jira, github
+	TicketPoll  time.Duration // ROOTWARDEN_TICKET_POLL (default 2m)
+	JiraURL     string        // ROOTWARDEN_JIRA_URL, e.g. https://example.atlassian.net
+	JiraEmail   string        // ROOTWARDEN_JIRA_EMAIL
+	JiraToken   string        // ROOTWARDEN_JIRA_TOKEN
+	JiraProject string        // ROOTWARDEN_JIRA_PROJECT
+	// JiraIssueType, JiraExtraFields, JiraLabels, JiraDoneStatuses and JiraWontDo are
+	// ROOTWARDEN_JIRA_ISSUE_TYPE, _EXTRA_FIELDS (a JSON object), _LABELS,
+	// _DONE_STATUSES and _WONT_DO_RESOLUTIONS.
+	JiraIssueType    string
+	JiraExtraFields  map[string]any
+	JiraLabels       []string
+	JiraDoneStatuses []string
+	JiraWontDo       []string
+	GitHubRepo       string // ROOTWARDEN_GITHUB_REPO (owner/name)
+	GitHubToken      string // ROOTWARDEN_GITHUB_TOKEN
+	GitHubAPIURL     string // ROOTWARDEN_GITHUB_API_URL (default https://api.github.com)
 
 	OnCall OnCall // routing rules, owner tags, PagerDuty: see oncall.go
 }
@@ -284,6 +302,12 @@ func (c Config) Validate(roles ...Role) error {
 						bad(name, "required when ROOTWARDEN_TRACKER=jira")
 					}
 				}
+				for _, k := range sortedKeys(c.JiraExtraFields) {
+					switch k {
+					case "project", "issuetype", "summary", "description", "labels":
+						bad("ROOTWARDEN_JIRA_EXTRA_FIELDS", "sets %q, which rootwarden sets itself (the issue type is ROOTWARDEN_JIRA_ISSUE_TYPE, more labels ROOTWARDEN_JIRA_LABELS)", k)
+					}
+				}
 			case "github":
 				if c.GitHubToken == "" {
 					bad("ROOTWARDEN_GITHUB_TOKEN", "required when ROOTWARDEN_TRACKER=github")
@@ -330,6 +354,15 @@ func (c Config) Validate(roles ...Role) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // idFind says where a Slack id is found; the error messages carry it.

@@ -23,6 +23,7 @@ const (
 	KindBool                 // true or false (1, 0, t, f too)
 	KindOneOf                // one of Values, case-insensitive
 	KindList                 // ids separated by commas, spaces or new lines
+	KindNames                // names separated by commas or new lines (a name may hold spaces: Won't Do)
 	KindJSON                 // a JSON object (the field is a map[string]any)
 	KindCustom               // read by its own code (routes), or outside this package (External)
 )
@@ -215,6 +216,26 @@ var settings = []Setting{
 	{Name: "ROOTWARDEN_JIRA_PROJECT", Group: groupTickets, Kind: KindString, Required: "ROOTWARDEN_TRACKER=jira",
 		Doc:   "The project key, like `SEC`.",
 		field: func(c *Config) any { return &c.JiraProject }},
+	{Name: "ROOTWARDEN_JIRA_ISSUE_TYPE", Group: groupTickets, Kind: KindString, Default: "Task",
+		Doc:   "The issue type of the tickets, by its name in the project (`Task`, `Bug`, `Security Finding`).",
+		field: func(c *Config) any { return &c.JiraIssueType }},
+	{Name: "ROOTWARDEN_JIRA_EXTRA_FIELDS", Group: groupTickets, Kind: KindJSON,
+		Doc: "More fields for every issue rootwarden creates, as one JSON object of field ids to values in the shape Jira's REST API v3 takes: " +
+			"`{\"customfield_10010\": {\"value\": \"Security\"}, \"components\": [{\"name\": \"AWS\"}], \"priority\": {\"name\": \"High\"}}`. " +
+			"Set the fields your project requires: a create Jira refuses names the missing field and this variable. " +
+			"rootwarden sets `project`, `issuetype`, `summary`, `description` and `labels` itself. In the YAML file, quote the object: `jira_extra_fields: '{\"components\": [{\"name\": \"AWS\"}]}'`.",
+		field: func(c *Config) any { return &c.JiraExtraFields }},
+	{Name: "ROOTWARDEN_JIRA_LABELS", Group: groupTickets, Kind: KindList,
+		Doc:   "More labels for every issue, besides `rootwarden` and the case's own `rootwarden-case-…` label (which rootwarden searches by).",
+		field: func(c *Config) any { return &c.JiraLabels }},
+	{Name: "ROOTWARDEN_JIRA_DONE_STATUSES", Group: groupTickets, Kind: KindNames, DefaultDoc: "every status of the Done category",
+		Doc: "The statuses that mean the work is done, comma-separated (`Done, Closed`): an issue moved to one is a claim that the keys are deleted, which rootwarden verifies with AWS, " +
+			"and rootwarden closes issues into one of them. Unset: any status in Jira's Done status category (the green ones).",
+		field: func(c *Config) any { return &c.JiraDoneStatuses }},
+	{Name: "ROOTWARDEN_JIRA_WONT_DO_RESOLUTIONS", Group: groupTickets, Kind: KindNames, DefaultDoc: "none",
+		Doc: "Resolutions that close an issue without doing the work, comma-separated (`Won't Do, Duplicate, Cannot Reproduce`): such a closure is not a claim that the keys are deleted. " +
+			"rootwarden leaves the issue closed and the case ticketed (escalated at ROOTWARDEN_SLA); accepting the risk is done in Slack. Unset: every done issue is a claim.",
+		field: func(c *Config) any { return &c.JiraWontDo }},
 	{Name: "ROOTWARDEN_GITHUB_REPO", Group: groupTickets, Kind: KindString, Required: "ROOTWARDEN_TRACKER=github",
 		Doc:   "The repository of the issues, `owner/name`.",
 		field: func(c *Config) any { return &c.GitHubRepo }},
@@ -321,6 +342,8 @@ func (s Setting) read(r *reader, c *Config) {
 		v = r.oneOf(s.Name, s.Default, s.Values...)
 	case KindList:
 		v = r.list(s.Name)
+	case KindNames:
+		v = r.names(s.Name)
 	case KindJSON:
 		v = r.object(s.Name)
 	default:
@@ -379,6 +402,17 @@ func mustBool(s Setting) bool {
 	return b
 }
 
+// names reads names separated by commas or new lines; a name may hold spaces.
+func (r *reader) names(k string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(r.get(k), func(c rune) bool { return c == ',' || c == '\n' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // object reads a JSON object (Kind JSON); a mistake names the variable and where
 // in the text it is, never the text itself (it may hold a token).
 func (r *reader) object(k string) map[string]any {
@@ -394,6 +428,8 @@ func (r *reader) object(k string) map[string]any {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
+		case err == nil && m == nil:
+			msg = "is not a JSON object (it is null)"
 		case err == nil:
 			msg = "is not one JSON object"
 		case errors.As(err, &se):

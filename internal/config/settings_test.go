@@ -98,3 +98,57 @@ func TestConfigStringRedactsSecrets(t *testing.T) {
 		}
 	}
 }
+
+// The Jira settings of an enterprise project: a custom issue type, required custom
+// fields as JSON, closure names with spaces in them.
+func TestJiraProjectSettings(t *testing.T) {
+	base := map[string]string{"ROOTWARDEN_TRACKER": "jira", "ROOTWARDEN_JIRA_URL": "https://x.atlassian.net", "ROOTWARDEN_JIRA_EMAIL": "a@b.c",
+		"ROOTWARDEN_JIRA_TOKEN": "t", "ROOTWARDEN_JIRA_PROJECT": "SEC"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	c, err := Load(env(with()))
+	if err != nil || c.JiraIssueType != "Task" || c.JiraExtraFields != nil || c.JiraWontDo != nil {
+		t.Fatalf("defaults: %v %+v", err, c)
+	}
+	c, err = Load(env(with("ROOTWARDEN_JIRA_ISSUE_TYPE", "Security Finding",
+		"ROOTWARDEN_JIRA_EXTRA_FIELDS", `{"customfield_10010": {"value": "Security"}, "components": [{"name": "AWS"}]}`,
+		"ROOTWARDEN_JIRA_WONT_DO_RESOLUTIONS", "Won't Do, Duplicate\nCannot Reproduce", "ROOTWARDEN_JIRA_DONE_STATUSES", "Done,Closed")))
+	if err == nil {
+		err = c.Validate(RoleRemediator)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JiraIssueType != "Security Finding" || len(c.JiraExtraFields) != 2 ||
+		strings.Join(c.JiraWontDo, "|") != "Won't Do|Duplicate|Cannot Reproduce" || strings.Join(c.JiraDoneStatuses, "|") != "Done|Closed" {
+		t.Errorf("got %+v", c)
+	}
+	for name, tc := range map[string]struct{ value, want string }{
+		"not JSON":             {`{customfield_10010: "x"}`, "not a JSON object: invalid character"},
+		"an array":             {`[{"name": "AWS"}]`, "it is a JSON array"},
+		"two objects":          {`{"a": 1} {"b": 2}`, "not one JSON object"},
+		"a field of its own":   {`{"labels": ["x"]}`, "ROOTWARDEN_JIRA_LABELS"},
+		"the issue type":       {`{"issuetype": {"name": "Bug"}}`, "ROOTWARDEN_JIRA_ISSUE_TYPE"},
+		"a string, not JSON":   {`Security`, "not a JSON object"},
+		"JSON null":            {`null`, "not a JSON object"},
+		"truncated by a shell": {`{"customfield_10010": {"value": "Sec`, "not a JSON object"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := Load(env(with("ROOTWARDEN_JIRA_EXTRA_FIELDS", tc.value)))
+			if err == nil {
+				err = c.Validate(RoleRemediator)
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), "ROOTWARDEN_JIRA_EXTRA_FIELDS") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v: want one naming ROOTWARDEN_JIRA_EXTRA_FIELDS and saying %q", err, tc.want)
+			}
+		})
+	}
+}
