@@ -175,16 +175,18 @@ func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdo
 		return scanError
 	}
 	cfg, err := config.Load(getenv)
+	var warnings []string
+	if err == nil && opt.checkEnviron {
+		warnings, err = cfg.CheckEnviron(os.Environ(), getenv)
+	}
 	if err == nil {
 		err = cfg.Validate(config.RoleDetector)
 	}
 	if err != nil {
 		return fail("configuration: %s", oneLine(err))
 	}
-	if opt.checkEnviron {
-		for _, w := range config.UnknownVariables(os.Environ()) {
-			fmt.Fprintf(stderr, "rootwarden scan: warning: %s\n", w)
-		}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "rootwarden scan: warning: %s\n", w)
 	}
 	level := slog.LevelError
 	if opt.verbose {

@@ -101,6 +101,11 @@ func runServe(ctx context.Context, roles []config.Role, stderr io.Writer, opt se
 		opt.getenv = os.Getenv
 	}
 	cfg, err := config.Load(opt.getenv)
+	var warnings []string
+	if err == nil && opt.checkEnviron {
+		// First: a misspelt variable explains the settings it leaves missing.
+		warnings, err = cfg.CheckEnviron(os.Environ(), opt.getenv)
+	}
 	if err == nil {
 		err = cfg.Validate(roles...)
 	}
@@ -109,10 +114,8 @@ func runServe(ctx context.Context, roles []config.Role, stderr io.Writer, opt se
 		return 2
 	}
 	log := newLogger(stderr, cfg)
-	if opt.checkEnviron {
-		for _, w := range config.UnknownVariables(os.Environ()) {
-			log.Warn(w)
-		}
+	for _, w := range warnings {
+		log.Warn(w)
 	}
 	if err := serve(ctx, cfg, roles, log, opt); err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {

@@ -20,9 +20,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -465,6 +467,13 @@ func (r *reader) secret(k string) string {
 		return ""
 	}
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A Kubernetes Secret mounted as files has one file per key it holds: a key the
+		// chart lists (secrets.keys) and the Secret lacks is a _FILE naming nothing.
+		r.errs = append(r.errs, fmt.Errorf("%s_FILE: %s does not exist (a key missing from the mounted Secret? "+
+			"remove it from the chart's secrets.keys, or unset %s_FILE)", k, path, k))
+		return ""
+	}
 	if err != nil {
 		r.errs = append(r.errs, fmt.Errorf("%s_FILE: %v", k, err))
 		return ""
@@ -652,4 +661,66 @@ func Secret(getenv func(string) string, name string) (string, error) {
 	r := reader{get: getenv, known: map[string]bool{}, fromFile: map[string]bool{}}
 	v := r.secret(name)
 	return v, errors.Join(r.errs...)
+}
+
+// CheckEnviron looks at every ROOTWARDEN_* variable in environ ("NAME=value", as
+// os.Environ gives) that rootwarden does not read, and every SLACK_* one that is a
+// near miss of ours. One whose closest known name is unset in c (getenv is what Load
+// read, flags included) is an error: the setting meant is missing, and the process
+// would run without it ("ROOTWARDEN_APPROVER is not a variable; did you mean
+// ROOTWARDEN_APPROVERS (which is unset)?": nobody could approve). The others are
+// warnings, as UnknownVariables words them.
+func (c Config) CheckEnviron(environ []string, getenv func(string) string) (warnings []string, err error) {
+	known := map[string]bool{}
+	for _, k := range Variables() {
+		known[k] = true
+	}
+	var errs []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if known[k] || (!strings.HasPrefix(k, "ROOTWARDEN_") && !strings.HasPrefix(k, "SLACK_")) {
+			continue
+		}
+		near := suggest(k, known, "%s")
+		switch {
+		case near != "" && !c.isSet(near, getenv):
+			errs = append(errs, fmt.Sprintf("%s is not a variable; did you mean %s (which is unset)?", k, near))
+		case near != "":
+			warnings = append(warnings, k+" is not a rootwarden variable and is ignored (did you mean "+near+"?)")
+		case strings.HasPrefix(k, "ROOTWARDEN_"):
+			warnings = append(warnings, k+" is not a rootwarden variable and is ignored")
+		}
+	}
+	sort.Strings(warnings)
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return warnings, errors.New(strings.Join(errs, "\n"))
+	}
+	return warnings, nil
+}
+
+// isSet reports whether the setting of variable k was given: in getenv, or, for one
+// read from the YAML file, by a value other than its default.
+func (c Config) isSet(k string, getenv func(string) string) bool {
+	if getenv(k) != "" {
+		return true
+	}
+	s, ok := Lookup(k)
+	if !ok {
+		return false
+	}
+	if s.Kind == KindSecret && getenv(s.Name+"_FILE") != "" {
+		return true
+	}
+	if s.Name == routesVar {
+		return len(c.OnCall.Routes) > 0
+	}
+	if s.field == nil {
+		return false
+	}
+	def, err := Load(func(string) string { return "" })
+	if err != nil {
+		return true
+	}
+	return !reflect.DeepEqual(s.field(&c), s.field(&def))
 }
