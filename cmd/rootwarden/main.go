@@ -108,7 +108,17 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err.Error()} })
+	// -v is --verbose (scan), never --version: `rootwarden -v` says where each is.
+	root.Flags().Bool("version", false, "print the version, commit and build date (the same as rootwarden version)")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if strings.Contains(err.Error(), "unknown shorthand flag: 'v'") {
+			if cmd == cmd.Root() {
+				return usagef("-v is not a flag of rootwarden itself: the version is --version (or rootwarden version); -v is --verbose, on scan")
+			}
+			return usagef("%s (-v is --verbose, on scan; for more log lines here: --log-level debug)", err)
+		}
+		return usageError{err.Error()}
+	})
 	root.PersistentFlags().String("config", "", "YAML file of settings (ROOTWARDEN_CONFIG)")
 	_ = root.PersistentFlags().SetAnnotation("config", envAnnotation, []string{"ROOTWARDEN_CONFIG"})
 	_ = root.MarkPersistentFlagFilename("config", "yaml", "yml")

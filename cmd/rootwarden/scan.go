@@ -44,7 +44,9 @@ type scanRow struct {
 	// Severity is "critical" (a key used in the last 7 days) or "high"; null unless
 	// root keys are present.
 	Severity *string           `json:"severity"`
-	Keys     []model.KeyDetail `json:"keys"`
+	Keys     []model.KeyDetail `json:"-"`
+	// JSONKeys are Keys as the JSON shows them: every field on every key.
+	JSONKeys []scanKey `json:"keys"`
 	// Management is null when no organization was listed (--org-role unset): the
 	// caller's account alone says nothing about it.
 	Management *bool      `json:"management"`
@@ -61,6 +63,10 @@ func newScanRow(o model.Observation, orgMode bool, now time.Time) scanRow {
 		Keys: o.Keys, OrgMember: o.OrgMember, OUPath: o.OUPath, ObservedAt: o.ObservedAt.UTC(), ReportAt: o.ReportAt}
 	if r.Keys == nil {
 		r.Keys = []model.KeyDetail{}
+	}
+	r.JSONKeys = make([]scanKey, 0, len(r.Keys))
+	for _, k := range r.Keys {
+		r.JSONKeys = append(r.JSONKeys, newScanKey(k))
 	}
 	if orgMode {
 		m := o.Management
@@ -87,6 +93,29 @@ func newScanRow(o model.Observation, orgMode bool, now time.Time) scanRow {
 		r.RootKeysPresent = &f
 	}
 	return r
+}
+
+// scanKey is one root access key in scan's JSON. Every field is always there, null
+// when not known or never: a key never used has last_used_at, last_used_region and
+// last_used_service null (the credential report says "N/A").
+type scanKey struct {
+	Slot            int        `json:"slot"`
+	Active          bool       `json:"active"`
+	LastRotated     *time.Time `json:"last_rotated"`
+	LastUsedAt      *time.Time `json:"last_used_at"`
+	LastUsedRegion  *string    `json:"last_used_region"`
+	LastUsedService *string    `json:"last_used_service"`
+}
+
+func newScanKey(k model.KeyDetail) scanKey {
+	orNull := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	return scanKey{Slot: k.Slot, Active: k.Active, LastRotated: k.LastRotated, LastUsedAt: k.LastUsedAt,
+		LastUsedRegion: orNull(k.LastUsedRegion), LastUsedService: orNull(k.LastUsedService)}
 }
 
 func (r scanRow) severity() string {

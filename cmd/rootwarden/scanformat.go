@@ -105,9 +105,10 @@ func writeScanSARIF(w io.Writer, rows []scanRow) error {
 		}
 		res := map[string]any{
 			"ruleId": rule, "level": level, "message": msg{text},
+			// The account is a logical location only: it is no file, and a made-up
+			// physicalLocation ("aws-account/<id>", line 1) showed in code-scanning
+			// dashboards as a file of the repository that does not exist.
 			"locations": []map[string]any{{
-				"physicalLocation": map[string]any{"artifactLocation": map[string]string{"uri": "aws-account/" + r.AccountID},
-					"region": map[string]int{"startLine": 1}},
 				"logicalLocations": []map[string]string{{"name": r.AccountID, "fullyQualifiedName": "aws/account/" + r.AccountID, "kind": "resource"}},
 			}},
 			"partialFingerprints": map[string]string{"rootwarden/account/v1": r.AccountID + "/" + rule},

@@ -45,10 +45,8 @@ const serveLong = `Start %s until SIGINT or SIGTERM.
 Configuration comes from the environment, an optional YAML file (--config or
 ROOTWARDEN_CONFIG), and the flags below, which beat both: docs/configuration.md lists
 every variable, YAML key and flag.
-Secrets (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, ROOTWARDEN_API_TOKEN,
-ROOTWARDEN_JIRA_TOKEN, ROOTWARDEN_GITHUB_TOKEN, ROOTWARDEN_PAGERDUTY_TOKEN,
-ROOTWARDEN_PAGERDUTY_ROUTING_KEY) have no flags: set the variable or the
-same name with _FILE (a file holding the value). AWS comes from the SDK's own chain
+Secrets have no flags: set the variable, or the same name with _FILE (a file holding
+the value): %s. AWS comes from the SDK's own chain
 (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, an IAM role…).
 
 Exit 0 after a clean shutdown; 2 on a configuration or set-up error, with one line
@@ -60,7 +58,13 @@ func newServeCmd(name, short string, roles []config.Role) *cobra.Command {
 	if len(roles) > 1 {
 		what = "the detector, the remediator and the notifier in one process (embedded NATS unless ROOTWARDEN_NATS_URL is set)"
 	}
-	cmd := &cobra.Command{Use: name, Short: short, Long: fmt.Sprintf(serveLong, what), Args: cobra.NoArgs}
+	var secrets []string
+	for _, s := range config.Settings() {
+		if s.Kind == config.KindSecret {
+			secrets = append(secrets, s.Name)
+		}
+	}
+	cmd := &cobra.Command{Use: name, Short: short, Long: fmt.Sprintf(serveLong, what, strings.Join(secrets, ", ")), Args: cobra.NoArgs}
 	ef := &envFlags{fs: cmd.Flags()}
 	ef.add("ROOTWARDEN_HTTP_ADDR", "address of /healthz, /readyz, /metrics and the case API")
 	ef.add("ROOTWARDEN_DATA_DIR", "directory of the embedded NATS store (cases survive restarts only with it)")
