@@ -135,7 +135,7 @@ var settings = []Setting{
 		Doc:   "How many reminders per case; `0`: none.",
 		field: func(c *Config) any { return &c.MaxReminders }},
 	{Name: "ROOTWARDEN_SLA", Group: groupSlack, Kind: KindDuration, Default: "24h",
-		Doc:   "A ticketed case not resolved within this is escalated.",
+		Doc:   "A ticketed case not resolved within this is escalated in its channel, mentioning the approvers.",
 		field: func(c *Config) any { return &c.SLA }},
 	{Name: "ROOTWARDEN_MAX_RISK_ACCEPTANCE", Group: groupSlack, Kind: KindDuration, Default: "2160h",
 		Doc:   "The longest risk acceptance anyone may grant (2160h is 90 days).",
@@ -304,9 +304,9 @@ var settings = []Setting{
 	{Name: "ROOTWARDEN_SIM_URL", Group: groupTools, Kind: KindCustom, External: true, Flag: "sim-url", FlagValue: "URL", Commands: "sim click",
 		Doc: "Where `rootwarden sim click` finds the simulator (`rootwarden sim` prints it)."},
 	{Name: "ROOTWARDEN_BENCH", Group: groupTools, Kind: KindCustom, External: true,
-		Doc: "Tests only: runs the end-to-end benchmarks."},
+		Doc: "Tests only: runs the benchmarks of `go test` (`short`, `1`), which are skipped otherwise."},
 	{Name: "ROOTWARDEN_BENCH_LATENCY", Group: groupTools, Kind: KindCustom, External: true,
-		Doc: "Tests only: the simulated network latency of the end-to-end benchmarks."},
+		Doc: "Tests only: the simulated AWS latency of the detector's benchmark (a duration)."},
 }
 
 // The sections of docs/configuration.md, in order.

@@ -152,3 +152,48 @@ func TestJiraProjectSettings(t *testing.T) {
 		})
 	}
 }
+
+// The table's Required column is what Validate enforces: without the setting, the
+// component (or the tracker) named there does not start, and the error names it.
+func TestRequiredColumnIsEnforced(t *testing.T) {
+	valid := map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "ROOTWARDEN_SLACK_CHANNEL": "C0123456789",
+		"ROOTWARDEN_JIRA_URL": "https://x.atlassian.net", "ROOTWARDEN_JIRA_EMAIL": "a@b.c", "ROOTWARDEN_JIRA_TOKEN": "t",
+		"ROOTWARDEN_JIRA_PROJECT": "SEC", "ROOTWARDEN_GITHUB_REPO": "acme/security", "ROOTWARDEN_GITHUB_TOKEN": "t"}
+	checked := 0
+	for _, s := range settings {
+		var role Role
+		m := map[string]string{}
+		switch {
+		case s.Required == "notifier":
+			role = RoleNotifier
+		case strings.HasPrefix(s.Required, "ROOTWARDEN_TRACKER="):
+			role, m["ROOTWARDEN_TRACKER"] = RoleRemediator, strings.TrimPrefix(s.Required, "ROOTWARDEN_TRACKER=")
+		default:
+			continue
+		}
+		t.Run(s.Name, func(t *testing.T) {
+			for k, v := range valid {
+				m[k] = v
+			}
+			c, err := Load(env(m))
+			if err == nil {
+				err = c.Validate(role)
+			}
+			if err != nil {
+				t.Fatalf("with every setting: %v", err)
+			}
+			delete(m, s.Name)
+			c, err = Load(env(m))
+			if err == nil {
+				err = c.Validate(role)
+			}
+			if err == nil || !strings.Contains(err.Error(), s.Name) {
+				t.Errorf("without %s (required: %s): %v", s.Name, s.Required, err)
+			}
+		})
+		checked++
+	}
+	if checked < 8 {
+		t.Errorf("%d required settings checked", checked)
+	}
+}
