@@ -183,10 +183,11 @@ func Variables() []string {
 	return out
 }
 
-// UnknownVariables returns one warning per ROOTWARDEN_* variable in environ
-// ("NAME=value" entries, as os.Environ gives) that rootwarden does not read, naming
-// the closest known variable, and per SLACK_* variable that is a near miss of one of
-// ours (SLACK_BOT_TOKN): a misspelt name would otherwise be silently ignored.
+// UnknownVariables is the warnings-only form of CheckEnviron (which the commands
+// call): one warning per ROOTWARDEN_* variable in environ ("NAME=value" entries, as
+// os.Environ gives) that rootwarden does not read, naming the closest known variable,
+// and per SLACK_* variable that is a near miss of one of ours (SLACK_BOT_TOKN): a
+// misspelt name would otherwise be silently ignored.
 func UnknownVariables(environ []string) []string {
 	known := map[string]bool{}
 	for _, k := range Variables() {
@@ -678,7 +679,7 @@ func (c Config) CheckEnviron(environ []string, getenv func(string) string) (warn
 	var errs []string
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if known[k] || (!strings.HasPrefix(k, "ROOTWARDEN_") && !strings.HasPrefix(k, "SLACK_")) {
+		if known[k] || testVariable(k) || (!strings.HasPrefix(k, "ROOTWARDEN_") && !strings.HasPrefix(k, "SLACK_")) {
 			continue
 		}
 		near := suggest(k, known, "%s")
@@ -697,6 +698,17 @@ func (c Config) CheckEnviron(environ []string, getenv func(string) string) (warn
 		return warnings, errors.New(strings.Join(errs, "\n"))
 	}
 	return warnings, nil
+}
+
+// testVariable reports whether k is read by the test suite or CI only (benchmarks,
+// chaos and soak runs, fuzzing, the deploy checks): never a mistake for rootwarden.
+func testVariable(k string) bool {
+	for _, p := range []string{"ROOTWARDEN_BENCH_", "ROOTWARDEN_CHAOS_", "ROOTWARDEN_SOAK", "ROOTWARDEN_FUZZ"} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return k == "ROOTWARDEN_CFN_SPEC" || k == "ROOTWARDEN_HELM_RENDERED"
 }
 
 // isSet reports whether the setting of variable k was given: in getenv, or, for one

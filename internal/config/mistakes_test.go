@@ -72,6 +72,12 @@ func TestMisspeltVariableWhoseRealOneIsUnsetIsAnError(t *testing.T) {
 			t.Errorf("warnings %q, error %v", warn, err)
 		}
 	})
+	t.Run("the test suite's own variables are no mistake", func(t *testing.T) {
+		warn, err := check("ROOTWARDEN_BENCH_ACCOUNTS=300", "ROOTWARDEN_SOAK_SWEEPS=3", "ROOTWARDEN_CHAOS_KILLS=2", "ROOTWARDEN_FUZZTIME=10s")
+		if err != nil || len(warn) != 0 {
+			t.Errorf("warnings %q, error %v", warn, err)
+		}
+	})
 	t.Run("every mistake, one line each", func(t *testing.T) {
 		_, err := check("ROOTWARDEN_APPROVER=U0AAAAAAA", "ROOTWARDEN_SLACK_CHANEL=C0123456789")
 		if err == nil || strings.Count(err.Error(), "\n") != 1 {

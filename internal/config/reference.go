@@ -90,6 +90,8 @@ func Reference() []byte {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, yamlKey, flag, def, cell(s.Required), cell(doc))
 		}
 	}
+	b.WriteString("\nThe test suite and CI read more variables (`ROOTWARDEN_BENCH_*`, `ROOTWARDEN_CHAOS_*`, `ROOTWARDEN_SOAK*`,\n" +
+		"`ROOTWARDEN_FUZZ*`, `ROOTWARDEN_CFN_SPEC`, `ROOTWARDEN_HELM_RENDERED`); rootwarden itself ignores them.\n")
 	return b.Bytes()
 }
 
