@@ -105,10 +105,14 @@ func writeScanSARIF(w io.Writer, rows []scanRow) error {
 		}
 		res := map[string]any{
 			"ruleId": rule, "level": level, "message": msg{text},
-			// The account is a logical location only: it is no file, and a made-up
-			// physicalLocation ("aws-account/<id>", line 1) showed in code-scanning
-			// dashboards as a file of the repository that does not exist.
+			// The account is the logical location. The physical one ("aws-account/<id>",
+			// line 1) is no file of any repository, but GitHub code scanning refuses the
+			// whole upload when a result's location has no physicalLocation ("expected a
+			// physical location"; codeql-action's locationFromSarifResult), so it stays:
+			// a file that does not exist is the lesser harm.
 			"locations": []map[string]any{{
+				"physicalLocation": map[string]any{"artifactLocation": map[string]string{"uri": "aws-account/" + r.AccountID},
+					"region": map[string]int{"startLine": 1}},
 				"logicalLocations": []map[string]string{{"name": r.AccountID, "fullyQualifiedName": "aws/account/" + r.AccountID, "kind": "resource"}},
 			}},
 			"partialFingerprints": map[string]string{"rootwarden/account/v1": r.AccountID + "/" + rule},
