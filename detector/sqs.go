@@ -225,6 +225,6 @@ func (d *Detector) publish(ctx context.Context, obs model.Observation) error {
 		d.sweeps.add(obs, false)
 	}
 	d.log.Log(ctx, level, "finding published", "account", obs.AccountID, "id", obs.ID, "source", obs.Source,
-		"root_keys", obs.RootKeysPresent, "error_code", obs.ErrorCode)
+		"root_keys", rootKeysLog(obs), "error_code", obs.ErrorCode)
 	return nil
 }

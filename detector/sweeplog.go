@@ -1,14 +1,15 @@
 package detector
 
 // One log line per sweep instead of one per account: each detector counts the sweep
-// jobs it checked and, once a sweep's jobs have gone quiet here, logs what it saw
-// (accounts, accounts with root keys, failed checks, how long, when the next sweep
-// is due). Per-account lines are at debug. With several detectors, each logs its own
+// jobs it checked and, once a sweep's jobs have gone quiet here (sweepQuiet), logs
+// what it saw (accounts, accounts with root keys, failed checks, how long since the
+// sweep started, when the next sweep is due). Per-account lines are at debug. With several detectors, each logs its own
 // share of the sweep.
 
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,29 @@ const sweepQuiet = 5 * time.Second
 type sweepCount struct {
 	accounts, withKeys, failed int
 	unchanged                  int // checked, nothing published (unchanged.go)
-	first, last                time.Time
+	// start is when the sweep started (its id says, to the second; else this
+	// detector's first check of it), last this detector's last check of it.
+	start, last time.Time
+}
+
+// sweepStart is the start a sweep id names: MaybeSweep makes ids
+// "20061231T150405Z-<random>" from the sweep's StartedAt.
+func sweepStart(id string) (time.Time, bool) {
+	stamp, _, ok := strings.Cut(id, "-")
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse("20060102T150405Z", stamp)
+	return t, err == nil
+}
+
+// rootKeysLog is an observation's root_keys for a log line: "unknown" when the check
+// could not decide (false would read as "no root keys").
+func rootKeysLog(o model.Observation) any {
+	if o.Failed() {
+		return "unknown"
+	}
+	return o.RootKeysPresent
 }
 
 type sweepTally struct {
@@ -44,7 +67,10 @@ func (t *sweepTally) add(o model.Observation, unchanged bool) {
 	defer t.mu.Unlock()
 	c := t.m[o.SweepID]
 	if c == nil {
-		c = &sweepCount{first: now}
+		c = &sweepCount{start: now}
+		if st, ok := sweepStart(o.SweepID); ok && !st.After(now) {
+			c.start = st
+		}
 		t.m[o.SweepID] = c
 	}
 	c.accounts++
@@ -77,8 +103,8 @@ func (t *sweepTally) flush(log *slog.Logger, quiet, interval time.Duration) {
 		log.Log(context.Background(), level, "sweep checked",
 			"sweep", id, "accounts", c.accounts, "with_root_keys", c.withKeys, "failed", c.failed,
 			"unchanged", c.unchanged,
-			"took", c.last.Sub(c.first).Round(time.Millisecond).String(),
-			"next_sweep", c.first.Add(interval).UTC().Format(time.RFC3339))
+			"took", c.last.Sub(c.start).Round(time.Millisecond).String(),
+			"next_sweep", c.start.Add(interval).UTC().Format(time.RFC3339))
 	}
 }
 

@@ -50,3 +50,23 @@ func TestASweepIsOneLogLineWithItsCounts(t *testing.T) {
 		t.Errorf("a sweep was logged twice: %s", buf.String())
 	}
 }
+
+// D24: took is the sweep's duration from its start (named in its id), not the span
+// between this detector's first and last check.
+func TestSweepLineTookCountsFromTheSweepsStart(t *testing.T) {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	now := start.Add(4 * time.Second) // the listing took 4s before the first check here
+	tally := newSweepTally(func() time.Time { return now })
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	id := start.Format("20060102T150405Z") + "-abcd1234"
+	for range 10 {
+		tally.add(model.Observation{SweepID: id, AccountID: "x"}, false)
+		now = now.Add(100 * time.Millisecond)
+	}
+	now = now.Add(sweepQuiet)
+	tally.flush(log, sweepQuiet, 15*time.Minute)
+	if !strings.Contains(buf.String(), "took=4.9s") || !strings.Contains(buf.String(), "next_sweep=2026-12-01T10:15:00Z") {
+		t.Errorf("line %s: want took=4.9s (from the sweep's start to its last check) and the next sweep an interval after the start", buf.String())
+	}
+}

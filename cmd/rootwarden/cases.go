@@ -78,6 +78,7 @@ func newCasesCmd() *cobra.Command {
 	for _, c := range []*cobra.Command{cmd, list, show} {
 		c.Flags().BoolVar(&o.json, "json", false, "print JSON (list: an array of objects; show: one object)")
 		c.Flags().StringVar(&o.apiURL, "api-url", "", "case API base URL (ROOTWARDEN_API_URL)")
+		_ = c.Flags().SetAnnotation("api-url", envAnnotation, []string{"ROOTWARDEN_API_URL"})
 	}
 	for _, c := range []*cobra.Command{cmd, list} {
 		c.Flags().StringVar(&o.state, "state", "", "only cases in this state (open, ticketed, verifying, resolved, risk_accepted, active)")

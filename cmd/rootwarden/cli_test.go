@@ -167,8 +167,15 @@ func TestScanReadsTheRunConfiguration(t *testing.T) {
 	t.Run("a misspelt variable is named, with the closest known one", func(t *testing.T) {
 		t.Setenv("ROOTWARDEN_CONFIG", "")
 		t.Setenv("ROOTWARDEN_ORG_ROLE", "OrganizationAccountAccessRole")
+		// The role meant is unset: the scan would check one account, not the
+		// Organization, and say all is well. It stops instead.
 		code, _, errOut := runScanT(t)
-		if code != 0 || !strings.Contains(errOut, "ROOTWARDEN_ORG_ROLE is not a rootwarden variable and is ignored (did you mean ROOTWARDEN_ORG_ROLE_NAME?)") {
+		if code != 2 || !strings.Contains(errOut, "ROOTWARDEN_ORG_ROLE is not a variable; did you mean ROOTWARDEN_ORG_ROLE_NAME (which is unset)?") {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+		// Set, the near name makes the misspelt one a warning.
+		code, _, errOut = runScanT(t, "--org-role", "OrganizationAccountAccessRole")
+		if code != 1 || !strings.Contains(errOut, "ROOTWARDEN_ORG_ROLE is not a rootwarden variable and is ignored (did you mean ROOTWARDEN_ORG_ROLE_NAME?)") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})

@@ -87,7 +87,8 @@ Start here:
   rootwarden sim --env-file sim.env &    a local AWS and Slack to try scan and run
   rootwarden scan --org-role NAME  check every account now (a CI gate: exit 0/1/2)
 
-Documentation: README.md, and deploy/ for the IAM policies, the container and systemd.`
+Documentation: README.md; docs/configuration.md lists every variable, YAML key and flag;
+deploy/ holds the IAM policies, the container and systemd.`
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
@@ -108,8 +109,19 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err.Error()} })
+	// -v is --verbose (scan), never --version: `rootwarden -v` says where each is.
+	root.Flags().Bool("version", false, "print the version, commit and build date (the same as rootwarden version)")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if strings.Contains(err.Error(), "unknown shorthand flag: 'v'") {
+			if cmd == cmd.Root() {
+				return usagef("-v is not a flag of rootwarden itself: the version is --version (or rootwarden version); -v is --verbose, on scan")
+			}
+			return usagef("%s (-v is --verbose, on scan; for more log lines here: --log-level debug)", err)
+		}
+		return usageError{err.Error()}
+	})
 	root.PersistentFlags().String("config", "", "YAML file of settings (ROOTWARDEN_CONFIG)")
+	_ = root.PersistentFlags().SetAnnotation("config", envAnnotation, []string{"ROOTWARDEN_CONFIG"})
 	_ = root.MarkPersistentFlagFilename("config", "yaml", "yml")
 	root.SetHelpCommand(&cobra.Command{
 		Use:   "help [command]",
@@ -152,17 +164,21 @@ type envFlags struct {
 	binds [][2]string // flag name, variable
 }
 
-// add defines --flag as an override of the variable env.
-func (e *envFlags) add(flag, env, usage string) {
-	e.fs.Var(&envValue{kind: flagKinds[flag]}, flag, usage+" ("+env+")")
-	e.binds = append(e.binds, [2]string{flag, env})
+// add defines the flag of the variable env (its name and value come from the
+// settings table, internal/config) as an override of the variable.
+func (e *envFlags) add(env, usage string) {
+	s, ok := config.Lookup(env)
+	if !ok || s.Flag == "" {
+		panic("cmd/rootwarden: " + env + " has no flag in the settings table (internal/config/settings.go)")
+	}
+	e.fs.Var(&envValue{kind: s.FlagValue}, s.Flag, usage+" ("+env+")")
+	_ = e.fs.SetAnnotation(s.Flag, envAnnotation, []string{env})
+	e.binds = append(e.binds, [2]string{s.Flag, env})
 }
 
-// flagKinds name the value of each flag in the help (--concurrency N).
-var flagKinds = map[string]string{"http-addr": "ADDR", "slack-http-addr": "ADDR", "data-dir": "DIR", "nats-url": "URL",
-	"log-level": "LEVEL", "log-format": "FORMAT", "org-role": "ROLE", "external-id": "ID", "scan-interval": "DURATION",
-	"concurrency": "N", "account-timeout": "DURATION", "sqs-queue-url": "URL", "tracker": "NAME", "channel": "ID",
-	"approvers": "IDS", "slack-api-url": "URL"}
+// envAnnotation marks a flag with the variable it overrides (the tests compare the
+// command line with the settings table).
+const envAnnotation = "rootwarden_env"
 
 // envValue is a flag's text, validated later with its variable (internal/config).
 type envValue struct{ v, kind string }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/slack-go/slack"
 
 	"github.com/rootwarden/rootwarden/notifier"
@@ -96,8 +99,56 @@ func explainAWS(err error, account string) error {
 	case code == "AccessDenied" && op == "AssumeRole":
 		return fmt.Errorf("AWS denied AssumeRole: check that the role exists in the member account and trusts rootwarden's role (and the external id): %w", err)
 	}
+	var send *smithyhttp.RequestSendError
+	if errors.As(err, &send) {
+		return unreachableAWS(err, oe)
+	}
 	return err
 }
+
+// unreachableAWS says which AWS endpoint did not answer, why (the network's own
+// words), and what to check: AWS_ENDPOINT_URL when it is set (a local endpoint that is
+// not running, a typo), else the network. It may pass: not a permanentError.
+func unreachableAWS(err error, oe *smithy.OperationError) error {
+	what := "AWS"
+	if oe != nil {
+		what = "AWS " + oe.Service() + " " + oe.Operation()
+	}
+	where := ""
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery, u.User = "", nil
+			where = " " + u.Scheme + "://" + u.Host
+		}
+	}
+	reason := "no answer"
+	var ne *net.OpError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		reason = dns.Error()
+	case errors.As(err, &ne):
+		reason = ne.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		reason = "timed out"
+	}
+	hint := "check the network, DNS and proxy (HTTPS_PROXY, NO_PROXY) to AWS, and AWS_REGION"
+	if ep := os.Getenv("AWS_ENDPOINT_URL"); ep != "" {
+		hint = fmt.Sprintf("AWS_ENDPOINT_URL is %s: is that endpoint running, and the one meant? (unset it for AWS itself)", ep)
+	}
+	return hintError{msg: fmt.Sprintf("%s: cannot reach%s (%s): %s", what, where, reason, hint), err: err}
+}
+
+// hintError replaces an error's text with a sentence that says what to do, and keeps
+// the error for errors.Is and errors.As.
+type hintError struct {
+	msg string
+	err error
+}
+
+func (e hintError) Error() string { return e.msg }
+func (e hintError) Unwrap() error { return e.err }
 
 // slackReachable checks that the Slack Web API base answers as the Web API does
 // (api.test answers {"ok":…}). Set ROOTWARDEN_SLACK_API_URL that does not answer is a

@@ -44,7 +44,9 @@ type scanRow struct {
 	// Severity is "critical" (a key used in the last 7 days) or "high"; null unless
 	// root keys are present.
 	Severity *string           `json:"severity"`
-	Keys     []model.KeyDetail `json:"keys"`
+	Keys     []model.KeyDetail `json:"-"`
+	// JSONKeys are Keys as the JSON shows them: every field on every key.
+	JSONKeys []scanKey `json:"keys"`
 	// Management is null when no organization was listed (--org-role unset): the
 	// caller's account alone says nothing about it.
 	Management *bool      `json:"management"`
@@ -65,6 +67,10 @@ func newScanRow(o model.Observation, orgMode bool, now time.Time) scanRow {
 		Keys: o.Keys, OrgMember: o.OrgMember, OUPath: o.OUPath, Tags: o.Tags, ObservedAt: o.ObservedAt.UTC(), ReportAt: o.ReportAt}
 	if r.Keys == nil {
 		r.Keys = []model.KeyDetail{}
+	}
+	r.JSONKeys = make([]scanKey, 0, len(r.Keys))
+	for _, k := range r.Keys {
+		r.JSONKeys = append(r.JSONKeys, newScanKey(k))
 	}
 	if orgMode {
 		m := o.Management
@@ -91,6 +97,29 @@ func newScanRow(o model.Observation, orgMode bool, now time.Time) scanRow {
 		r.RootKeysPresent = &f
 	}
 	return r
+}
+
+// scanKey is one root access key in scan's JSON. Every field is always there, null
+// when not known or never: a key never used has last_used_at, last_used_region and
+// last_used_service null (the credential report says "N/A").
+type scanKey struct {
+	Slot            int        `json:"slot"`
+	Active          bool       `json:"active"`
+	LastRotated     *time.Time `json:"last_rotated"`
+	LastUsedAt      *time.Time `json:"last_used_at"`
+	LastUsedRegion  *string    `json:"last_used_region"`
+	LastUsedService *string    `json:"last_used_service"`
+}
+
+func newScanKey(k model.KeyDetail) scanKey {
+	orNull := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	return scanKey{Slot: k.Slot, Active: k.Active, LastRotated: k.LastRotated, LastUsedAt: k.LastUsedAt,
+		LastUsedRegion: orNull(k.LastUsedRegion), LastUsedService: orNull(k.LastUsedService)}
 }
 
 func (r scanRow) severity() string {
@@ -132,11 +161,11 @@ func newScanCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "scan", Short: "Check AWS now and print the result (exit 0 none, 1 root keys, 2 error)",
 		Long: scanLong, Args: cobra.NoArgs}
 	ef := &envFlags{fs: cmd.Flags()}
-	ef.add("org-role", "ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only the caller's account)")
-	ef.add("external-id", "ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
-	ef.add("concurrency", "ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once (default 64)")
-	ef.add("account-timeout", "ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account (default 60s)")
-	ef.add("log-format", "ROOTWARDEN_LOG_FORMAT", "format of the -v log on stderr: text or json")
+	ef.add("ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only the caller's account)")
+	ef.add("ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
+	ef.add("ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once (default 64)")
+	ef.add("ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account (default 60s)")
+	ef.add("ROOTWARDEN_LOG_FORMAT", "format of the -v log on stderr: text or json")
 	asJSON := cmd.Flags().Bool("json", false, "print JSON (the same as --format json)")
 	format := cmd.Flags().StringP("format", "o", "table", "table, json, csv, sarif or ocsf")
 	onlyFindings := cmd.Flags().Bool("only-findings", false, "print only accounts with root keys or that could not be checked")
@@ -179,16 +208,18 @@ func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdo
 		return scanError
 	}
 	cfg, err := config.Load(getenv)
+	var warnings []string
+	if err == nil && opt.checkEnviron {
+		warnings, err = cfg.CheckEnviron(os.Environ(), getenv)
+	}
 	if err == nil {
 		err = cfg.Validate(config.RoleDetector)
 	}
 	if err != nil {
 		return fail("configuration: %s", oneLine(err))
 	}
-	if opt.checkEnviron {
-		for _, w := range config.UnknownVariables(os.Environ()) {
-			fmt.Fprintf(stderr, "rootwarden scan: warning: %s\n", w)
-		}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "rootwarden scan: warning: %s\n", w)
 	}
 	level := slog.LevelError
 	if opt.verbose {

@@ -105,6 +105,11 @@ func writeScanSARIF(w io.Writer, rows []scanRow) error {
 		}
 		res := map[string]any{
 			"ruleId": rule, "level": level, "message": msg{text},
+			// The account is the logical location. The physical one ("aws-account/<id>",
+			// line 1) is no file of any repository, but GitHub code scanning refuses the
+			// whole upload when a result's location has no physicalLocation ("expected a
+			// physical location"; codeql-action's locationFromSarifResult), so it stays:
+			// a file that does not exist is the lesser harm.
 			"locations": []map[string]any{{
 				"physicalLocation": map[string]any{"artifactLocation": map[string]string{"uri": "aws-account/" + r.AccountID},
 					"region": map[string]int{"startLine": 1}},

@@ -42,12 +42,11 @@ type serveOptions struct {
 
 const serveLong = `Start %s until SIGINT or SIGTERM.
 
-Configuration comes from the environment (see README.md, "Configuration"), an optional
-YAML file (--config or ROOTWARDEN_CONFIG), and the flags below, which beat both.
-Secrets (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, ROOTWARDEN_API_TOKEN,
-ROOTWARDEN_JIRA_TOKEN, ROOTWARDEN_GITHUB_TOKEN, ROOTWARDEN_PAGERDUTY_TOKEN,
-ROOTWARDEN_PAGERDUTY_ROUTING_KEY) have no flags: set the variable or the
-same name with _FILE (a file holding the value). AWS comes from the SDK's own chain
+Configuration comes from the environment, an optional YAML file (--config or
+ROOTWARDEN_CONFIG), and the flags below, which beat both: docs/configuration.md lists
+every variable, YAML key and flag.
+Secrets have no flags: set the variable, or the same name with _FILE (a file holding
+the value): %s. AWS comes from the SDK's own chain
 (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, an IAM role…).
 
 Exit 0 after a clean shutdown; 2 on a configuration or set-up error, with one line
@@ -59,29 +58,35 @@ func newServeCmd(name, short string, roles []config.Role) *cobra.Command {
 	if len(roles) > 1 {
 		what = "the detector, the remediator and the notifier in one process (embedded NATS unless ROOTWARDEN_NATS_URL is set)"
 	}
-	cmd := &cobra.Command{Use: name, Short: short, Long: fmt.Sprintf(serveLong, what), Args: cobra.NoArgs}
+	var secrets []string
+	for _, s := range config.Settings() {
+		if s.Kind == config.KindSecret {
+			secrets = append(secrets, s.Name)
+		}
+	}
+	cmd := &cobra.Command{Use: name, Short: short, Long: fmt.Sprintf(serveLong, what, strings.Join(secrets, ", ")), Args: cobra.NoArgs}
 	ef := &envFlags{fs: cmd.Flags()}
-	ef.add("http-addr", "ROOTWARDEN_HTTP_ADDR", "address of /healthz, /readyz, /metrics and the case API")
-	ef.add("data-dir", "ROOTWARDEN_DATA_DIR", "directory of the embedded NATS store (cases survive restarts only with it)")
-	ef.add("nats-url", "ROOTWARDEN_NATS_URL", "external NATS server(s); empty: embedded")
-	ef.add("log-level", "ROOTWARDEN_LOG_LEVEL", "debug, info, warn or error")
-	ef.add("log-format", "ROOTWARDEN_LOG_FORMAT", "text or json")
+	ef.add("ROOTWARDEN_HTTP_ADDR", "address of /healthz, /readyz, /metrics and the case API")
+	ef.add("ROOTWARDEN_DATA_DIR", "directory of the embedded NATS store (cases survive restarts only with it)")
+	ef.add("ROOTWARDEN_NATS_URL", "external NATS server(s); empty: embedded")
+	ef.add("ROOTWARDEN_LOG_LEVEL", "debug, info, warn or error")
+	ef.add("ROOTWARDEN_LOG_FORMAT", "text or json")
 	if has(roles, config.RoleDetector) {
-		ef.add("org-role", "ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only this account)")
-		ef.add("external-id", "ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
-		ef.add("scan-interval", "ROOTWARDEN_SCAN_INTERVAL", "time between sweeps, e.g. 15m")
-		ef.add("concurrency", "ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once")
-		ef.add("account-timeout", "ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account check")
-		ef.add("sqs-queue-url", "ROOTWARDEN_SQS_QUEUE_URL", "queue of CloudTrail events from EventBridge")
+		ef.add("ROOTWARDEN_ORG_ROLE_NAME", "role to assume in every account of the Organization (empty: only this account)")
+		ef.add("ROOTWARDEN_ORG_EXTERNAL_ID", "external id for that role")
+		ef.add("ROOTWARDEN_SCAN_INTERVAL", "time between sweeps, e.g. 15m")
+		ef.add("ROOTWARDEN_SCAN_CONCURRENCY", "accounts checked at once")
+		ef.add("ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account check")
+		ef.add("ROOTWARDEN_SQS_QUEUE_URL", "queue of CloudTrail events from EventBridge")
 	}
 	if has(roles, config.RoleRemediator) {
-		ef.add("tracker", "ROOTWARDEN_TRACKER", "builtin, jira or github")
+		ef.add("ROOTWARDEN_TRACKER", "builtin, jira or github")
 	}
 	if has(roles, config.RoleNotifier) {
-		ef.add("channel", "ROOTWARDEN_SLACK_CHANNEL", "Slack channel id (C…), not its name")
-		ef.add("approvers", "ROOTWARDEN_APPROVERS", "Slack user ids (U…, W…) and user-group ids (S…), comma-separated")
-		ef.add("slack-api-url", "ROOTWARDEN_SLACK_API_URL", "Slack Web API base (default https://slack.com/api/)")
-		ef.add("slack-http-addr", "ROOTWARDEN_SLACK_HTTP_ADDR", "serve POST /slack/… on this address alone (for a public ingress)")
+		ef.add("ROOTWARDEN_SLACK_CHANNEL", "Slack channel id (C…), not its name")
+		ef.add("ROOTWARDEN_APPROVERS", "Slack user ids (U…, W…) and user-group ids (S…), comma-separated")
+		ef.add("ROOTWARDEN_SLACK_API_URL", "Slack Web API base (default https://slack.com/api/)")
+		ef.add("ROOTWARDEN_SLACK_HTTP_ADDR", "serve POST /slack/… on this address alone (for a public ingress)")
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		opt := serveOptions{getenv: ef.getenv(cmd, os.Getenv), checkEnviron: true}
@@ -100,6 +105,11 @@ func runServe(ctx context.Context, roles []config.Role, stderr io.Writer, opt se
 		opt.getenv = os.Getenv
 	}
 	cfg, err := config.Load(opt.getenv)
+	var warnings []string
+	if err == nil && opt.checkEnviron {
+		// First: a misspelt variable explains the settings it leaves missing.
+		warnings, err = cfg.CheckEnviron(os.Environ(), opt.getenv)
+	}
 	if err == nil {
 		err = cfg.Validate(roles...)
 	}
@@ -108,10 +118,8 @@ func runServe(ctx context.Context, roles []config.Role, stderr io.Writer, opt se
 		return 2
 	}
 	log := newLogger(stderr, cfg)
-	if opt.checkEnviron {
-		for _, w := range config.UnknownVariables(os.Environ()) {
-			log.Warn(w)
-		}
+	for _, w := range warnings {
+		log.Warn(w)
 	}
 	if err := serve(ctx, cfg, roles, log, opt); err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -365,7 +373,9 @@ func newTracker(cfg config.Config, b *bus.Bus, log *slog.Logger) (model.Tracker,
 	switch cfg.Tracker {
 	case "jira":
 		t, err := tracker.NewJira(tracker.JiraConfig{BaseURL: cfg.JiraURL, Email: cfg.JiraEmail,
-			APIToken: cfg.JiraToken, Project: cfg.JiraProject, Client: &http.Client{Transport: metrics.TrackerTransport("jira", nil)}, OwnerTag: cfg.OnCall.OwnerTag}, log.With("tracker", "jira"))
+			APIToken: cfg.JiraToken, Project: cfg.JiraProject, IssueType: cfg.JiraIssueType, Labels: cfg.JiraLabels,
+			ExtraFields: cfg.JiraExtraFields, DoneStatuses: cfg.JiraDoneStatuses, WontDo: cfg.JiraWontDo,
+			Client: &http.Client{Transport: metrics.TrackerTransport("jira", nil)}, OwnerTag: cfg.OnCall.OwnerTag}, log.With("tracker", "jira"))
 		if err != nil {
 			return nil, fmt.Errorf("ROOTWARDEN_JIRA_URL: %w", err)
 		}

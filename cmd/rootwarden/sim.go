@@ -261,6 +261,7 @@ sourced sim.env.`,
 	}
 	cmd.Flags().StringVar(&user, "user", simApprover, "Slack user id of the person clicking")
 	cmd.Flags().StringVar(&simURL, "sim-url", "", "the sim's address (ROOTWARDEN_SIM_URL)")
+	_ = cmd.Flags().SetAnnotation("sim-url", envAnnotation, []string{"ROOTWARDEN_SIM_URL"})
 	cmd.Flags().StringVar(&endpoint, "url", "", "rootwarden's interactions URL (default from ROOTWARDEN_SLACK_HTTP_ADDR or ROOTWARDEN_HTTP_ADDR)")
 	return cmd
 }

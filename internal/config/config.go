@@ -5,14 +5,26 @@
 // the settings for the components a process runs and names the variable, and the fix,
 // in every error. AWS settings are not here: the AWS SDK reads its own chain and
 // AWS_* variables.
+//
+// Every setting is one entry of the table in settings.go: its variable, YAML key,
+// flag, default, description, whether it is a secret (and so has NAME_FILE) and when
+// it is required. Load reads the table, cmd/rootwarden binds its flags from it, and
+// `go generate ./internal/config` writes docs/configuration.md from it.
+//
+// To add a setting: add the Config field, add one entry to the table (settings.go
+// shows one), run `go generate ./internal/config`, and commit the regenerated
+// docs/configuration.md (TestReferenceIsCurrent fails until then). A check that
+// involves more than one setting goes in Validate.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,16 +75,24 @@ type Config struct {
 	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 64, detector.DefaultConcurrency; run and scan alike)
 	AccountTimeout time.Duration // ROOTWARDEN_ACCOUNT_TIMEOUT (default 60s)
 
-	AssumeRoot   bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
-	Tracker      string        // ROOTWARDEN_TRACKER: builtin (default), jira, github
-	TicketPoll   time.Duration // ROOTWARDEN_TICKET_POLL (default 2m)
-	JiraURL      string        // ROOTWARDEN_JIRA_URL, e.g. https://example.atlassian.net
-	JiraEmail    string        // ROOTWARDEN_JIRA_EMAIL
-	JiraToken    string        // ROOTWARDEN_JIRA_TOKEN
-	JiraProject  string        // ROOTWARDEN_JIRA_PROJECT
-	GitHubRepo   string        // ROOTWARDEN_GITHUB_REPO (owner/name)
-	GitHubToken  string        // ROOTWARDEN_GITHUB_TOKEN
-	GitHubAPIURL string        // ROOTWARDEN_GITHUB_API_URL (default https://api.github.com)
+	AssumeRoot  bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
+	Tracker     string        // ROOTWARDEN_TRACKER: builtin (default), jira, github
+	TicketPoll  time.Duration // ROOTWARDEN_TICKET_POLL (default 2m)
+	JiraURL     string        // ROOTWARDEN_JIRA_URL, e.g. https://example.atlassian.net
+	JiraEmail   string        // ROOTWARDEN_JIRA_EMAIL
+	JiraToken   string        // ROOTWARDEN_JIRA_TOKEN
+	JiraProject string        // ROOTWARDEN_JIRA_PROJECT
+	// JiraIssueType, JiraExtraFields, JiraLabels, JiraDoneStatuses and JiraWontDo are
+	// ROOTWARDEN_JIRA_ISSUE_TYPE, _EXTRA_FIELDS (a JSON object), _LABELS,
+	// _DONE_STATUSES and _WONT_DO_RESOLUTIONS.
+	JiraIssueType    string
+	JiraExtraFields  map[string]any
+	JiraLabels       []string
+	JiraDoneStatuses []string
+	JiraWontDo       []string
+	GitHubRepo       string // ROOTWARDEN_GITHUB_REPO (owner/name)
+	GitHubToken      string // ROOTWARDEN_GITHUB_TOKEN
+	GitHubAPIURL     string // ROOTWARDEN_GITHUB_API_URL (default https://api.github.com)
 
 	OnCall OnCall // routing rules, owner tags, PagerDuty: see oncall.go
 }
@@ -137,81 +157,37 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// read reads every setting through r; it is also how Variables learns the names.
-// path is the YAML file ("" → none), for the settings that read it themselves.
+// read reads every setting of the table through r; path is the YAML file ("" →
+// none), for the settings that read it themselves.
 func read(r *reader, getenv func(string) string, path string) Config {
-	c := Config{
-		NATSURL:       r.str("ROOTWARDEN_NATS_URL", ""),
-		NATSCreds:     r.str("ROOTWARDEN_NATS_CREDS", ""),
-		NATSCA:        r.str("ROOTWARDEN_NATS_CA", ""),
-		NATSCert:      r.str("ROOTWARDEN_NATS_CERT", ""),
-		NATSKey:       r.str("ROOTWARDEN_NATS_KEY", ""),
-		NATSReplicas:  r.integer("ROOTWARDEN_NATS_REPLICAS", 0, 0, 5),
-		NATSListen:    r.str("ROOTWARDEN_NATS_LISTEN", ""),
-		DataDir:       r.str("ROOTWARDEN_DATA_DIR", ""),
-		HTTPAddr:      r.str("ROOTWARDEN_HTTP_ADDR", ":8080"),
-		SlackHTTPAddr: r.str("ROOTWARDEN_SLACK_HTTP_ADDR", ""),
-		APIToken:      r.secret("ROOTWARDEN_API_TOKEN"),
-		PProf:         r.boolean("ROOTWARDEN_PPROF", false),
-		LogLevel:      r.oneOf("ROOTWARDEN_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		LogFormat:     r.oneOf("ROOTWARDEN_LOG_FORMAT", "text", "text", "json"),
-
-		SlackBotToken:      r.secret("SLACK_BOT_TOKEN"),
-		SlackSigningSecret: r.secret("SLACK_SIGNING_SECRET"),
-		SlackAppToken:      r.secret("SLACK_APP_TOKEN"),
-		SlackChannel:       r.str("ROOTWARDEN_SLACK_CHANNEL", ""),
-		SlackAPIURL:        r.str("ROOTWARDEN_SLACK_API_URL", ""),
-		Approvers:          r.list("ROOTWARDEN_APPROVERS"),
-		RemindAfter:        r.duration("ROOTWARDEN_REMIND_AFTER", 30*time.Minute),
-		MaxReminders:       r.integer("ROOTWARDEN_MAX_REMINDERS", 3, 0, 100),
-		SLA:                r.duration("ROOTWARDEN_SLA", 24*time.Hour),
-		MaxRiskAcceptance:  r.duration("ROOTWARDEN_MAX_RISK_ACCEPTANCE", 90*24*time.Hour),
-
-		ScanInterval:   r.duration("ROOTWARDEN_SCAN_INTERVAL", 15*time.Minute),
-		OrgRoleName:    r.str("ROOTWARDEN_ORG_ROLE_NAME", ""),
-		OrgExternalID:  r.str("ROOTWARDEN_ORG_EXTERNAL_ID", ""),
-		SQSQueueURL:    r.str("ROOTWARDEN_SQS_QUEUE_URL", ""),
-		Concurrency:    r.integer("ROOTWARDEN_SCAN_CONCURRENCY", 64, 1, 4096),
-		AccountTimeout: r.duration("ROOTWARDEN_ACCOUNT_TIMEOUT", 60*time.Second),
-
-		AssumeRoot:   r.boolean("ROOTWARDEN_ASSUME_ROOT", false),
-		Tracker:      r.oneOf("ROOTWARDEN_TRACKER", "builtin", "builtin", "jira", "github"),
-		TicketPoll:   r.duration("ROOTWARDEN_TICKET_POLL", 2*time.Minute),
-		JiraURL:      r.str("ROOTWARDEN_JIRA_URL", ""),
-		JiraEmail:    r.str("ROOTWARDEN_JIRA_EMAIL", ""),
-		JiraToken:    r.secret("ROOTWARDEN_JIRA_TOKEN"),
-		JiraProject:  r.str("ROOTWARDEN_JIRA_PROJECT", ""),
-		GitHubRepo:   r.str("ROOTWARDEN_GITHUB_REPO", ""),
-		GitHubToken:  r.secret("ROOTWARDEN_GITHUB_TOKEN"),
-		GitHubAPIURL: r.str("ROOTWARDEN_GITHUB_API_URL", "https://api.github.com"),
+	var c Config
+	for _, s := range settings {
+		if !s.External {
+			s.read(r, &c)
+		}
 	}
-	c.OnCall = r.onCall(getenv, path)
+	r.onCall(&c.OnCall, getenv, path)
 	return c
 }
 
-// otherVariables are ROOTWARDEN_* variables read outside this package.
-var otherVariables = []string{"ROOTWARDEN_CONFIG", "ROOTWARDEN_API_URL", "ROOTWARDEN_SIM_URL", "ROOTWARDEN_BENCH", "ROOTWARDEN_BENCH_LATENCY"}
-
 // Variables lists every variable rootwarden reads, sorted (the _FILE variants included).
 func Variables() []string {
-	r := reader{known: map[string]bool{}, fromFile: map[string]bool{}}
-	r.get = func(k string) string { r.known[k] = true; return "" }
-	read(&r, r.get, "")
-	for _, k := range otherVariables {
-		r.known[k] = true
-	}
-	out := make([]string, 0, len(r.known))
-	for k := range r.known {
-		out = append(out, k)
+	out := make([]string, 0, len(settings)+10)
+	for _, s := range settings {
+		out = append(out, s.Name)
+		if s.Kind == KindSecret {
+			out = append(out, s.Name+"_FILE")
+		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// UnknownVariables returns one warning per ROOTWARDEN_* variable in environ
-// ("NAME=value" entries, as os.Environ gives) that rootwarden does not read, naming
-// the closest known variable, and per SLACK_* variable that is a near miss of one of
-// ours (SLACK_BOT_TOKN): a misspelt name would otherwise be silently ignored.
+// UnknownVariables is the warnings-only form of CheckEnviron (which the commands
+// call): one warning per ROOTWARDEN_* variable in environ ("NAME=value" entries, as
+// os.Environ gives) that rootwarden does not read, naming the closest known variable,
+// and per SLACK_* variable that is a near miss of one of ours (SLACK_BOT_TOKN): a
+// misspelt name would otherwise be silently ignored.
 func UnknownVariables(environ []string) []string {
 	known := map[string]bool{}
 	for _, k := range Variables() {
@@ -329,6 +305,12 @@ func (c Config) Validate(roles ...Role) error {
 						bad(name, "required when ROOTWARDEN_TRACKER=jira")
 					}
 				}
+				for _, k := range sortedKeys(c.JiraExtraFields) {
+					switch k {
+					case "project", "issuetype", "summary", "description", "labels":
+						bad("ROOTWARDEN_JIRA_EXTRA_FIELDS", "sets %q, which rootwarden sets itself (the issue type is ROOTWARDEN_JIRA_ISSUE_TYPE, more labels ROOTWARDEN_JIRA_LABELS)", k)
+					}
+				}
 			case "github":
 				if c.GitHubToken == "" {
 					bad("ROOTWARDEN_GITHUB_TOKEN", "required when ROOTWARDEN_TRACKER=github")
@@ -375,6 +357,15 @@ func (c Config) Validate(roles ...Role) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // idFind says where a Slack id is found; the error messages carry it.
@@ -477,6 +468,13 @@ func (r *reader) secret(k string) string {
 		return ""
 	}
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A Kubernetes Secret mounted as files has one file per key it holds: a key the
+		// chart lists (secrets.keys) and the Secret lacks is a _FILE naming nothing.
+		r.errs = append(r.errs, fmt.Errorf("%s_FILE: %s does not exist (a key missing from the mounted Secret? "+
+			"remove it from the chart's secrets.keys, or unset %s_FILE)", k, path, k))
+		return ""
+	}
 	if err != nil {
 		r.errs = append(r.errs, fmt.Errorf("%s_FILE: %v", k, err))
 		return ""
@@ -552,9 +550,12 @@ func lookupEnv(getenv func(string) string, k string) (string, bool) {
 	return v, v != ""
 }
 
-// secretNames are the variables without the ROOTWARDEN_ prefix that a YAML file may set.
-var secretNames = map[string]bool{"SLACK_BOT_TOKEN": true, "SLACK_SIGNING_SECRET": true, "SLACK_APP_TOKEN": true,
-	"SLACK_BOT_TOKEN_FILE": true, "SLACK_SIGNING_SECRET_FILE": true, "SLACK_APP_TOKEN_FILE": true}
+// unprefixed reports whether a YAML key names a variable without the ROOTWARDEN_
+// prefix (SLACK_BOT_TOKEN, SLACK_BOT_TOKEN_FILE).
+func unprefixed(key string) bool {
+	s, ok := Lookup(key)
+	return ok && !strings.HasPrefix(s.Name, "ROOTWARDEN_")
+}
 
 // readYAML reads a flat mapping whose keys are the variable names, either as written
 // (ROOTWARDEN_SLACK_CHANNEL) or lower-case without the ROOTWARDEN_ prefix
@@ -599,7 +600,7 @@ func readYAML(path string) (values, names map[string]string, err error) {
 			return nil, nil, fmt.Errorf("%s: line %d: a key must be a plain name", path, kv.GetToken().Position.Line)
 		}
 		key := strings.ToUpper(k)
-		if !strings.HasPrefix(key, "ROOTWARDEN_") && !secretNames[key] {
+		if !strings.HasPrefix(key, "ROOTWARDEN_") && !unprefixed(key) {
 			key = "ROOTWARDEN_" + key
 		}
 		names[key] = k
@@ -661,4 +662,77 @@ func Secret(getenv func(string) string, name string) (string, error) {
 	r := reader{get: getenv, known: map[string]bool{}, fromFile: map[string]bool{}}
 	v := r.secret(name)
 	return v, errors.Join(r.errs...)
+}
+
+// CheckEnviron looks at every ROOTWARDEN_* variable in environ ("NAME=value", as
+// os.Environ gives) that rootwarden does not read, and every SLACK_* one that is a
+// near miss of ours. One whose closest known name is unset in c (getenv is what Load
+// read, flags included) is an error: the setting meant is missing, and the process
+// would run without it ("ROOTWARDEN_APPROVER is not a variable; did you mean
+// ROOTWARDEN_APPROVERS (which is unset)?": nobody could approve). The others are
+// warnings, as UnknownVariables words them.
+func (c Config) CheckEnviron(environ []string, getenv func(string) string) (warnings []string, err error) {
+	known := map[string]bool{}
+	for _, k := range Variables() {
+		known[k] = true
+	}
+	var errs []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if known[k] || testVariable(k) || (!strings.HasPrefix(k, "ROOTWARDEN_") && !strings.HasPrefix(k, "SLACK_")) {
+			continue
+		}
+		near := suggest(k, known, "%s")
+		switch {
+		case near != "" && !c.isSet(near, getenv):
+			errs = append(errs, fmt.Sprintf("%s is not a variable; did you mean %s (which is unset)?", k, near))
+		case near != "":
+			warnings = append(warnings, k+" is not a rootwarden variable and is ignored (did you mean "+near+"?)")
+		case strings.HasPrefix(k, "ROOTWARDEN_"):
+			warnings = append(warnings, k+" is not a rootwarden variable and is ignored")
+		}
+	}
+	sort.Strings(warnings)
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return warnings, errors.New(strings.Join(errs, "\n"))
+	}
+	return warnings, nil
+}
+
+// testVariable reports whether k is read by the test suite or CI only (benchmarks,
+// chaos and soak runs, fuzzing, the deploy checks): never a mistake for rootwarden.
+func testVariable(k string) bool {
+	for _, p := range []string{"ROOTWARDEN_BENCH_", "ROOTWARDEN_CHAOS_", "ROOTWARDEN_SOAK", "ROOTWARDEN_FUZZ"} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return k == "ROOTWARDEN_CFN_SPEC" || k == "ROOTWARDEN_HELM_RENDERED"
+}
+
+// isSet reports whether the setting of variable k was given: in getenv, or, for one
+// read from the YAML file, by a value other than its default.
+func (c Config) isSet(k string, getenv func(string) string) bool {
+	if getenv(k) != "" {
+		return true
+	}
+	s, ok := Lookup(k)
+	if !ok {
+		return false
+	}
+	if s.Kind == KindSecret && getenv(s.Name+"_FILE") != "" {
+		return true
+	}
+	if s.Name == routesVar {
+		return len(c.OnCall.Routes) > 0
+	}
+	if s.field == nil {
+		return false
+	}
+	def, err := Load(func(string) string { return "" })
+	if err != nil {
+		return true
+	}
+	return !reflect.DeepEqual(s.field(&c), s.field(&def))
 }

@@ -58,19 +58,10 @@ func (r Route) String() string {
 
 const routesVar = "ROOTWARDEN_SLACK_ROUTES"
 
-// onCall reads the on-call settings; path is the YAML file ("" → none). Mistakes are
-// added to r.errs, each one line naming the variable.
-func (r *reader) onCall(getenv func(string) string, path string) OnCall {
-	oc := OnCall{
-		OwnerTag:            r.str("ROOTWARDEN_OWNER_TAG", "owner"),
-		OwnerGitHubTag:      r.str("ROOTWARDEN_OWNER_GITHUB_TAG", ""),
-		PagerDutyToken:      r.secret("ROOTWARDEN_PAGERDUTY_TOKEN"),
-		PagerDutySchedules:  r.list("ROOTWARDEN_PAGERDUTY_SCHEDULES"),
-		PagerDutyRoutingKey: r.secret("ROOTWARDEN_PAGERDUTY_ROUTING_KEY"),
-		PagerDutyAPIURL:     r.str("ROOTWARDEN_PAGERDUTY_API_URL", "https://api.pagerduty.com"),
-		PagerDutyEventsURL:  r.str("ROOTWARDEN_PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com"),
-		OnCallCacheTTL:      r.duration("ROOTWARDEN_ONCALL_CACHE_TTL", time.Minute),
-	}
+// onCall finishes the on-call settings the table has read into oc: the owner tag's
+// "-", the routing rules (path is the YAML file, "" → none) and the checks of
+// PagerDuty's settings. Mistakes are added to r.errs, each one line naming the variable.
+func (r *reader) onCall(oc *OnCall, getenv func(string) string, path string) {
 	if oc.OwnerTag == "-" {
 		oc.OwnerTag = ""
 	}
@@ -100,7 +91,6 @@ func (r *reader) onCall(getenv func(string) string, path string) OnCall {
 			r.errs = append(r.errs, fmt.Errorf("%s: %q is not an http(s) URL", name, v))
 		}
 	}
-	return oc
 }
 
 func isPDID(s string) bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -41,11 +42,17 @@ type JiraIssue struct {
 	// StatusChanged is when the status category last changed (statuscategorychangedate).
 	StatusChanged time.Time
 	Resolved      *time.Time
+	Resolution    string         // Done, Won't Do…; "" while not done
+	Fields        map[string]any // the other fields sent at creation (custom fields, components…)
 }
 
 var jiraStatuses = map[string]struct{ id, category string }{
 	"To Do": {"10000", "new"}, "In Progress": {"10001", "indeterminate"}, "Done": {"10002", "done"},
+	"Cancelled": {"10003", "done"}, // no transition leads there: a person sets it (Resolve)
 }
+
+// jiraOwnFields are the fields the fake keeps apart from JiraIssue.Fields.
+var jiraOwnFields = map[string]bool{"project": true, "issuetype": true, "summary": true, "description": true, "labels": true, "assignee": true}
 
 // Jira is a fake Jira Cloud (REST API v3) with one workflow (To Do → In Progress →
 // Done, and back unless WithoutReopen). Create it with NewJira, then Start it.
@@ -59,6 +66,8 @@ type Jira struct {
 	noReopen  bool
 	searchLag time.Duration
 	now       func() time.Time
+	required  map[string]string // field id → Jira's message when a create lacks it
+	types     []string          // the project's issue types (nil: any)
 }
 
 // JiraOption configures the Jira fake.
@@ -78,6 +87,17 @@ func WithoutReopen() JiraOption { return func(j *Jira) { j.noReopen = true } }
 // WithSearchLag makes new issues invisible to JQL search for d, as Jira's search index
 // lags behind writes.
 func WithSearchLag(d time.Duration) JiraOption { return func(j *Jira) { j.searchLag = d } }
+
+// WithJiraRequiredFields makes creates without these fields fail as Jira Cloud
+// refuses them: 400 {"errorMessages": [], "errors": {"customfield_10010": "Team is
+// required."}}. The map is field id → message.
+func WithJiraRequiredFields(fields map[string]string) JiraOption {
+	return func(j *Jira) { j.required = fields }
+}
+
+// WithJiraIssueTypes limits the issue types a create may name (default: any); another
+// is refused with 400 {"errors": {"issuetype": "Specify a valid issue type"}}.
+func WithJiraIssueTypes(names ...string) JiraOption { return func(j *Jira) { j.types = names } }
 
 // WithJiraClock sets the clock (default time.Now).
 func WithJiraClock(now func() time.Time) JiraOption { return func(j *Jira) { j.now = now } }
@@ -173,10 +193,25 @@ func (j *Jira) SetStatus(key, status, assignee string) bool {
 	return true
 }
 
+// Resolve moves an issue to a done status with a resolution, as a person closing it
+// "Won't Do" would.
+func (j *Jira) Resolve(key, status, resolution string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	is := j.find(key)
+	if is == nil || jiraStatuses[status].category != "done" {
+		return false
+	}
+	j.setStatusLocked(is, status)
+	is.Resolution = resolution
+	return true
+}
+
 func copyJira(is *JiraIssue) JiraIssue {
 	out := *is
 	out.Labels = slices.Clone(is.Labels)
 	out.Comments = slices.Clone(is.Comments)
+	out.Fields = maps.Clone(is.Fields)
 	return out
 }
 
@@ -195,10 +230,11 @@ func (j *Jira) setStatusLocked(is *JiraIssue, status string) {
 		is.StatusChanged = now
 	}
 	is.Status = status
-	if status == "Done" {
+	if jiraStatuses[status].category == "done" {
 		is.Resolved = &now
+		is.Resolution = "Done"
 	} else {
-		is.Resolved = nil
+		is.Resolved, is.Resolution = nil, ""
 	}
 }
 
@@ -347,8 +383,29 @@ func (j *Jira) handle(w http.ResponseWriter, op Op, key string, body map[string]
 				typ = n
 			}
 		}
+		// Jira Cloud's ErrorCollection, one message per field at fault.
+		refused := map[string]string{}
+		if j.types != nil && !slices.Contains(j.types, typ) {
+			refused["issuetype"] = "Specify a valid issue type"
+		}
+		for id, msg := range j.required {
+			if v, ok := fields[id]; !ok || v == nil || v == "" {
+				refused[id] = msg
+			}
+		}
+		if len(refused) > 0 {
+			writeJira(w, http.StatusBadRequest, map[string]any{"errorMessages": []string{}, "errors": refused})
+			return
+		}
+		extra := map[string]any{}
+		for k, v := range fields {
+			if !jiraOwnFields[k] {
+				extra[k] = v
+			}
+		}
 		is := &JiraIssue{Key: fmt.Sprintf("%s-%d", pkey, len(j.issues)+1), Project: pkey, Type: typ, Summary: summary,
-			Description: fields["description"], Labels: stringList(fields["labels"]), Status: "To Do", Created: now, StatusChanged: now}
+			Description: fields["description"], Labels: stringList(fields["labels"]), Status: "To Do", Created: now, StatusChanged: now,
+			Fields: extra}
 		j.issues = append(j.issues, is)
 		writeJira(w, http.StatusCreated, map[string]any{"id": fmt.Sprint(10000 + len(j.issues)), "key": is.Key,
 			"self": j.srv.URL + "/rest/api/3/issue/" + is.Key})
@@ -413,6 +470,10 @@ func (j *Jira) render(is *JiraIssue) map[string]any {
 		"created":                  is.Created.Format("2006-01-02T15:04:05.000-0700"),
 		"statuscategorychangedate": is.StatusChanged.Format("2006-01-02T15:04:05.000-0700"),
 		"resolutiondate":           nil,
+		"resolution":               nil,
+	}
+	if is.Resolution != "" {
+		fields["resolution"] = map[string]any{"name": is.Resolution}
 	}
 	if is.Assignee != "" {
 		fields["assignee"] = map[string]any{"accountId": "acc-" + is.Assignee, "emailAddress": is.Assignee, "displayName": is.Assignee}

@@ -129,3 +129,38 @@ func TestJiraKeepsTheDescriptionAndCommentText(t *testing.T) {
 		t.Fatalf("issue %+v (%v)", is, ok)
 	}
 }
+
+// A project's required fields and issue types are refused as Jira Cloud refuses them:
+// 400 with an ErrorCollection keyed by field id.
+func TestJiraFakeRefusesLikeJiraCloud(t *testing.T) {
+	j := trackerfake.NewJira(trackerfake.WithJiraRequiredFields(map[string]string{"customfield_10010": "Team is required."}),
+		trackerfake.WithJiraIssueTypes("Task"))
+	base := j.Start()
+	t.Cleanup(j.Close)
+	post := func(fields string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/rest/api/3/issue", strings.NewReader(`{"fields": {"project": {"key": "SEC"}, "summary": "s", `+fields+`}}`))
+		req.SetBasicAuth("bot@example.com", "t")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	code, body := post(`"issuetype": {"name": "Bug"}`)
+	errs, _ := body["errors"].(map[string]any)
+	if code != http.StatusBadRequest || errs["customfield_10010"] != "Team is required." || errs["issuetype"] != "Specify a valid issue type" ||
+		body["errorMessages"] == nil {
+		t.Fatalf("%d %v", code, body)
+	}
+	code, body = post(`"issuetype": {"name": "Task"}, "customfield_10010": {"value": "Security"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("%d %v", code, body)
+	}
+	if is := j.Issues()[0]; is.Fields["customfield_10010"] == nil {
+		t.Errorf("the custom field was not kept: %+v", is.Fields)
+	}
+}

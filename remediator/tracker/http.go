@@ -165,7 +165,7 @@ func (c *restClient) once(ctx context.Context, method, path string, body, out an
 		}
 	}
 	if code != model.CodeTransient {
-		return model.Wrap(code, msg, "%s", op)
+		return model.Wrap(code, refusal{error: msg, status: resp.StatusCode, body: data}, "%s", op)
 	}
 	if delay > 0 {
 		msg = delayError{error: msg, delay: delay}
@@ -196,6 +196,22 @@ func (c *restClient) findOrCreate(ctx context.Context, what string, searchLag ti
 			return ref, err
 		}
 	}
+}
+
+// refusal is a final (non-transient) HTTP answer, with its body for the tracker
+// that can say more about it than "HTTP 400" (Jira's errors by field).
+type refusal struct {
+	error
+	status int
+	body   []byte
+}
+
+func (e refusal) Unwrap() error { return e.error }
+
+// refusalOf returns the final HTTP answer behind err, if it is one.
+func refusalOf(err error) (refusal, bool) {
+	var r refusal
+	return r, errors.As(err, &r)
 }
 
 // delayError carries the delay a server asked for (Retry-After, rate-limit reset).

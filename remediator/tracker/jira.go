@@ -3,10 +3,12 @@ package tracker
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +25,20 @@ type JiraConfig struct {
 	Project   string // project key, e.g. SEC
 	IssueType string // default Task
 	Labels    []string
+	// ExtraFields are set on every issue created (ROOTWARDEN_JIRA_EXTRA_FIELDS): field
+	// ids to values as REST API v3 takes them; the fields above win over them.
+	ExtraFields map[string]any
+	// DoneStatuses are the statuses that mean done (ROOTWARDEN_JIRA_DONE_STATUSES);
+	// empty: every status of the done category. WontDo are resolutions that close an
+	// issue without the work (ROOTWARDEN_JIRA_WONT_DO_RESOLUTIONS): not a claim of
+	// deletion. Names compare case-insensitively.
+	DoneStatuses []string
+	WontDo       []string
+	// RefusalHold is how long a create Jira refused for the issue's fields (a required
+	// field missing, an unknown issue type) is not tried again: every create would be
+	// refused alike until the settings change, which needs a restart (default
+	// DefaultJiraRefusalHold).
+	RefusalHold time.Duration
 	// Client is the HTTP client; nil, or one without a Timeout, gets Timeout.
 	Client *http.Client
 	// Timeout bounds one HTTP call (default DefaultTimeout).
@@ -40,10 +56,18 @@ type JiraConfig struct {
 // search (the index is updated asynchronously, usually within a few seconds).
 const DefaultJiraSearchLag = 10 * time.Second
 
+// DefaultJiraRefusalHold is how long a create refused for its fields is held.
+const DefaultJiraRefusalHold = 30 * time.Minute
+
 // Jira opens and follows case tickets in Jira Cloud.
 type Jira struct {
 	cfg  JiraConfig
 	http *restClient
+
+	// refused is the last create Jira refused for the issue's fields, and when:
+	// Open returns it without calling Jira for RefusalHold.
+	refused   error
+	refusedAt time.Time
 
 	mu sync.Mutex
 	// recent are the issues this process created within SearchLag, by case id: the
@@ -80,6 +104,9 @@ func NewJira(cfg JiraConfig, log *slog.Logger) (*Jira, error) {
 	if cfg.SearchLag <= 0 {
 		cfg.SearchLag = DefaultJiraSearchLag
 	}
+	if cfg.RefusalHold <= 0 {
+		cfg.RefusalHold = DefaultJiraRefusalHold
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -101,6 +128,9 @@ type jiraIssue struct {
 				Key string `json:"key"`
 			} `json:"statusCategory"`
 		} `json:"status"`
+		Resolution *struct {
+			Name string `json:"name"`
+		} `json:"resolution"`
 		// StatusCategoryChangeDate is when the issue last moved between status
 		// categories (into done, for a done issue); ResolutionDate when it was resolved.
 		StatusCategoryChangeDate string `json:"statuscategorychangedate"`
@@ -128,6 +158,9 @@ func (j *Jira) Open(ctx context.Context, c model.Case, slackLink string) (model.
 	label := Label(c.ID)
 	if ref, ok := j.recentlyCreated(c.ID); ok {
 		return ref, nil
+	}
+	if err := j.heldRefusal(); err != nil {
+		return model.TicketRef{}, fmt.Errorf("create jira issue for case %s: %w", c.ID, err)
 	}
 	find := func(ctx context.Context) (model.TicketRef, bool, error) {
 		var found struct {
@@ -157,13 +190,15 @@ func (j *Jira) Open(ctx context.Context, c model.Case, slackLink string) (model.
 	create := func(ctx context.Context) (model.TicketRef, error) {
 		labels := append([]string{label, "rootwarden"}, j.cfg.Labels...)
 		var created jiraIssue
-		fields := map[string]any{
-			"project":     map[string]string{"key": j.cfg.Project},
-			"issuetype":   map[string]string{"name": j.cfg.IssueType},
-			"summary":     Title(c),
-			"labels":      labels,
-			"description": adf(description(c, slackLink)),
+		fields := map[string]any{}
+		for k, v := range j.cfg.ExtraFields {
+			fields[k] = v
 		}
+		fields["project"] = map[string]string{"key": j.cfg.Project}
+		fields["issuetype"] = map[string]string{"name": j.cfg.IssueType}
+		fields["summary"] = Title(c)
+		fields["labels"] = labels
+		fields["description"] = adf(description(c, slackLink))
 		if assignee == nil {
 			id := j.jiraAssignee(ctx, c)
 			assignee = &id
@@ -172,6 +207,9 @@ func (j *Jira) Open(ctx context.Context, c model.Case, slackLink string) (model.
 			fields["assignee"] = map[string]string{"accountId": *assignee}
 		}
 		if err := j.http.once(ctx, http.MethodPost, "/rest/api/3/issue", map[string]any{"fields": fields}, &created); err != nil {
+			if ferr := j.fieldRefusal(err); ferr != nil {
+				err = ferr
+			}
 			return model.TicketRef{}, fmt.Errorf("create jira issue for case %s: %w", c.ID, err)
 		}
 		if created.Key == "" {
@@ -212,10 +250,13 @@ func (j *Jira) Comment(ctx context.Context, ref model.TicketRef, text string) er
 // Status reads the issue's status and assignee; done is the "done" status category.
 func (j *Jira) Status(ctx context.Context, ref model.TicketRef) (model.TicketStatus, error) {
 	var is jiraIssue
-	if err := j.http.do(ctx, http.MethodGet, issuePath(ref.ID)+"?fields=status,assignee,statuscategorychangedate,resolutiondate", nil, &is); err != nil {
+	if err := j.http.do(ctx, http.MethodGet, issuePath(ref.ID)+"?fields=status,resolution,assignee,statuscategorychangedate,resolutiondate", nil, &is); err != nil {
 		return model.TicketStatus{}, fmt.Errorf("read jira issue %s: %w", ref.ID, err)
 	}
-	st := model.TicketStatus{Done: is.Fields.Status.StatusCategory.Key == "done", State: is.Fields.Status.Name}
+	st := model.TicketStatus{Done: j.done(is), State: is.Fields.Status.Name}
+	if r := is.Fields.Resolution; r != nil && r.Name != "" && is.Fields.Status.StatusCategory.Key == "done" {
+		st.State += " (" + r.Name + ")"
+	}
 	if st.Done {
 		st.ClosedAt = firstNonEmpty(is.Fields.StatusCategoryChangeDate, is.Fields.ResolutionDate)
 	}
@@ -257,20 +298,27 @@ func (j *Jira) Close(ctx context.Context, ref model.TicketRef, resolution string
 			return err
 		}
 	}
-	st, err := j.Status(ctx, ref)
-	if err != nil {
-		return err
+	var is jiraIssue
+	if err := j.http.do(ctx, http.MethodGet, issuePath(ref.ID)+"?fields=status", nil, &is); err != nil {
+		return fmt.Errorf("read jira issue %s: %w", ref.ID, err)
 	}
-	if st.Done {
-		return nil
+	if is.Fields.Status.StatusCategory.Key == "done" {
+		return nil // closed already, however it was (a won't-do closure stays as it is)
 	}
-	err = j.transition(ctx, ref.ID, func(ts []jiraTransition) *jiraTransition {
+	err := j.transition(ctx, ref.ID, func(ts []jiraTransition) *jiraTransition {
+		var other *jiraTransition
 		for i := range ts {
-			if ts[i].To.StatusCategory.Key == "done" {
+			if ts[i].To.StatusCategory.Key != "done" {
+				continue
+			}
+			if len(j.cfg.DoneStatuses) == 0 || hasName(j.cfg.DoneStatuses, ts[i].To.Name) {
 				return &ts[i]
 			}
+			if other == nil {
+				other = &ts[i]
+			}
 		}
-		return nil
+		return other
 	})
 	if err != nil {
 		return fmt.Errorf("close jira issue %s: %w", ref.ID, err)
@@ -304,6 +352,96 @@ func (j *Jira) Reopen(ctx context.Context, ref model.TicketRef, text string) err
 		return fmt.Errorf("reopen jira issue %s: %w", ref.ID, err)
 	}
 	return nil
+}
+
+// done reports whether the issue is done in the sense of the settings: a claim that
+// the keys are deleted. Jira's own word is the status category "done"; the settings
+// narrow it to some statuses (DoneStatuses) and leave out won't-do resolutions.
+func (j *Jira) done(is jiraIssue) bool {
+	st := is.Fields.Status
+	if st.StatusCategory.Key != "done" {
+		return false
+	}
+	if len(j.cfg.DoneStatuses) > 0 && !hasName(j.cfg.DoneStatuses, st.Name) {
+		return false
+	}
+	if r := is.Fields.Resolution; r != nil && hasName(j.cfg.WontDo, r.Name) {
+		return false
+	}
+	return true
+}
+
+func hasName(names []string, name string) bool {
+	for _, n := range names {
+		if strings.EqualFold(strings.TrimSpace(n), strings.TrimSpace(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// heldRefusal is the create refused for its fields within RefusalHold, or nil.
+func (j *Jira) heldRefusal() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.refused != nil && time.Since(j.refusedAt) < j.cfg.RefusalHold {
+		return j.refused
+	}
+	j.refused = nil
+	return nil
+}
+
+// fieldRefusal explains a create Jira refused with 400 and errors by field (Jira's
+// ErrorCollection: {"errorMessages": [], "errors": {"customfield_10010": "Team is
+// required."}}): each field, Jira's words and the setting that fixes it. It holds the
+// refusal (RefusalHold) and returns a final error; nil when err is not such an answer.
+func (j *Jira) fieldRefusal(err error) error {
+	r, ok := refusalOf(err)
+	if !ok || r.status != http.StatusBadRequest {
+		return nil
+	}
+	var body struct {
+		ErrorMessages []string          `json:"errorMessages"`
+		Errors        map[string]string `json:"errors"`
+	}
+	if json.Unmarshal(r.body, &body) != nil || len(body.Errors) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(body.Errors))
+	for id := range body.Errors {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	parts := make([]string, 0, len(ids))
+	for _, id := range ids {
+		msg := strings.TrimSpace(body.Errors[id])
+		_, extra := j.cfg.ExtraFields[id]
+		var fix string
+		switch {
+		case id == "issuetype":
+			fix = fmt.Sprintf("set ROOTWARDEN_JIRA_ISSUE_TYPE to an issue type of project %s (it is %q)", j.cfg.Project, j.cfg.IssueType)
+		case id == "project":
+			fix = fmt.Sprintf("check ROOTWARDEN_JIRA_PROJECT (%q, a project key) and that the token's account has Browse projects and Create issues there", j.cfg.Project)
+		case id == "assignee":
+			fix = "give the token's account the Assign issues permission, or set ROOTWARDEN_OWNER_TAG=- to create issues unassigned"
+		case id == "summary" || id == "description" || id == "labels":
+			fix = fmt.Sprintf("rootwarden sets this field: add it to the create screen of %s issues in %s; Jira also answers so when the token's account lacks Create issues", j.cfg.IssueType, j.cfg.Project)
+		case extra && strings.Contains(msg, "cannot be set"):
+			fix = fmt.Sprintf("it is not on the create screen of %s issues in %s: remove it from ROOTWARDEN_JIRA_EXTRA_FIELDS, or add it to the screen", j.cfg.IssueType, j.cfg.Project)
+		case extra:
+			fix = "correct its value in ROOTWARDEN_JIRA_EXTRA_FIELDS (the shape REST API v3 takes for the field's type, e.g. {\"value\": \"…\"} for a select list)"
+		default:
+			fix = fmt.Sprintf("set it in ROOTWARDEN_JIRA_EXTRA_FIELDS, e.g. ROOTWARDEN_JIRA_EXTRA_FIELDS='{%q: {\"value\": \"…\"}}'", id)
+		}
+		parts = append(parts, fmt.Sprintf("field %s (%s): %s", id, strings.TrimRight(msg, "."), fix))
+	}
+	ferr := model.Errorf(model.CodeInvalid, "jira refused to create the issue in project %s: %s (creates are held for %s, or until a restart with the settings fixed)",
+		j.cfg.Project, strings.Join(parts, "; "), j.cfg.RefusalHold)
+	j.mu.Lock()
+	j.refused, j.refusedAt = ferr, time.Now()
+	j.mu.Unlock()
+	j.http.log.Error("jira refuses to create issues with these settings", "project", j.cfg.Project, "err", ferr)
+	return ferr
 }
 
 func firstNonEmpty(ss ...string) string {
