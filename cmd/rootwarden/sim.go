@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ run need, as lines a shell can source:
   rootwarden scan              # exit 1: root keys found
   rootwarden run               # posts the cases to the local Slack
   rootwarden sim click 200000000001-1 approve --user ` + simApprover + `
+  rootwarden sim slash "status"
+  rootwarden sim home ` + simApprover + `
+  rootwarden sim submit-risk 200000000002-1 --reason "…" --until YYYY-MM-DD
 
 With --seed the credentials and secrets are the same on every start, so a shell that
 sourced them keeps working after a restart. The control endpoints (/_sim/…) have no
@@ -61,12 +65,14 @@ func newSimCmd() *cobra.Command {
 	f.Int64Var(&o.seed, "seed", 0, "derive credentials and secrets from this number (stable across restarts); 0: random")
 	f.StringVar(&o.envFile, "env-file", "", "also write the variables to this file (mode 0600)")
 	f.StringVar(&o.httpAddr, "rootwarden-addr", "127.0.0.1:8080", "the ROOTWARDEN_HTTP_ADDR printed for run")
-	cmd.AddCommand(newSimClickCmd())
+	f.StringVar(&o.dataDir, "data-dir", "rootwarden-data", "the ROOTWARDEN_DATA_DIR printed for run (made absolute): cases and Slack messages survive a restart of run")
+	cmd.AddCommand(newSimClickCmd(), newSimSlashCmd(), newSimHomeCmd(), newSimSubmitRiskCmd())
 	return cmd
 }
 
 type simOptions struct {
 	addr, envFile, httpAddr string
+	dataDir                 string
 	accounts, withKeys      int
 	latency                 time.Duration
 	seed                    int64
@@ -125,6 +131,11 @@ func (o *simOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 		sim.SetAdminCredentials(mgmt, akid, secret)
 	}
 
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil || o.dataDir == "" {
+		fmt.Fprintf(stderr, "rootwarden sim: --data-dir %q: %v\n", o.dataDir, err)
+		return 2
+	}
 	botToken := "xoxb-sim-" + o.secret("bot", 24)
 	signing := o.secret("signing", 32)
 	apiToken := o.secret("api", 32)
@@ -150,8 +161,9 @@ export ROOTWARDEN_APPROVERS=%s
 export ROOTWARDEN_HTTP_ADDR=%s
 export ROOTWARDEN_API_TOKEN=%s
 export ROOTWARDEN_SIM_URL=%s
+export ROOTWARDEN_DATA_DIR=%s
 `, o.accounts, o.withKeys, simChannel, simApprover, base, akid, secret, queue, base, botToken, signing, simChannel,
-		simApprover, o.httpAddr, apiToken, base)
+		simApprover, o.httpAddr, apiToken, base, dataDir)
 	help := fmt.Sprintf(`# AWS control (no authentication):
 #   curl -X POST %[1]s/_sim/accounts/200000000001/root-keys           # create a root key
 #   curl %[1]s/_sim/accounts/200000000001/root-keys                   # list them
@@ -160,6 +172,7 @@ export ROOTWARDEN_SIM_URL=%s
 #   curl -X POST %[1]s/_sim/accounts/200000000002/faults -d '{"accessDenied":true}'   # see internal/awssim for faults
 #   curl %[1]s/_sim/calls                                             # calls made so far
 # Slack: curl %[1]s/_sim/slack/messages ; rootwarden sim click CASE approve|deleted|recheck|revoke --user %[2]s
+#   rootwarden sim slash "status" ; rootwarden sim home %[2]s ; rootwarden sim submit-risk CASE --reason … --until YYYY-MM-DD
 `, base, simApprover)
 	fmt.Fprint(stdout, env+help)
 	if o.envFile != "" {
@@ -177,6 +190,7 @@ export ROOTWARDEN_SIM_URL=%s
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(simMessages(sl))
 	})
+	simSlackEndpoints(mux, sl)
 	mux.Handle("/", sim.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
