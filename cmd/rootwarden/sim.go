@@ -242,6 +242,7 @@ var simActions = map[string]string{
 
 func newSimClickCmd() *cobra.Command {
 	var user, simURL, endpoint string
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "click CASE-ID ACTION",
 		Short: "Press a button of a case's message in the local Slack, signed as Slack signs it",
@@ -250,7 +251,8 @@ send the interaction to rootwarden's POST /slack/interactions signed with
 SLACK_SIGNING_SECRET, exactly as Slack would.
 
 ACTION: approve, deleted ("I deleted the keys"), recheck, revoke, accept-risk (opens
-the modal only), or a button's action id. It reads ROOTWARDEN_SIM_URL,
+the modal only), or a button's action id. It waits (--wait) for the case's message to
+show the button, as the notifier posts and edits messages at Slack's pace. It reads ROOTWARDEN_SIM_URL,
 SLACK_SIGNING_SECRET and ROOTWARDEN_SLACK_HTTP_ADDR or ROOTWARDEN_HTTP_ADDR from the
 sourced sim.env.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -266,7 +268,7 @@ sourced sim.env.`,
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code := simClick(cmd.Context(), args[0], args[1], user, simURL, endpoint, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			code := simClick(cmd.Context(), args[0], args[1], user, simURL, endpoint, wait, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if code != 0 {
 				return exitCode(code)
 			}
@@ -276,10 +278,11 @@ sourced sim.env.`,
 	cmd.Flags().StringVar(&user, "user", simApprover, "Slack user id of the person clicking")
 	cmd.Flags().StringVar(&simURL, "sim-url", "", "the sim's address (ROOTWARDEN_SIM_URL)")
 	cmd.Flags().StringVar(&endpoint, "url", "", "rootwarden's interactions URL (default from ROOTWARDEN_SLACK_HTTP_ADDR or ROOTWARDEN_HTTP_ADDR)")
+	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for the case's message to show the button (Slack edits are paced)")
 	return cmd
 }
 
-func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string, stdout, stderr io.Writer) int {
+func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string, wait time.Duration, stdout, stderr io.Writer) int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "rootwarden sim click: "+format+"\n", a...)
 		return 2
@@ -309,22 +312,60 @@ func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string
 	if id, ok := simActions[action]; ok {
 		actionID = id
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+wait)
 	defer cancel()
+	// The notifier posts and edits the message at Slack's pace: wait up to wait for the
+	// case's message to show the button, as a person would.
+	deadline := time.Now().Add(wait)
+	for {
+		m, why, err := simFindButton(ctx, simURL, caseID, actionID, action)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if why == "" {
+			status, body, err := slackfake.Deliver(ctx, endpoint, secret,
+				slackfake.BlockAction(user, user, m.button.ActionID, m.button.Value, m.msg.Channel, m.msg.TS))
+			if err != nil {
+				return fail("send the click to %s: %v (is rootwarden run serving there?)", endpoint, err)
+			}
+			if status != http.StatusOK {
+				return fail("%s answered HTTP %d: %s", endpoint, status, strings.TrimSpace(string(body)))
+			}
+			fmt.Fprintf(stdout, "clicked %q on case %s as %s\n", m.button.Text, caseID, user)
+			return 0
+		}
+		if time.Now().After(deadline) {
+			return fail("%s", why)
+		}
+		select {
+		case <-ctx.Done():
+			return fail("%s", why)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+type simButton struct {
+	msg    simMessage
+	button slackfake.Button
+}
+
+// simFindButton finds the button actionID on the message of case caseID ("<account>-<n>"
+// names the case "<account>-<n>-<opened>" too); why says what is missing instead.
+func simFindButton(ctx context.Context, simURL, caseID, actionID, action string) (simButton, string, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(simURL, "/")+"/_sim/slack/messages", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fail("read the local Slack at %s: %v (is rootwarden sim running?)", simURL, err)
+		return simButton{}, "", fmt.Errorf("read the local Slack at %s: %v (is rootwarden sim running?)", simURL, err)
 	}
 	var msgs []simMessage
 	err = json.NewDecoder(resp.Body).Decode(&msgs)
 	resp.Body.Close()
 	if err != nil {
-		return fail("read the local Slack at %s: %v", simURL, err)
+		return simButton{}, "", fmt.Errorf("read the local Slack at %s: %v", simURL, err)
 	}
 	var cases []string
 	for _, m := range msgs {
-		// "<account>-<n>" names the case "<account>-<n>-<opened>" too.
 		if m.CaseID != caseID && !strings.HasPrefix(m.CaseID, caseID+"-") {
 			if m.CaseID != "" {
 				cases = append(cases, m.CaseID)
@@ -334,28 +375,19 @@ func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string
 		var words []string
 		for _, b := range m.Buttons {
 			if b.ActionID == actionID {
-				status, body, err := slackfake.Deliver(ctx, endpoint, secret,
-					slackfake.BlockAction(user, user, b.ActionID, b.Value, m.Channel, m.TS))
-				if err != nil {
-					return fail("send the click to %s: %v (is rootwarden run serving there?)", endpoint, err)
-				}
-				if status != http.StatusOK {
-					return fail("%s answered HTTP %d: %s", endpoint, status, strings.TrimSpace(string(body)))
-				}
-				fmt.Fprintf(stdout, "clicked %q on case %s as %s\n", b.Text, caseID, user)
-				return 0
+				return simButton{msg: m, button: b}, "", nil
 			}
 			words = append(words, actionWord(b.ActionID))
 		}
 		if len(words) == 0 {
-			return fail("case %s's message has no buttons now (its state offers none)", caseID)
+			return simButton{}, fmt.Sprintf("case %s's message has no buttons now (its state offers none)", caseID), nil
 		}
-		return fail("case %s's message has no %q button; it has: %s", caseID, action, strings.Join(words, ", "))
+		return simButton{}, fmt.Sprintf("case %s's message has no %q button; it has: %s", caseID, action, strings.Join(words, ", ")), nil
 	}
 	if len(cases) == 0 {
-		return fail("no message for case %s in the local Slack yet (is rootwarden run running against this sim?)", caseID)
+		return simButton{}, fmt.Sprintf("no message for case %s in the local Slack yet (is rootwarden run running against this sim?)", caseID), nil
 	}
-	return fail("no message for case %s; cases with messages: %s", caseID, strings.Join(cases, ", "))
+	return simButton{}, fmt.Sprintf("no message for case %s; cases with messages: %s", caseID, strings.Join(cases, ", ")), nil
 }
 
 func actionWord(actionID string) string {

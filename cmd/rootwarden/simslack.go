@@ -314,6 +314,7 @@ func simHomeOpen(ctx context.Context, user, simURL, base string, asJSON bool, st
 
 func newSimSubmitRiskCmd() *cobra.Command {
 	var user, simURL, base, reason, until string
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "submit-risk CASE-ID --reason TEXT --until YYYY-MM-DD",
 		Short: "Accept the risk of a case in the local Slack: press Accept risk…, fill in the modal, submit",
@@ -333,7 +334,7 @@ ROOTWARDEN_HTTP_ADDR from the sourced sim.env.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runCode(simSubmitRisk(cmd.Context(), args[0], user, simURL, base, reason, until, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+			return runCode(simSubmitRisk(cmd.Context(), args[0], user, simURL, base, reason, until, wait, cmd.OutOrStdout(), cmd.ErrOrStderr()))
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", simApprover, "Slack user id of the approver")
@@ -341,15 +342,16 @@ ROOTWARDEN_HTTP_ADDR from the sourced sim.env.`,
 	cmd.Flags().StringVar(&base, "url", "", "rootwarden's Slack address, http://host:port (default from ROOTWARDEN_SLACK_HTTP_ADDR or ROOTWARDEN_HTTP_ADDR)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why the risk is accepted (the modal's reason)")
 	cmd.Flags().StringVar(&until, "until", "", "expiry date, YYYY-MM-DD (the modal's date)")
+	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for the case's message to show Accept risk…")
 	return cmd
 }
 
-func simSubmitRisk(ctx context.Context, caseID, user, simURL, base, reason, until string, stdout, stderr io.Writer) int {
+func simSubmitRisk(ctx context.Context, caseID, user, simURL, base, reason, until string, wait time.Duration, stdout, stderr io.Writer) int {
 	t, err := resolveSimTarget(simURL, base)
 	if err != nil {
 		return simFail(stderr, "submit-risk", "%v", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+wait)
 	defer cancel()
 	var views []simView
 	if err := t.get(ctx, "/_sim/slack/views", &views); err != nil {
@@ -361,7 +363,7 @@ func simSubmitRisk(ctx context.Context, caseID, user, simURL, base, reason, unti
 	}
 	seenViews, seenEphs := len(views), len(ephs)
 	var clickErr strings.Builder
-	if code := simClick(ctx, caseID, "accept-risk", user, t.simURL, t.base+"/slack/interactions", io.Discard, &clickErr); code != 0 {
+	if code := simClick(ctx, caseID, "accept-risk", user, t.simURL, t.base+"/slack/interactions", wait, io.Discard, &clickErr); code != 0 {
 		fmt.Fprint(stderr, strings.ReplaceAll(clickErr.String(), "sim click", "sim submit-risk"))
 		return code
 	}
