@@ -87,7 +87,7 @@ Start here:
   rootwarden sim --env-file sim.env &    a local AWS and Slack to try scan and run
   rootwarden scan --org-role NAME  check every account now (a CI gate: exit 0/1/2)
 
-Documentation: README.md, and deploy/ for the IAM policies, the container and systemd.`
+Documentation: README.md and docs/ (configuration.md: every setting); deploy/ for AWS, Helm, systemd.`
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{

@@ -42,8 +42,9 @@ type serveOptions struct {
 
 const serveLong = `Start %s until SIGINT or SIGTERM.
 
-Configuration comes from the environment (see README.md, "Configuration"), an optional
-YAML file (--config or ROOTWARDEN_CONFIG), and the flags below, which beat both.
+Configuration comes from the environment, an optional YAML file (--config or
+ROOTWARDEN_CONFIG), and the flags below, which beat both; every variable, flag and
+YAML key is in docs/configuration.md.
 Secrets (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, ROOTWARDEN_API_TOKEN,
 ROOTWARDEN_JIRA_TOKEN, ROOTWARDEN_GITHUB_TOKEN, ROOTWARDEN_PAGERDUTY_TOKEN,
 ROOTWARDEN_PAGERDUTY_ROUTING_KEY) have no flags: set the variable or the
