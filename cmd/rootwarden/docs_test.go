@@ -22,8 +22,12 @@ import (
 const repoRoot = "../.."
 
 func TestDocs(t *testing.T) {
+	repoRoot := repoRoot
+	if r := os.Getenv("ROOTWARDEN_DOCS_ROOT"); r != "" {
+		repoRoot = r // another checkout's docs, e.g. an older commit's
+	}
 	files := docFiles(t, repoRoot)
-	if len(files) < 10 {
+	if len(files) < 10 && os.Getenv("ROOTWARDEN_DOCS_ROOT") == "" {
 		t.Fatalf("only %d doc files found: %v", len(files), files)
 	}
 	commands := 0
@@ -38,7 +42,7 @@ func TestDocs(t *testing.T) {
 			t.Errorf("%s:%d: %s", f, p.line, p.msg)
 		}
 	}
-	if commands < 20 {
+	if commands < 20 && os.Getenv("ROOTWARDEN_DOCS_ROOT") == "" {
 		t.Errorf("only %d rootwarden commands found in the docs' shell blocks: is the parser broken?", commands)
 	}
 }
