@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -435,4 +436,68 @@ func headingSlugs(body []byte) map[string]bool {
 		seen[slug]++
 	}
 	return out
+}
+
+// The README's walk-through, pasted whole into bash in the repository's root, as a
+// newcomer would: it builds ./rootwarden, starts the sim and run, clicks, deletes the
+// key, accepts a risk, types /rootwarden and opens the App Home. Off by default (it
+// uses the fixed ports 4566 and 8080, curl, jq and GNU date):
+//
+//	ROOTWARDEN_DOCS_RUN=1 go test ./cmd/rootwarden -run TestREADMEWalkThroughAsPasted -v
+func TestREADMEWalkThroughAsPasted(t *testing.T) {
+	if os.Getenv("ROOTWARDEN_DOCS_RUN") == "" {
+		t.Skip("set ROOTWARDEN_DOCS_RUN=1 to run the README's walk-through in bash")
+	}
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "### Try `run` by hand")
+	_, rest, ok2 := strings.Cut(rest, "```sh\n")
+	block, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no shell block under \"Try `run` by hand\"")
+	}
+	// What the walk-through leaves in the repository (all git-ignored); keep what was there.
+	var made []string
+	for _, f := range []string{"rootwarden", "sim.env", "sim.log", "run.log", "rootwarden-data"} {
+		if _, err := os.Stat(filepath.Join(repoRoot, f)); err != nil {
+			made = append(made, filepath.Join(repoRoot, f))
+		}
+	}
+	t.Cleanup(func() {
+		for _, f := range made {
+			os.RemoveAll(f)
+		}
+	})
+	cmd := exec.Command("bash", "-c", block+"\nkill %2 %1; wait\n")
+	cmd.Dir = repoRoot
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GOFLAGS=" + os.Getenv("GOFLAGS"),
+		"GOCACHE=" + goEnv(t, "GOCACHE"), "GOMODCACHE=" + goEnv(t, "GOMODCACHE"), "GOPROXY=" + goEnv(t, "GOPROXY")}
+	out, _ := cmd.CombinedOutput()
+	t.Logf("output:\n%s", out)
+	for _, want := range []string{
+		"2 with root access keys", // scan's summary
+		`clicked "Approve remediation" on case 200000000001-1 as U0SIMAPPROVER`,
+		"ticketed", "RW-1", "deleted AKIA",
+		`clicked "I deleted the keys" on case 200000000001-1 as U0SIMOTHER`,
+		`submitted "Accept risk" for case 200000000002-1`,
+		"*rootwarden status*", "1 risk accepted",
+		"*Case `200000000001-1-", "*History*",
+		"App Home of U0SIMAPPROVER", "[Revoke acceptance]",
+		`"case_id":"200000000002-1-`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the walk-through's output lacks %q", want)
+		}
+	}
+}
+
+func goEnv(t *testing.T, name string) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }
