@@ -317,6 +317,7 @@ func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string
 	// The notifier posts and edits the message at Slack's pace: wait up to wait for the
 	// case's message to show the button, as a person would.
 	deadline := time.Now().Add(wait)
+	told := false
 	for {
 		m, why, err := simFindButton(ctx, simURL, caseID, actionID, action)
 		if err != nil {
@@ -336,6 +337,10 @@ func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string
 		}
 		if time.Now().After(deadline) {
 			return fail("%s", why)
+		}
+		if !told && time.Until(deadline) < wait-2*time.Second {
+			told = true
+			fmt.Fprintf(stderr, "rootwarden sim click: waiting up to %s: %s\n", wait.Round(time.Second), why)
 		}
 		select {
 		case <-ctx.Done():
