@@ -323,13 +323,13 @@ then submit the modal that opens with the reason and the expiry date, each signe
 Slack signs it. A refusal (not an approver, no reason, a date too far away) is printed
 as the modal or Slack would show it, exit 2.
 
-  rootwarden sim submit-risk 200000000002-1 --reason "closed next month (FIN-1234)" --until 2027-01-31
+  rootwarden sim submit-risk 200000000002-1 --reason "closed next month (FIN-1234)" --until "$(date -u -d '+30 days' +%F)"
 
 It reads ROOTWARDEN_SIM_URL, SLACK_SIGNING_SECRET and ROOTWARDEN_SLACK_HTTP_ADDR or
 ROOTWARDEN_HTTP_ADDR from the sourced sim.env.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usagef(`needs a case id, like: rootwarden sim submit-risk 200000000002-1 --reason "…" --until 2027-01-31`)
+				return usagef(`needs a case id, like: rootwarden sim submit-risk 200000000002-1 --reason "…" --until YYYY-MM-DD`)
 			}
 			return nil
 		},
