@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -82,6 +83,9 @@ func TestDocCheckerCatchesMistakes(t *testing.T) {
 		{"a bad duration", "```sh\nrootwarden sim slash status --wait 20\n```", true},
 		{"a command after a pipe and env", "```sh\nX=1 rootwarden cases list --json | jq . && rootwarden cases show 1-1 --jsn\n```", true},
 		{"a command continued on the next line", "```sh\nrootwarden sim submit-risk 1-1 \\\n  --reason \"a b\" --until \"$(date +%F)\"\n```", false},
+		{"an inline command that parses", "run `rootwarden cases list --state open` to see them", false},
+		{"an inline command with an unknown flag", "run `rootwarden cases list --stat open` to see them", true},
+		{"an inline name of a command is not a command line", "`rootwarden cases show` and the log line `rootwarden started`", false},
 		{"a command in another language's block is not one", "```yaml\nExecStart: rootwarden frobnicate\n```", false},
 		{"a word rootwarden that is not the command", "```sh\nhelm install rootwarden deploy/aws/member.yaml --set x=1\n```", false},
 		{"kubectl's deploy/NAME is not a path", "```sh\nkubectl -n rootwarden exec deploy/nats-box -- nats server report jetstream\n```", false},
@@ -307,6 +311,16 @@ func checkDoc(root, path string, body []byte, cli func([]string) error) docRepor
 			}
 			for _, tok := range fields {
 				checkPath(n, tok)
+			}
+			// An inline command with a flag is checked as a shell line is (without one it
+			// is often a name: `rootwarden cases show`, or a log line: `rootwarden started`).
+			for _, seg := range shellSegments(m[1]) {
+				if args, ok := rootwardenArgs(seg); ok && slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-") }) {
+					r.commands++
+					if err := cli(args); err != nil {
+						bad(n, "`rootwarden %s`: %v", strings.Join(args, " "), err)
+					}
+				}
 			}
 		}
 	}
