@@ -217,12 +217,19 @@ func (n *Notifier) checkLater(account, user, responseURL string) {
 	_ = resp.Body.Close()
 }
 
-func (n *Notifier) caseReply(ctx context.Context, id string) commandReply {
-	m := caseIDRE.FindStringSubmatch(id)
-	if m == nil {
-		return usage(fmt.Sprintf("`%s` is not a case id like 111122223333-1-t5x2k0 (the message shows it).", esc(truncate(id, 40))))
+func (n *Notifier) caseReply(ctx context.Context, arg string) commandReply {
+	account, id, ok, err := n.resolveCaseID(ctx, arg)
+	switch {
+	case !ok:
+		return usage(fmt.Sprintf("`%s` is not a case id like 111122223333-1-t5x2k0 (the message shows it), 111122223333-1 or an account id.", esc(truncate(arg, 40))))
+	case err != nil:
+		n.log.Warn("slash case id", "case", arg, "err", err)
+		return ephemeralReply("rootwarden could not read the cases of account %s right now; try again.", account)
+	case id == "" && arg == account:
+		return ephemeralReply("rootwarden has no case for account %s.", account)
+	case id == "":
+		return ephemeralReply("rootwarden knows no case %s.", arg)
 	}
-	account := m[1]
 	hist, last, err := n.caseHistory(ctx, account, id, 15)
 	if err != nil {
 		n.log.Warn("slash case history", "case", id, "err", err)

@@ -492,7 +492,7 @@ func TestSimRunAndClick(t *testing.T) {
 		}
 	})
 	t.Run("a button the message does not have is named with those it has", func(t *testing.T) {
-		code, _, errOut := runCLI(t, "sim", "click", caseID, "approve")
+		code, _, errOut := runCLI(t, "sim", "click", caseID, "approve", "--wait", "1s")
 		if code != 2 || !strings.Contains(errOut, "deleted") {
 			t.Errorf("exit %d, %q", code, errOut)
 		}

@@ -271,6 +271,12 @@ func (d *demo) story(ctx context.Context) error {
 	if _, err := d.waitCase(ctx, demoStaging, stg.ID, model.StateTicketed); err != nil {
 		return err
 	}
+	// The thread as Slack shows it once the notifier has posted the outcome's reply
+	// (posts are paced per channel): wait on what is shown, not on the case.
+	d.say("waiting for the thread replies in Slack (about one post a second per channel, as Slack allows)")
+	if err := d.waitThreadText(ctx, stg.ID, "AWS still reports root access keys"); err != nil {
+		return err
+	}
 	if err := d.showThread(ctx, stg.ID); err != nil {
 		return err
 	}
@@ -298,6 +304,9 @@ func (d *demo) story(ctx context.Context) error {
 		return err
 	}
 	if _, err := d.waitCase(ctx, demoSandbox, sbx.ID, model.StateRiskAccepted); err != nil {
+		return err
+	}
+	if err := d.waitMessageText(ctx, sbx.ID, "Risk accepted"); err != nil {
 		return err
 	}
 	if err := d.showMessage(ctx, sbx.ID); err != nil {
@@ -430,6 +439,22 @@ func (d *demo) waitMessageText(ctx context.Context, caseID, text string) error {
 	return d.poll(ctx, fmt.Sprintf("case %s's message to say %q", caseID, text), func() bool {
 		m, ok := d.slack.Message(ref.Channel, ref.TS)
 		return ok && strings.Contains(m.AllText(), text)
+	})
+}
+
+// waitThreadText waits until a reply in the case's thread says text.
+func (d *demo) waitThreadText(ctx context.Context, caseID, text string) error {
+	ref, err := d.waitSlackRef(ctx, caseID)
+	if err != nil {
+		return err
+	}
+	return d.poll(ctx, fmt.Sprintf("a reply in case %s's thread saying %q", caseID, text), func() bool {
+		for _, r := range d.slack.Replies(ref.Channel, ref.TS) {
+			if strings.Contains(r.AllText(), text) {
+				return true
+			}
+		}
+		return false
 	})
 }
 
@@ -568,7 +593,11 @@ func (d *demo) showCases(ctx context.Context) error {
 		return err
 	}
 	sort.Slice(list.Cases, func(i, j int) bool { return list.Cases[i].ID < list.Cases[j].ID })
-	fmt.Fprintf(d.out, "          %-16s %-14s %-14s %-9s %s\n", "CASE", "ACCOUNT", "STATE", "SEVERITY", "TICKET")
+	w := len("CASE")
+	for _, c := range list.Cases {
+		w = max(w, len(c.ID))
+	}
+	fmt.Fprintf(d.out, "          %-*s  %-14s %-14s %-9s %s\n", w, "CASE", "ACCOUNT", "STATE", "SEVERITY", "TICKET")
 	want := map[string]model.State{demoPayments: model.StateResolved, demoStaging: model.StateTicketed,
 		demoSandbox: model.StateRiskAccepted, demoDev: model.StateOpen}
 	for _, c := range list.Cases {
@@ -576,7 +605,7 @@ func (d *demo) showCases(ctx context.Context) error {
 		if c.Ticket != nil {
 			ticket = c.Ticket.System + " " + c.Ticket.ID
 		}
-		fmt.Fprintf(d.out, "          %-16s %-14s %-14s %-9s %s\n", c.ID, c.AccountName, c.State, c.Severity, ticket)
+		fmt.Fprintf(d.out, "          %-*s  %-14s %-14s %-9s %s\n", w, c.ID, c.AccountName, c.State, c.Severity, ticket)
 		if w, ok := want[c.AccountID]; ok && w == c.State {
 			delete(want, c.AccountID)
 		}

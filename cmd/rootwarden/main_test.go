@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -293,6 +294,25 @@ func TestDemoCompletes(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}
+	}
+	// What the demo prints as Slack is what Slack shows at that moment: the false claim's
+	// thread has its replies, and the accepted risk's message says so and offers no
+	// approval any more.
+	section := func(n int) string {
+		s := out.String()
+		_, s, _ = strings.Cut(s, fmt.Sprintf("── %d.", n))
+		s, _, _ = strings.Cut(s, fmt.Sprintf("── %d.", n+1))
+		return s
+	}
+	_, thread, _ := strings.Cut(section(4), "Slack thread of case")
+	for _, want := range []string{"↳ :mag: Checking with AWS", "↳ :x: AWS still reports root access keys"} {
+		if !strings.Contains(thread, want) {
+			t.Errorf("the demo's thread of the false claim lacks %q:\n%s", want, thread)
+		}
+	}
+	_, msg, _ := strings.Cut(section(5), "message of case")
+	if !strings.Contains(msg, "*Risk accepted*") || strings.Contains(msg, "[Approve remediation]") {
+		t.Errorf("the demo's message after the risk acceptance is not the accepted one:\n%s", msg)
 	}
 }
 

@@ -27,7 +27,7 @@ const (
 	scanError = 2 // set-up failed or at least one account could not be checked
 )
 
-// scanSchemaVersion is the version of scanRow's JSON; README.md documents it.
+// scanSchemaVersion is the version of scanRow's JSON; docs/scan.md documents it.
 const scanSchemaVersion = 2
 
 // scanRow is one account in `scan`'s JSON and CSV output. It is an output type, not
@@ -154,7 +154,7 @@ ROOTWARDEN_CONFIG) and these flags, which beat both. For CI, build the binary
 (go build -o rootwarden ./cmd/rootwarden): "go run" turns exit code 2 into 1.
 
 Formats (--format): table (default; findings first), json (an array of objects, schema
-in README.md), csv, sarif (SARIF 2.1.0, for code-scanning dashboards), ocsf (OCSF
+in docs/scan.md), csv, sarif (SARIF 2.1.0, for code-scanning dashboards), ocsf (OCSF
 Detection Finding objects, as Prowler emits, for Security Hub and SIEM import).`
 
 func newScanCmd() *cobra.Command {

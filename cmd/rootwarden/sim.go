@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ run need, as lines a shell can source:
   rootwarden scan              # exit 1: root keys found
   rootwarden run               # posts the cases to the local Slack
   rootwarden sim click 200000000001-1 approve --user ` + simApprover + `
+  rootwarden sim slash "status"
+  rootwarden sim home ` + simApprover + `
+  rootwarden sim submit-risk 200000000002-1 --reason "…" --until YYYY-MM-DD
 
 With --seed the credentials and secrets are the same on every start, so a shell that
 sourced them keeps working after a restart. The control endpoints (/_sim/…) have no
@@ -61,12 +65,14 @@ func newSimCmd() *cobra.Command {
 	f.Int64Var(&o.seed, "seed", 0, "derive credentials and secrets from this number (stable across restarts); 0: random")
 	f.StringVar(&o.envFile, "env-file", "", "also write the variables to this file (mode 0600)")
 	f.StringVar(&o.httpAddr, "rootwarden-addr", "127.0.0.1:8080", "the ROOTWARDEN_HTTP_ADDR printed for run")
-	cmd.AddCommand(newSimClickCmd())
+	f.StringVar(&o.dataDir, "data-dir", "rootwarden-data", "the ROOTWARDEN_DATA_DIR printed for run (made absolute): cases and Slack messages survive a restart of run")
+	cmd.AddCommand(newSimClickCmd(), newSimSlashCmd(), newSimHomeCmd(), newSimSubmitRiskCmd())
 	return cmd
 }
 
 type simOptions struct {
 	addr, envFile, httpAddr string
+	dataDir                 string
 	accounts, withKeys      int
 	latency                 time.Duration
 	seed                    int64
@@ -125,6 +131,11 @@ func (o *simOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 		sim.SetAdminCredentials(mgmt, akid, secret)
 	}
 
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil || o.dataDir == "" {
+		fmt.Fprintf(stderr, "rootwarden sim: --data-dir %q: %v\n", o.dataDir, err)
+		return 2
+	}
 	botToken := "xoxb-sim-" + o.secret("bot", 24)
 	signing := o.secret("signing", 32)
 	apiToken := o.secret("api", 32)
@@ -150,8 +161,9 @@ export ROOTWARDEN_APPROVERS=%s
 export ROOTWARDEN_HTTP_ADDR=%s
 export ROOTWARDEN_API_TOKEN=%s
 export ROOTWARDEN_SIM_URL=%s
+export ROOTWARDEN_DATA_DIR=%s
 `, o.accounts, o.withKeys, simChannel, simApprover, base, akid, secret, queue, base, botToken, signing, simChannel,
-		simApprover, o.httpAddr, apiToken, base)
+		simApprover, o.httpAddr, apiToken, base, dataDir)
 	help := fmt.Sprintf(`# AWS control (no authentication):
 #   curl -X POST %[1]s/_sim/accounts/200000000001/root-keys           # create a root key
 #   curl %[1]s/_sim/accounts/200000000001/root-keys                   # list them
@@ -160,6 +172,7 @@ export ROOTWARDEN_SIM_URL=%s
 #   curl -X POST %[1]s/_sim/accounts/200000000002/faults -d '{"accessDenied":true}'   # see internal/awssim for faults
 #   curl %[1]s/_sim/calls                                             # calls made so far
 # Slack: curl %[1]s/_sim/slack/messages ; rootwarden sim click CASE approve|deleted|recheck|revoke --user %[2]s
+#   rootwarden sim slash "status" ; rootwarden sim home %[2]s ; rootwarden sim submit-risk CASE --reason … --until YYYY-MM-DD
 `, base, simApprover)
 	fmt.Fprint(stdout, env+help)
 	if o.envFile != "" {
@@ -177,6 +190,7 @@ export ROOTWARDEN_SIM_URL=%s
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(simMessages(sl))
 	})
+	simSlackEndpoints(mux, sl)
 	mux.Handle("/", sim.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -228,6 +242,7 @@ var simActions = map[string]string{
 
 func newSimClickCmd() *cobra.Command {
 	var user, simURL, endpoint string
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "click CASE-ID ACTION",
 		Short: "Press a button of a case's message in the local Slack, signed as Slack signs it",
@@ -236,7 +251,8 @@ send the interaction to rootwarden's POST /slack/interactions signed with
 SLACK_SIGNING_SECRET, exactly as Slack would.
 
 ACTION: approve, deleted ("I deleted the keys"), recheck, revoke, accept-risk (opens
-the modal only), or a button's action id. It reads ROOTWARDEN_SIM_URL,
+the modal only), or a button's action id. It waits (--wait) for the case's message to
+show the button, as the notifier posts and edits messages at Slack's pace. It reads ROOTWARDEN_SIM_URL,
 SLACK_SIGNING_SECRET and ROOTWARDEN_SLACK_HTTP_ADDR or ROOTWARDEN_HTTP_ADDR from the
 sourced sim.env.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -252,7 +268,7 @@ sourced sim.env.`,
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code := simClick(cmd.Context(), args[0], args[1], user, simURL, endpoint, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			code := simClick(cmd.Context(), args[0], args[1], user, simURL, endpoint, wait, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if code != 0 {
 				return exitCode(code)
 			}
@@ -263,10 +279,11 @@ sourced sim.env.`,
 	cmd.Flags().StringVar(&simURL, "sim-url", "", "the sim's address (ROOTWARDEN_SIM_URL)")
 	_ = cmd.Flags().SetAnnotation("sim-url", envAnnotation, []string{"ROOTWARDEN_SIM_URL"})
 	cmd.Flags().StringVar(&endpoint, "url", "", "rootwarden's interactions URL (default from ROOTWARDEN_SLACK_HTTP_ADDR or ROOTWARDEN_HTTP_ADDR)")
+	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for the case's message to show the button (Slack edits are paced)")
 	return cmd
 }
 
-func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string, stdout, stderr io.Writer) int {
+func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string, wait time.Duration, stdout, stderr io.Writer) int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "rootwarden sim click: "+format+"\n", a...)
 		return 2
@@ -296,22 +313,65 @@ func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string
 	if id, ok := simActions[action]; ok {
 		actionID = id
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+wait)
 	defer cancel()
+	// The notifier posts and edits the message at Slack's pace: wait up to wait for the
+	// case's message to show the button, as a person would.
+	deadline := time.Now().Add(wait)
+	told := false
+	for {
+		m, why, err := simFindButton(ctx, simURL, caseID, actionID, action)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if why == "" {
+			status, body, err := slackfake.Deliver(ctx, endpoint, secret,
+				slackfake.BlockAction(user, user, m.button.ActionID, m.button.Value, m.msg.Channel, m.msg.TS))
+			if err != nil {
+				return fail("send the click to %s: %v (is rootwarden run serving there?)", endpoint, err)
+			}
+			if status != http.StatusOK {
+				return fail("%s answered HTTP %d: %s", endpoint, status, strings.TrimSpace(string(body)))
+			}
+			fmt.Fprintf(stdout, "clicked %q on case %s as %s\n", m.button.Text, caseID, user)
+			return 0
+		}
+		if time.Now().After(deadline) {
+			return fail("%s", why)
+		}
+		if !told && time.Until(deadline) < wait-2*time.Second {
+			told = true
+			fmt.Fprintf(stderr, "rootwarden sim click: waiting up to %s: %s\n", wait.Round(time.Second), why)
+		}
+		select {
+		case <-ctx.Done():
+			return fail("%s", why)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+type simButton struct {
+	msg    simMessage
+	button slackfake.Button
+}
+
+// simFindButton finds the button actionID on the message of case caseID ("<account>-<n>"
+// names the case "<account>-<n>-<opened>" too); why says what is missing instead.
+func simFindButton(ctx context.Context, simURL, caseID, actionID, action string) (simButton, string, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(simURL, "/")+"/_sim/slack/messages", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fail("read the local Slack at %s: %v (is rootwarden sim running?)", simURL, err)
+		return simButton{}, "", fmt.Errorf("read the local Slack at %s: %v (is rootwarden sim running?)", simURL, err)
 	}
 	var msgs []simMessage
 	err = json.NewDecoder(resp.Body).Decode(&msgs)
 	resp.Body.Close()
 	if err != nil {
-		return fail("read the local Slack at %s: %v", simURL, err)
+		return simButton{}, "", fmt.Errorf("read the local Slack at %s: %v", simURL, err)
 	}
 	var cases []string
 	for _, m := range msgs {
-		// "<account>-<n>" names the case "<account>-<n>-<opened>" too.
 		if m.CaseID != caseID && !strings.HasPrefix(m.CaseID, caseID+"-") {
 			if m.CaseID != "" {
 				cases = append(cases, m.CaseID)
@@ -321,28 +381,19 @@ func simClick(ctx context.Context, caseID, action, user, simURL, endpoint string
 		var words []string
 		for _, b := range m.Buttons {
 			if b.ActionID == actionID {
-				status, body, err := slackfake.Deliver(ctx, endpoint, secret,
-					slackfake.BlockAction(user, user, b.ActionID, b.Value, m.Channel, m.TS))
-				if err != nil {
-					return fail("send the click to %s: %v (is rootwarden run serving there?)", endpoint, err)
-				}
-				if status != http.StatusOK {
-					return fail("%s answered HTTP %d: %s", endpoint, status, strings.TrimSpace(string(body)))
-				}
-				fmt.Fprintf(stdout, "clicked %q on case %s as %s\n", b.Text, caseID, user)
-				return 0
+				return simButton{msg: m, button: b}, "", nil
 			}
 			words = append(words, actionWord(b.ActionID))
 		}
 		if len(words) == 0 {
-			return fail("case %s's message has no buttons now (its state offers none)", caseID)
+			return simButton{}, fmt.Sprintf("case %s's message has no buttons now (its state offers none)", caseID), nil
 		}
-		return fail("case %s's message has no %q button; it has: %s", caseID, action, strings.Join(words, ", "))
+		return simButton{}, fmt.Sprintf("case %s's message has no %q button; it has: %s", caseID, action, strings.Join(words, ", ")), nil
 	}
 	if len(cases) == 0 {
-		return fail("no message for case %s in the local Slack yet (is rootwarden run running against this sim?)", caseID)
+		return simButton{}, fmt.Sprintf("no message for case %s in the local Slack yet (is rootwarden run running against this sim?)", caseID), nil
 	}
-	return fail("no message for case %s; cases with messages: %s", caseID, strings.Join(cases, ", "))
+	return simButton{}, fmt.Sprintf("no message for case %s; cases with messages: %s", caseID, strings.Join(cases, ", ")), nil
 }
 
 func actionWord(actionID string) string {
