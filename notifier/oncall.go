@@ -175,7 +175,7 @@ func (n *Notifier) isOnCall(ctx context.Context, user string) (on bool, why stri
 			reason = pe.Error()
 		}
 		n.log.Warn("cannot tell who is on call: on-call approval refused (fail closed)", "err", reason)
-		return false, "rootwarden could not ask PagerDuty who is on call (" + reason + "), so on-call approval is refused for now; try again, or ask an approver listed in ROOTWARDEN_APPROVERS."
+		return false, "rootwarden could not ask PagerDuty who is on call (" + esc(reason) + "), so on-call approval is refused for now; try again, or ask an approver listed in ROOTWARDEN_APPROVERS."
 	}
 	for _, id := range ids {
 		if id == user {
