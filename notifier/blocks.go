@@ -5,6 +5,7 @@ package notifier
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ const (
 	RootSignInURL   = "https://signin.aws.amazon.com/console"
 	DeleteKeyDocURL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html"
 )
+
+// slackUserRE is a Slack user id; only such an id becomes a mention.
+var slackUserRE = regexp.MustCompile(`^[UW][A-Z0-9]{1,20}$`)
 
 // ButtonValue is the value of every case button: account id and case id.
 func ButtonValue(account, caseID string) string { return account + "|" + caseID }
@@ -308,7 +312,7 @@ func actionAllowed(k model.ActionKind, s model.State) bool {
 }
 
 func actorRef(a model.Actor) string {
-	if a.Kind == model.ActorSlack && a.ID != "" {
+	if a.Kind == model.ActorSlack && slackUserRE.MatchString(a.ID) {
 		return "<@" + a.ID + ">"
 	}
 	return esc(a.String())

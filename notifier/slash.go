@@ -14,7 +14,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/escape"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -200,21 +203,45 @@ func (n *Notifier) checkLater(account, user, responseURL string) {
 	default:
 		text = fmt.Sprintf(":white_check_mark: Account %s has no root access keys.", account)
 	}
+	n.answerLater(ctx, responseURL, account, text)
+}
+
+// answerLater posts a delayed ephemeral answer to a slash command's response_url,
+// within CallTimeout. The URL is a capability (whoever holds it may post to the
+// channel as the app for 30 minutes), so it never reaches a log line: a failure logs
+// the underlying error without the URL, and a non-2xx answer its status.
+func (n *Notifier) answerLater(ctx context.Context, responseURL, account, text string) {
 	if responseURL == "" {
 		return
 	}
+	log := n.log.With("account", account)
 	body, _ := json.Marshal(map[string]any{"response_type": slack.ResponseTypeEphemeral, "replace_original": false, "text": text})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, bytes.NewReader(body))
 	if err != nil {
+		log.Warn("slash command answer not delivered: unusable response_url")
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: n.cfg.CallTimeout}).Do(req)
 	if err != nil {
-		n.log.Warn("slash check answer not delivered", "account", account, "err", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the same error without the URL
+		}
+		msg := err.Error()
+		if u, perr := url.Parse(responseURL); perr == nil && len(u.Path) > 1 {
+			msg = strings.ReplaceAll(msg, u.Path, "/…") // should the error name it anyway
+		}
+		log.Warn("slash command answer not delivered", "err", msg)
 		return
 	}
-	_ = resp.Body.Close()
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		log.Warn("slash command answer refused by Slack", "status", resp.StatusCode, "answer", escape.Log(string(answer)))
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 }
 
 func (n *Notifier) caseReply(ctx context.Context, id string) commandReply {
