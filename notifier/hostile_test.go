@@ -82,6 +82,7 @@ func TestHostileStringsAreNeverParsedInSlackOrPagerDuty(t *testing.T) {
 		c.Checker = checkerFunc(func(_ context.Context, acct, _ string) (model.Observation, error) {
 			return model.Observation{}, errors.New(<-checkErr)
 		})
+		c.CheckPerUser = notifier.Rate{Every: time.Minute, Burst: 100}
 	})
 	answers := make(chan string, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -148,6 +149,7 @@ func TestHostileStringsAreNeverParsedInSlackOrPagerDuty(t *testing.T) {
 		assertBlocksNotParsed(t, "App Home", h.Raw)
 	})
 	t.Run("check answer", func(t *testing.T) {
+		o.list("399999999999")
 		for _, s := range escape.Hostile {
 			checkErr <- s
 			_, ans := o.command(outsider, "check 399999999999", hook.URL)

@@ -517,7 +517,8 @@ func TestSlashCommandAnswersEphemerally(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(m["text"]), "checked less than") || len(o.actions()) != 1 {
 		t.Fatalf("a second check within a minute must be throttled: %v", m["text"])
 	}
-	// check of an account without a case: the detector is asked, the answer follows.
+	// check of a listed account without a case: the detector is asked, the answer follows.
+	o.list("999999999999")
 	_, m = o.command(outsider, "check 999999999999", hook.URL)
 	if !strings.Contains(fmt.Sprint(m["text"]), "Checking account 999999999999") {
 		t.Fatalf("check without a case: %v", m["text"])
