@@ -148,6 +148,11 @@ func TestHostileStringsAreNeverParsedInSlackOrPagerDuty(t *testing.T) {
 		h := o.homeOf(outsider, "home published", func(h slackfake.HomeView) bool { return len(h.Buttons()) > 0 })
 		assertBlocksNotParsed(t, "App Home", h.Raw)
 	})
+	t.Run("logs", func(t *testing.T) {
+		if logs := o.logs.String(); strings.ContainsAny(logs, "\x00\x1b\u202e") {
+			t.Errorf("a raw control character reached the logs:\n%q", logs)
+		}
+	})
 	t.Run("check answer", func(t *testing.T) {
 		o.list("399999999999")
 		for _, s := range escape.Hostile {
