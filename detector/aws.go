@@ -309,6 +309,9 @@ func (e *engine) lookup(ctx context.Context, id string) (accountInfo, error) {
 	if ok {
 		return a, nil // the inventory: no Organizations call on an event's path
 	}
+	if e.cache.isUnknown(id, e.cfg.Now()) { // asked lately: no Organizations call (cache.go)
+		return accountInfo{}, errUnknownAccount
+	}
 	mgmt, err := e.managementAccount(ctx)
 	if err != nil {
 		return accountInfo{}, err
@@ -317,11 +320,13 @@ func (e *engine) lookup(ctx context.Context, id string) (accountInfo, error) {
 	if err != nil {
 		var nf *orgtypes.AccountNotFoundException
 		if errors.As(err, &nf) {
+			e.cache.markUnknown(id, e.cfg.Now())
 			return accountInfo{}, errUnknownAccount
 		}
 		return accountInfo{}, fmt.Errorf("organizations DescribeAccount %s: %w", id, err)
 	}
 	if out.Account == nil {
+		e.cache.markUnknown(id, e.cfg.Now())
 		return accountInfo{}, errUnknownAccount
 	}
 	if !accountActive(*out.Account) {

@@ -42,10 +42,54 @@ type caches struct {
 	mu      sync.Mutex
 	creds   map[string]cachedCreds
 	reports map[string]cachedReport
+	unknown map[string]time.Time // account id → when Organizations said it does not know it
 }
 
 func newCaches() *caches {
-	return &caches{creds: map[string]cachedCreds{}, reports: map[string]cachedReport{}}
+	return &caches{creds: map[string]cachedCreds{}, reports: map[string]cachedReport{}, unknown: map[string]time.Time{}}
+}
+
+// The negative cache: an id Organizations does not know (DescribeAccount:
+// AccountNotFound) is answered "unknown" without asking again for unknownTTL, so a
+// stream of made-up ids (`/rootwarden check <id> force`) costs one call per id per
+// unknownTTL at most, and the cache holds at most unknownMax ids (the oldest go).
+const (
+	unknownTTL = 10 * time.Minute
+	unknownMax = 1024
+)
+
+// isUnknown reports whether Organizations said account does not exist within unknownTTL.
+func (c *caches) isUnknown(account string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.unknown[account]
+	if ok && (now.Sub(at) >= unknownTTL || now.Before(at)) {
+		delete(c.unknown, account)
+		return false
+	}
+	return ok
+}
+
+// markUnknown remembers that Organizations does not know account.
+func (c *caches) markUnknown(account string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.unknown) >= unknownMax {
+		oldest, oldestAt := "", time.Time{}
+		for id, at := range c.unknown {
+			if now.Sub(at) >= unknownTTL || now.Before(at) {
+				delete(c.unknown, id)
+				continue
+			}
+			if oldest == "" || at.Before(oldestAt) {
+				oldest, oldestAt = id, at
+			}
+		}
+		if len(c.unknown) >= unknownMax {
+			delete(c.unknown, oldest)
+		}
+	}
+	c.unknown[account] = now
 }
 
 func (c *caches) sessionFor(account string, now time.Time) aws.CredentialsProvider {

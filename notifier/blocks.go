@@ -5,12 +5,14 @@ package notifier
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/rootwarden/rootwarden/internal/escape"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -45,6 +47,9 @@ const (
 	DeleteKeyDocURL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html"
 )
 
+// slackUserRE is a Slack user id; only such an id becomes a mention.
+var slackUserRE = regexp.MustCompile(`^[UW][A-Z0-9]{1,20}$`)
+
 // ButtonValue is the value of every case button: account id and case id.
 func ButtonValue(account, caseID string) string { return account + "|" + caseID }
 
@@ -64,10 +69,11 @@ func mrkdwn(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 }
 
-// esc escapes text for mrkdwn (&, <, >).
-func esc(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+// esc is escape.Slack: every value that AWS, Slack users or trackers control goes
+// through it before it lands in mrkdwn (&, <, > as entities, control characters
+// dropped, auto-linking of domains and URLs broken). Plain-text objects use
+// escape.SlackPlain, links to tracker URLs escape.SlackLink.
+func esc(s string) string { return escape.Slack(s) }
 
 func day(t *time.Time) string {
 	if t == nil || t.IsZero() {
@@ -97,9 +103,10 @@ func severityWord(s model.Severity) string {
 	return "High"
 }
 
-// caseText is the notification fallback text of the case message.
+// caseText is the notification fallback text of the case message (mrkdwn: what push
+// notifications show).
 func caseText(c model.Case) string {
-	return fmt.Sprintf("%s: root access key in AWS account %s — %s", severityWord(c.Severity), accountLabel(c), stateLine(c, ""))
+	return fmt.Sprintf("%s: root access key in AWS account %s — %s", severityWord(c.Severity), esc(accountLabel(c)), esc(stateLine(c, "")))
 }
 
 // stateLine describes the state; from is the state before the last event, if known.
@@ -138,9 +145,10 @@ func caseBlocks(c model.Case, last *model.CaseEvent) []slack.Block {
 	if c.State == model.StateResolved {
 		icon = ":white_check_mark:"
 	}
-	header := fmt.Sprintf("%s %s: root access key in %s", icon, severityWord(c.Severity), accountLabel(c))
+	label := escape.SlackPlain(accountLabel(c)) // the header is plain_text
+	header := fmt.Sprintf("%s %s: root access key in %s", icon, severityWord(c.Severity), label)
 	if c.State == model.StateResolved {
-		header = fmt.Sprintf("%s Resolved: root access key in %s (was %s)", icon, accountLabel(c), severityWord(c.Severity))
+		header = fmt.Sprintf("%s Resolved: root access key in %s (was %s)", icon, label, severityWord(c.Severity))
 	}
 	if len([]rune(header)) > 150 {
 		header = string([]rune(header)[:147]) + "…"
@@ -198,11 +206,10 @@ func caseBlocks(c model.Case, last *model.CaseEvent) []slack.Block {
 		"<" + DeleteKeyDocURL + "|AWS guide: delete root access keys>",
 	}
 	if c.Ticket != nil {
-		label := "Ticket " + esc(c.Ticket.ID)
 		if c.Ticket.URL != "" {
-			links = append(links, "<"+c.Ticket.URL+"|"+label+">")
+			links = append(links, escape.SlackLink(c.Ticket.URL, "Ticket "+c.Ticket.ID))
 		} else {
-			links = append(links, label+" ("+esc(c.Ticket.System)+")")
+			links = append(links, "Ticket "+esc(c.Ticket.ID)+" ("+esc(c.Ticket.System)+")")
 		}
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(links, " · "))))
@@ -305,7 +312,7 @@ func actionAllowed(k model.ActionKind, s model.State) bool {
 }
 
 func actorRef(a model.Actor) string {
-	if a.Kind == model.ActorSlack && a.ID != "" {
+	if a.Kind == model.ActorSlack && slackUserRE.MatchString(a.ID) {
 		return "<@" + a.ID + ">"
 	}
 	return esc(a.String())
@@ -322,7 +329,7 @@ func eventText(ev model.CaseEvent) string {
 		if ev.Case.Ticket != nil {
 			t := ev.Case.Ticket
 			if t.URL != "" {
-				what += "; ticket <" + t.URL + "|" + esc(t.ID) + ">"
+				what += "; ticket " + escape.SlackLink(t.URL, t.ID)
 			} else {
 				what += "; ticket " + esc(t.ID)
 			}
@@ -408,7 +415,7 @@ func escalationText(c model.Case, waited, sla time.Duration, mentions string) st
 	if c.Ticket != nil {
 		t = "ticket " + esc(c.Ticket.ID)
 		if c.Ticket.URL != "" {
-			t = "ticket <" + c.Ticket.URL + "|" + esc(c.Ticket.ID) + ">"
+			t = "ticket " + escape.SlackLink(c.Ticket.URL, c.Ticket.ID)
 		}
 	}
 	return fmt.Sprintf(":rotating_light: SLA breached: %s has been open for %s (SLA %s) and account %s still has root access keys. %s",

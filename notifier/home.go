@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/slack-go/slack"
 
+	"github.com/rootwarden/rootwarden/internal/escape"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -234,13 +235,13 @@ func (n *Notifier) homeLine(ctx context.Context, c model.Case) string {
 	}
 	if c.Ticket != nil {
 		if c.Ticket.URL != "" {
-			s += " · <" + c.Ticket.URL + "|ticket " + esc(c.Ticket.ID) + ">"
+			s += " · " + escape.SlackLink(c.Ticket.URL, "ticket "+c.Ticket.ID)
 		} else {
 			s += " · ticket " + esc(c.Ticket.ID)
 		}
 	}
 	if rec, _, err := n.loadRecord(ctx, c.ID); err == nil && rec != nil && rec.Permalink != "" {
-		s += " · <" + rec.Permalink + "|message>"
+		s += " · " + escape.SlackLink(rec.Permalink, "message")
 	}
 	return s + "\n" + n.lastCheckLine(ctx, c, false)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/escape"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/pagerduty"
 )
@@ -135,9 +136,9 @@ func (n *Notifier) pageFor(ctx context.Context, ev model.CaseEvent) error {
 			link = rec.Permalink
 		}
 		in := pagerduty.Incident{DedupKey: c.ID, Severity: "critical", Source: "aws:" + c.AccountID, Link: link,
-			Summary: fmt.Sprintf("Critical: root access key in use in AWS account %s", accountLabel(c)),
-			Details: map[string]any{"case": c.ID, "account": c.AccountID, "account_name": c.AccountName,
-				"ou": c.OUPath, "state": string(c.State), "found_by": string(c.FoundBy)}}
+			Summary: escape.PagerDuty("Critical: root access key in use in AWS account "+accountLabel(c), 0),
+			Details: map[string]any{"case": c.ID, "account": c.AccountID, "account_name": escape.Plain(c.AccountName),
+				"ou": escape.Plain(c.OUPath), "state": string(c.State), "found_by": string(c.FoundBy)}}
 		if err := n.cfg.Pager.Trigger(ctx, in); err != nil {
 			return err
 		}

@@ -186,7 +186,7 @@ func (n *Notifier) onBlockAction(ctx context.Context, ic slack.InteractionCallba
 	log := n.log.With("user", user, "action_id", act.ActionID)
 	kind, known := buttonKinds[act.ActionID]
 	if !known {
-		n.ephemeral(ctx, channel, user, ic.Container.MessageTs, fmt.Sprintf("rootwarden does not know the action %q; nothing was done.", act.ActionID))
+		n.ephemeral(ctx, channel, user, ic.Container.MessageTs, fmt.Sprintf("rootwarden does not know the action `%s`; nothing was done.", esc(truncate(act.ActionID, 60))))
 		return bad("unknown action id %q", act.ActionID)
 	}
 	account, caseID, valid := parseButtonValue(act.Value)
@@ -359,7 +359,7 @@ func (n *Notifier) onViewSubmission(ctx context.Context, ic slack.InteractionCal
 func (n *Notifier) currentCase(ctx context.Context, account, caseID string) (c *model.Case, why string, err error) {
 	e, err := n.b.Cases.Get(ctx, account)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) || errors.Is(err, jetstream.ErrInvalidKey) {
-		return nil, fmt.Sprintf("Case %s is stale: rootwarden has no current case for account %s. Nothing was done.", caseID, account), nil
+		return nil, fmt.Sprintf("Case %s is stale: rootwarden has no current case for account %s. Nothing was done.", esc(caseID), esc(account)), nil
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("read case of account %s: %w", account, err)
@@ -369,10 +369,10 @@ func (n *Notifier) currentCase(ctx context.Context, account, caseID string) (c *
 		return nil, "", fmt.Errorf("decode case of account %s: %w", account, err)
 	}
 	if cur.ID != caseID {
-		return &cur, fmt.Sprintf("Case %s is stale: the current case of account %s is %s. Nothing was done.", caseID, account, cur.ID), nil
+		return &cur, fmt.Sprintf("Case %s is stale: the current case of account %s is %s. Nothing was done.", esc(caseID), esc(account), esc(cur.ID)), nil
 	}
 	if !cur.State.Active() {
-		return &cur, fmt.Sprintf("Case %s is resolved; nothing to do. Nothing was done.", caseID), nil
+		return &cur, fmt.Sprintf("Case %s is resolved; nothing to do. Nothing was done.", esc(caseID)), nil
 	}
 	return &cur, "", nil
 }

@@ -58,6 +58,9 @@ type OnCallConfig struct {
 	Pager          Pager         // ROOTWARDEN_PAGERDUTY_ROUTING_KEY; nil → no incidents
 	Checker        model.Checker // `/rootwarden check` of an account without a case; nil → refused
 	CheckEvery     time.Duration // one `/rootwarden check` per account per this (1m)
+	CheckPerUser   Rate          // `/rootwarden check`s one person may start (DefaultCheckPerUser: 5, then 1/min)
+	CheckGlobal    Rate          // `/rootwarden check`s everyone together may start (DefaultCheckGlobal: 20, then 10/min)
+	SweepEvery     time.Duration // the detector's ROOTWARDEN_SCAN_INTERVAL, to say when the next sweep is due; 0 → not said
 	HomeDebounce   time.Duration // App Home refresh after cases move (2s)
 }
 
@@ -73,8 +76,7 @@ type onCallState struct {
 
 	home homeState // home.go
 
-	chkMu  sync.Mutex
-	checks map[string]time.Time // account → last slash check
+	chk checkLimits // `/rootwarden check` limits (checklimit.go)
 
 	startedAt time.Time // wall clock at New: where the PagerDuty consumer starts
 }
@@ -92,7 +94,12 @@ func (n *Notifier) initOnCall() error {
 	if n.cfg.HomeDebounce <= 0 {
 		n.cfg.HomeDebounce = DefaultHomeDebounce
 	}
-	n.checks = map[string]time.Time{}
+	if n.cfg.CheckPerUser.Every <= 0 || n.cfg.CheckPerUser.Burst <= 0 {
+		n.cfg.CheckPerUser = DefaultCheckPerUser
+	}
+	if n.cfg.CheckGlobal.Every <= 0 || n.cfg.CheckGlobal.Burst <= 0 {
+		n.cfg.CheckGlobal = DefaultCheckGlobal
+	}
 	n.startedAt = time.Now()
 	n.home.viewers = map[string]time.Time{}
 	n.home.notices = map[string]string{}
@@ -175,7 +182,7 @@ func (n *Notifier) isOnCall(ctx context.Context, user string) (on bool, why stri
 			reason = pe.Error()
 		}
 		n.log.Warn("cannot tell who is on call: on-call approval refused (fail closed)", "err", reason)
-		return false, "rootwarden could not ask PagerDuty who is on call (" + reason + "), so on-call approval is refused for now; try again, or ask an approver listed in ROOTWARDEN_APPROVERS."
+		return false, "rootwarden could not ask PagerDuty who is on call (" + esc(reason) + "), so on-call approval is refused for now; try again, or ask an approver listed in ROOTWARDEN_APPROVERS."
 	}
 	for _, id := range ids {
 		if id == user {

@@ -6,7 +6,9 @@ package notifier
 // error trace. `check` of an account with an active case asks for a Re-check (the same
 // action as the button, so the remediator's throttle applies); without a case it asks
 // the detector over the bus and answers later through the command's response_url.
-// Either way one check per account per CheckEvery.
+// An account that is not in the inventory is answered from it without asking AWS
+// (approvers may force a check). Checks are limited per account, per person and for
+// everyone (checklimit.go).
 
 import (
 	"bytes"
@@ -14,7 +16,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -23,6 +27,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/escape"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -96,7 +101,9 @@ func (n *Notifier) command(ctx context.Context, cmd slack.SlashCommand) commandR
 		}
 		return rep
 	case sub == "check" && len(fields) == 2:
-		return n.checkReply(ctx, cmd, fields[1])
+		return n.checkReply(ctx, cmd, fields[1], false)
+	case sub == "check" && len(fields) == 3 && strings.EqualFold(fields[2], "force"):
+		return n.checkReply(ctx, cmd, fields[1], true)
 	case sub == "case" && len(fields) == 2:
 		return n.caseReply(ctx, fields[1])
 	case sub == "check" || sub == "case":
@@ -144,29 +151,23 @@ func (n *Notifier) statusReply(ctx context.Context) (commandReply, error) {
 	return ephemeralReply("%s", b.String()), nil
 }
 
-// allowCheck takes the account's check slot; false when one ran within CheckEvery.
-func (n *Notifier) allowCheck(account string) (bool, time.Duration) {
-	now := n.now()
-	n.chkMu.Lock()
-	defer n.chkMu.Unlock()
-	if last, ok := n.checks[account]; ok && now.Sub(last) < n.cfg.CheckEvery && !now.Before(last) {
-		return false, n.cfg.CheckEvery - now.Sub(last)
-	}
-	n.checks[account] = now
-	return true, 0
-}
-
-func (n *Notifier) checkReply(ctx context.Context, cmd slack.SlashCommand, account string) commandReply {
+// checkReply answers `check <account> [force]`. Anyone may check an account with an
+// active case (a Re-check) or an account of the inventory (rw_accounts, the accounts
+// the last sweep listed); an account that is not listed is answered from the
+// inventory and the sweep record, without asking AWS; `force` checks it all the same
+// (Organizations DescribeAccount), for approvers only. Every check takes the limits
+// of checklimit.go; every refusal says why and when to try again.
+func (n *Notifier) checkReply(ctx context.Context, cmd slack.SlashCommand, account string, force bool) commandReply {
 	if !accountRE.MatchString(account) {
 		return usage(fmt.Sprintf("`%s` is not a 12-digit AWS account id.", esc(truncate(account, 30))))
-	}
-	if ok, wait := n.allowCheck(account); !ok {
-		return ephemeralReply("Account %s was checked less than %s ago; try again in %s.", account, human(n.cfg.CheckEvery), human(wait+time.Minute/2))
 	}
 	actor := model.Actor{Kind: model.ActorSlack, ID: cmd.UserID, Name: cmd.UserName}
 	e, err := n.b.Cases.Get(ctx, account)
 	var c model.Case
 	if err == nil && json.Unmarshal(e.Value(), &c) == nil && actionAllowed(model.ActionRecheck, c.State) {
+		if ok, why := n.takeCheck(cmd.UserID, account); !ok {
+			return ephemeralReply("%s", n.refusalText(account, why))
+		}
 		a := model.Action{SchemaVersion: model.SchemaVersion, ID: "slack:" + cmd.UserID + ":slash_check:" + orDash(cmd.TriggerID),
 			Kind: model.ActionRecheck, AccountID: account, CaseID: c.ID, Actor: actor, At: n.now(), Origin: "slack"}
 		if rep := n.publish(ctx, n.log.With("user", cmd.UserID, "account", account), a, func(string) {}); rep.status != http.StatusOK {
@@ -180,8 +181,63 @@ func (n *Notifier) checkReply(ctx context.Context, cmd slack.SlashCommand, accou
 	if n.cfg.Checker == nil {
 		return ephemeralReply("Account %s has no active case, and this notifier cannot ask the detector to check it.", account)
 	}
+	_, err = n.b.Accounts.Get(ctx, account)
+	listed := err == nil
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted) {
+		n.log.Warn("slash check: read the inventory", "account", account, "err", err)
+		return ephemeralReply("rootwarden could not read its account inventory right now; nothing was checked. Try again in a minute.")
+	}
+	if !listed && !force {
+		return ephemeralReply("%s", n.notListedText(ctx, account))
+	}
+	if !listed {
+		if ok, why := n.isApprover(ctx, cmd.UserID); !ok {
+			return ephemeralReply("Account %s is not in rootwarden's inventory, and a check of an account that is not listed is for approvers: %s "+
+				"Nothing was checked; the next sweep lists the account if it has joined the organization.", account, why)
+		}
+	}
+	if ok, why := n.takeCheck(cmd.UserID, account); !ok {
+		return ephemeralReply("%s", n.refusalText(account, why))
+	}
 	go n.checkLater(account, cmd.UserID, cmd.ResponseURL)
 	return ephemeralReply("Checking account %s now; the answer follows here.", account)
+}
+
+// notListedText answers a check of an account the inventory does not hold, from the
+// inventory and the sweep record: no AWS call.
+func (n *Notifier) notListedText(ctx context.Context, account string) string {
+	force := fmt.Sprintf(" If it is an account of the organization that joined since, the next sweep lists and checks it; "+
+		"an approver can check it now with `/rootwarden check %s force`.", account)
+	sw, err := n.b.Sweep(ctx)
+	switch {
+	case errors.Is(err, bus.ErrNoSweep):
+		return fmt.Sprintf("Account %s is not in rootwarden's inventory: no sweep has listed the organization's accounts yet, "+
+			"and rootwarden checks the accounts a sweep lists.", account) + force
+	case err != nil:
+		n.log.Warn("slash check: read the sweep record", "err", err)
+		return fmt.Sprintf("Account %s is not in rootwarden's inventory (the record of the last sweep cannot be read right now).", account) + force
+	}
+	var b strings.Builder
+	switch {
+	case sw.Error != "":
+		fmt.Fprintf(&b, "Account %s is not in rootwarden's inventory; the listing of the sweep `%s` started %s failed (%s), "+
+			"so the inventory is the one before it.", account, esc(sw.ID), stamp(sw.StartedAt), esc(truncate(sw.Error, 120)))
+	case !sw.Done:
+		fmt.Fprintf(&b, "Account %s is not in rootwarden's inventory yet: the sweep `%s` started %s is still listing the accounts; "+
+			"try again when it is done.", account, esc(sw.ID), stamp(sw.StartedAt))
+	default:
+		fmt.Fprintf(&b, "Account %s is not listed in the organization as of the sweep `%s` started %s (%d accounts listed).",
+			account, esc(sw.ID), stamp(sw.StartedAt), sw.Accounts)
+	}
+	if n.cfg.SweepEvery > 0 {
+		next := sw.StartedAt.Add(n.cfg.SweepEvery)
+		if wait := next.Sub(n.now()); wait > 0 {
+			fmt.Fprintf(&b, " The next sweep starts at %s (in %s).", stamp(next), human((wait + time.Minute - 1).Truncate(time.Minute)))
+		} else {
+			b.WriteString(" The next sweep is due now.")
+		}
+	}
+	return b.String() + force
 }
 
 // checkLater asks the detector and answers through the command's response_url.
@@ -200,21 +256,45 @@ func (n *Notifier) checkLater(account, user, responseURL string) {
 	default:
 		text = fmt.Sprintf(":white_check_mark: Account %s has no root access keys.", account)
 	}
+	n.answerLater(ctx, responseURL, account, text)
+}
+
+// answerLater posts a delayed ephemeral answer to a slash command's response_url,
+// within CallTimeout. The URL is a capability (whoever holds it may post to the
+// channel as the app for 30 minutes), so it never reaches a log line: a failure logs
+// the underlying error without the URL, and a non-2xx answer its status.
+func (n *Notifier) answerLater(ctx context.Context, responseURL, account, text string) {
 	if responseURL == "" {
 		return
 	}
+	log := n.log.With("account", account)
 	body, _ := json.Marshal(map[string]any{"response_type": slack.ResponseTypeEphemeral, "replace_original": false, "text": text})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, bytes.NewReader(body))
 	if err != nil {
+		log.Warn("slash command answer not delivered: unusable response_url")
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: n.cfg.CallTimeout}).Do(req)
 	if err != nil {
-		n.log.Warn("slash check answer not delivered", "account", account, "err", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the same error without the URL
+		}
+		msg := err.Error()
+		if u, perr := url.Parse(responseURL); perr == nil && len(u.Path) > 1 {
+			msg = strings.ReplaceAll(msg, u.Path, "/…") // should the error name it anyway
+		}
+		log.Warn("slash command answer not delivered", "err", msg)
 		return
 	}
-	_ = resp.Body.Close()
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		log.Warn("slash command answer refused by Slack", "status", resp.StatusCode, "answer", escape.Log(string(answer)))
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 }
 
 func (n *Notifier) caseReply(ctx context.Context, arg string) commandReply {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rootwarden/rootwarden/internal/config"
+	"github.com/rootwarden/rootwarden/internal/escape"
 )
 
 // apiCase is the part of the API's case JSON the CLI prints.
@@ -171,7 +172,7 @@ func (o *casesOptions) list(cmd *cobra.Command) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tACCOUNT\tNAME\tSTATE\tSEVERITY\tTICKET\tOPENED\tUPDATED")
 	for _, c := range cases {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.AccountID, dash(c.AccountName), c.State, c.Severity,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.AccountID, dash(escape.Log(c.AccountName)), c.State, c.Severity,
 			ticketText(c), c.OpenedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
@@ -201,13 +202,13 @@ func (o *casesOptions) show(cmd *cobra.Command, id string) error {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "case:\t%s\naccount:\t%s %s\nstate:\t%s\nseverity:\t%s\nticket:\t%s\nopened:\t%s\nupdated:\t%s\n",
-		c.ID, c.AccountID, c.AccountName, c.State, c.Severity, ticketText(c),
+		c.ID, c.AccountID, escape.Log(c.AccountName), c.State, c.Severity, ticketText(c),
 		c.OpenedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339))
 	if c.Risk != nil {
-		fmt.Fprintf(tw, "risk accepted:\tuntil %s: %s\n", c.Risk.Expires.UTC().Format(time.RFC3339), c.Risk.Reason)
+		fmt.Fprintf(tw, "risk accepted:\tuntil %s: %s\n", c.Risk.Expires.UTC().Format(time.RFC3339), escape.Log(c.Risk.Reason))
 	}
 	if c.LastError != "" {
-		fmt.Fprintf(tw, "last error:\t%s\n", c.LastError)
+		fmt.Fprintf(tw, "last error:\t%s\n", escape.Log(c.LastError))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(stdout, "\nhistory:")

@@ -14,7 +14,8 @@ import (
 // PagerDuty (on-call approvers and incidents) and the detector for slash checks.
 func notifierOnCall(cfg config.Config, b *bus.Bus) (notifier.OnCallConfig, error) {
 	oc := cfg.OnCall
-	out := notifier.OnCallConfig{OwnerTag: oc.OwnerTag, OnCallCacheTTL: oc.OnCallCacheTTL, Checker: bus.Checker{NC: b.NC}}
+	out := notifier.OnCallConfig{OwnerTag: oc.OwnerTag, OnCallCacheTTL: oc.OnCallCacheTTL, Checker: bus.Checker{NC: b.NC},
+		SweepEvery: cfg.ScanInterval}
 	for _, r := range oc.Routes {
 		out.Routes = append(out.Routes, notifier.Route(r))
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rootwarden/rootwarden/detector"
 	"github.com/rootwarden/rootwarden/internal/config"
+	"github.com/rootwarden/rootwarden/internal/escape"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -382,9 +383,10 @@ func printScanTable(w io.Writer, rows []scanRow, now time.Time) {
 			keys, sev = scanDescribeKeys(r.Keys), r.severity()
 			age, used = scanKeyAge(r.Keys, now), scanLastUsed(r.Keys)
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.AccountID, scanOrDash(r.AccountName), sev, keys, age, used)
+		// Names and errors come from AWS: no control character reaches the terminal.
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.AccountID, scanOrDash(escape.Log(r.AccountName)), sev, keys, age, used)
 		if anyErr {
-			line += "\t" + scanOrDash(scanErrorCell(r))
+			line += "\t" + scanOrDash(escape.Log(scanErrorCell(r)))
 		}
 		fmt.Fprintln(tw, line)
 	}

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rootwarden/rootwarden/internal/escape"
 )
 
 // Defaults of Config.
@@ -176,9 +178,7 @@ func (c *Client) Trigger(ctx context.Context, in Incident) error {
 	if in.Severity == "" {
 		in.Severity = "critical"
 	}
-	if r := []rune(in.Summary); len(r) > 1024 {
-		in.Summary = string(r[:1021]) + "..."
-	}
+	in.Summary = escape.PagerDuty(in.Summary, 0) // plain, no control characters, at most 1024 characters
 	ev := map[string]any{"routing_key": c.cfg.RoutingKey, "event_action": "trigger", "dedup_key": in.DedupKey,
 		"payload": map[string]any{"summary": in.Summary, "source": in.Source, "severity": in.Severity,
 			"component": "aws-root-access-key", "group": in.Source, "class": "root-access-key",

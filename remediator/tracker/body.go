@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootwarden/rootwarden/internal/escape"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -22,9 +23,10 @@ const ConsoleURL = "https://console.aws.amazon.com/"
 // Label is the label that marks a case's ticket in every system.
 func Label(caseID string) string { return "rootwarden-case-" + caseID }
 
-// Title of a case's ticket.
+// Title of a case's ticket: plain text in every system; the account name is
+// escape.Text (no control characters, no auto-link, no mention).
 func Title(c model.Case) string {
-	return fmt.Sprintf("[rootwarden] Delete the root access key of AWS account %s", accountLabel(c))
+	return fmt.Sprintf("[rootwarden] Delete the root access key of AWS account %s", escape.Text(accountLabel(c)))
 }
 
 func accountLabel(c model.Case) string {
@@ -34,11 +36,21 @@ func accountLabel(c model.Case) string {
 	return c.AccountID
 }
 
-// segment is a run of text, a link when Href is set.
+// segment is a run of text, a link when Href is set (only rootwarden's own links).
+// Value marks text that AWS or people control (account name, event name, reasons):
+// each format escapes it (escape.Markdown, escape.ADF); rootwarden's own text is
+// written as it is.
 type segment struct {
-	Text string
-	Href string
+	Text  string
+	Href  string
+	Value bool
 }
+
+// val is a value segment.
+func val(s string) segment { return segment{Text: s, Value: true} }
+
+// txt is a segment of rootwarden's own text.
+func txt(s string) segment { return segment{Text: s} }
 
 // block is one piece of a ticket description.
 type block struct {
@@ -61,31 +73,32 @@ func description(c model.Case, slackLink string) []block {
 	if n := len(c.Keys); n > 1 {
 		reported = fmt.Sprintf("%d keys reported", n)
 	}
-	found := fmt.Sprintf("AWS account %s has root user access keys (%s). Severity: %s. Case %s, opened %s, found by %s.",
-		accountLabel(c), reported, c.Severity, c.ID, c.OpenedAt.UTC().Format(time.RFC3339), c.FoundBy)
+	found := []segment{txt("AWS account "), val(accountLabel(c)), txt(fmt.Sprintf(" has root user access keys (%s). Severity: ", reported)),
+		val(string(c.Severity)), txt(". Case "), val(c.ID), txt(", opened " + c.OpenedAt.UTC().Format(time.RFC3339) + ", found by "),
+		val(string(c.FoundBy)), txt(".")}
 	var keys [][]segment
 	for _, k := range c.Keys {
-		s := fmt.Sprintf("Key %d: active=%t", k.Slot, k.Active)
+		s := []segment{txt(fmt.Sprintf("Key %d: active=%t", k.Slot, k.Active))}
 		if k.LastUsedAt != nil {
-			s += fmt.Sprintf(", last used %s", k.LastUsedAt.UTC().Format(time.RFC3339))
+			s = append(s, txt(fmt.Sprintf(", last used %s", k.LastUsedAt.UTC().Format(time.RFC3339))))
 			if k.LastUsedService != "" {
-				s += fmt.Sprintf(" (%s in %s)", k.LastUsedService, k.LastUsedRegion)
+				s = append(s, txt(" ("), val(k.LastUsedService), txt(" in "), val(k.LastUsedRegion), txt(")"))
 			}
 		} else {
-			s += ", never used"
+			s = append(s, txt(", never used"))
 		}
-		keys = append(keys, []segment{{Text: s}})
+		keys = append(keys, s)
 	}
 	bs := []block{
 		{Heading: "What was found"},
-		{Para: []segment{{Text: found}}},
+		{Para: found},
 	}
 	if len(keys) > 0 {
 		bs = append(bs, block{Steps: keys})
 	}
 	if c.Event != nil && c.Event.KeyInUse {
-		bs = append(bs, block{Para: []segment{{Text: fmt.Sprintf("A root access key is in use: %s at %s.", c.Event.EventName,
-			c.Event.EventTime.UTC().Format(time.RFC3339))}}})
+		bs = append(bs, block{Para: []segment{txt("A root access key is in use: "), val(c.Event.EventName),
+			txt(" at " + c.Event.EventTime.UTC().Format(time.RFC3339) + ".")}})
 	}
 	bs = append(bs,
 		block{Heading: "Why it matters"},
@@ -127,9 +140,12 @@ func Markdown(c model.Case, slackLink string) string {
 func mdSegments(ss []segment) string {
 	var b strings.Builder
 	for _, s := range ss {
-		if s.Href != "" {
+		switch {
+		case s.Value:
+			b.WriteString(escape.Markdown(s.Text))
+		case s.Href != "":
 			fmt.Fprintf(&b, "[%s](%s)", s.Text, s.Href)
-		} else {
+		default:
 			b.WriteString(s.Text)
 		}
 	}
@@ -161,8 +177,15 @@ func adf(bs []block) map[string]any {
 func adfText(ss []segment) []any {
 	var out []any
 	for _, s := range ss {
-		n := map[string]any{"type": "text", "text": s.Text}
-		if s.Href != "" {
+		text := s.Text
+		if s.Value {
+			text = escape.ADF(text)
+		}
+		if text == "" {
+			continue // ADF refuses an empty text node
+		}
+		n := map[string]any{"type": "text", "text": text}
+		if s.Href != "" && !s.Value {
 			n["marks"] = []any{map[string]any{"type": "link", "attrs": map[string]any{"href": s.Href}}}
 		}
 		out = append(out, n)
@@ -170,7 +193,8 @@ func adfText(ss []segment) []any {
 	return out
 }
 
-// adfPlain is a one-paragraph ADF document (comments).
+// adfPlain is a one-paragraph ADF document (comments): the text may carry values
+// (reasons people typed, AWS error texts), so all of it is a value.
 func adfPlain(text string) map[string]any {
-	return adf([]block{{Para: []segment{{Text: text}}}})
+	return adf([]block{{Para: []segment{val(text)}}})
 }

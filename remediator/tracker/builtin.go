@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/escape"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -186,7 +187,7 @@ func (t *Builtin) modify(ctx context.Context, id string, f func(*BuiltinTicket))
 
 func (t *Builtin) comment(tk *BuiltinTicket, text string) {
 	if text != "" {
-		tk.Comments = append(tk.Comments, BuiltinComment{At: t.Now(), Text: text})
+		tk.Comments = append(tk.Comments, BuiltinComment{At: t.Now(), Text: escape.Plain(text)})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootwarden/rootwarden/internal/escape"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
@@ -171,7 +172,9 @@ func (g *GitHub) Comment(ctx context.Context, ref model.TicketRef, text string) 
 	if err != nil {
 		return err
 	}
-	if err := g.http.do(ctx, http.MethodPost, p+"/comments", map[string]string{"body": text}, nil); err != nil {
+	// The text may carry values (a reason someone typed, an AWS error): all of it is
+	// escaped as Markdown.
+	if err := g.http.do(ctx, http.MethodPost, p+"/comments", map[string]string{"body": escape.Markdown(text)}, nil); err != nil {
 		return fmt.Errorf("comment on github issue %s: %w", ref.ID, err)
 	}
 	return nil
