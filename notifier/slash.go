@@ -32,7 +32,8 @@ import (
 )
 
 const usageText = "Usage: `/rootwarden status` (cases by state, oldest open case, last sweep) · " +
-	"`/rootwarden check <account id>` (check an AWS account now) · `/rootwarden case <case id>` (state and history) · " +
+	"`/rootwarden check <account id> [force]` (check an AWS account now; `force`, for approvers, checks one the last sweep did not list) · " +
+	"`/rootwarden case <case id | account id>` (state and history) · " +
 	"`/rootwarden help`"
 
 var (
