@@ -16,13 +16,11 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/model"
@@ -243,44 +241,14 @@ func (r *Remediator) History(ctx context.Context, account, caseID string) ([]mod
 	return readEvents(ctx, r.b, account, caseID)
 }
 
-// readEvents reads an account's case events (of one case, or all when caseID is empty).
+// readEvents reads an account's case events (of one case, or all when caseID is empty)
+// without leaving anything on the server (bus.CaseEvents).
 func readEvents(ctx context.Context, b *bus.Bus, account, caseID string) ([]model.CaseEvent, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	s, err := b.JS.Stream(ctx, bus.StreamCases)
-	if err != nil {
-		return nil, model.Wrap(model.CodeTransient, err, "open the audit log")
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.CaseSubject(account)}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	out, err := b.CaseEvents(ctx, account, caseID)
 	if err != nil {
 		return nil, model.Wrap(model.CodeTransient, err, "read the audit log of %s", account)
-	}
-	pending := cons.CachedInfo().NumPending
-	seen := map[string]bool{}
-	var out []model.CaseEvent
-	for got := uint64(0); got < pending; {
-		batch, err := cons.Fetch(int(min(pending-got, 256)), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return nil, model.Wrap(model.CodeTransient, err, "read the audit log of %s", account)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var ev model.CaseEvent
-			if json.Unmarshal(m.Data(), &ev) != nil || (caseID != "" && ev.CaseID != caseID) || seen[ev.ID] {
-				continue
-			}
-			seen[ev.ID] = true
-			out = append(out, ev)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && n == 0 {
-			return nil, model.Wrap(model.CodeTransient, err, "read the audit log of %s", account)
-		}
-		if n == 0 {
-			break
-		}
-		got += uint64(n)
 	}
 	if caseID != "" {
 		slices.SortStableFunc(out, func(a, b model.CaseEvent) int { return a.Seq - b.Seq })
