@@ -21,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
