@@ -88,8 +88,9 @@ type Input struct {
 	// Steady state (steady.go): an observation that changes nothing a reader sees is
 	// not stored; LastCheckedAt alone is written once it lags by CheckedEvery (0 →
 	// DefaultCheckedEvery, spread per account). Seen is the newest observation time
-	// this instance applied for the account, so that the stale-observation guard
-	// still knows what was not written.
+	// known for the account (this instance's, and before a change is stored the
+	// newest on RW_FINDINGS), so that the stale-observation guard still knows what was
+	// not written.
 	CheckedEvery time.Duration
 	Seen         time.Time
 }

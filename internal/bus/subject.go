@@ -40,9 +40,9 @@ func (b *Bus) ReadSubject(ctx context.Context, stream, subject string, fn func(*
 		ctx, cancel = context.WithTimeout(ctx, readTimeout)
 		defer cancel()
 	}
-	s, err := b.JS.Stream(ctx, stream)
+	s, err := b.stream(ctx, stream)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", stream, err)
+		return err
 	}
 	for seq := uint64(1); ; {
 		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
@@ -79,4 +79,35 @@ func (b *Bus) CaseEvents(ctx context.Context, account, caseID string) ([]model.C
 		return nil, err
 	}
 	return out, nil
+}
+
+// stream is a handle on a stream, looked up once (a lookup is a STREAM.INFO request;
+// a get names the stream, so the handle stays good).
+func (b *Bus) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	if s, ok := b.streams.Load(name); ok {
+		return s.(jetstream.Stream), nil
+	}
+	s, err := b.JS.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	b.streams.Store(name, s)
+	return s, nil
+}
+
+// NewestObservedAt is the time of the newest observation of account on RW_FINDINGS
+// that says something about the keys (a failed check says nothing), by ObservedAt,
+// not by the order of publication (a late publish stores an older observation
+// last). It reads every message of the account's subject: at most
+// FindingsPerAccount. Zero when there is none.
+func (b *Bus) NewestObservedAt(ctx context.Context, account string) (time.Time, error) {
+	var newest time.Time
+	err := b.ReadSubject(ctx, StreamFindings, FindingSubject(account), func(m *jetstream.RawStreamMsg) bool {
+		var o model.Observation
+		if json.Unmarshal(m.Data, &o) == nil && o.AccountID == account && !o.Failed() && o.ObservedAt.After(newest) {
+			newest = o.ObservedAt
+		}
+		return true
+	})
+	return newest, err
 }
