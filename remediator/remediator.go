@@ -55,9 +55,6 @@ type Config struct {
 	TicketTimeout time.Duration
 	// VerifyTimeout time-boxes verifying (default DefaultVerifyTimeout).
 	VerifyTimeout time.Duration
-	// CheckCooldown: a re-check or "I deleted" within this time of the last one is
-	// ignored (default DefaultCheckCooldown; negative: never).
-	CheckCooldown time.Duration
 	// Workers bounds the accounts whose work (tickets, checks, deletions) runs at
 	// once (default 16); each account's work runs on one goroutine at a time.
 	Workers int
@@ -171,9 +168,6 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	}
 	if cfg.VerifyTimeout <= 0 {
 		cfg.VerifyTimeout = DefaultVerifyTimeout
-	}
-	if cfg.CheckCooldown == 0 {
-		cfg.CheckCooldown = DefaultCheckCooldown
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 16
@@ -478,7 +472,6 @@ func (r *Remediator) policy(in Input) Input {
 	in.MaxActionIDs = r.cfg.MaxActionIDs
 	in.CheckedEvery = r.cfg.CheckedEvery
 	in.VerifyTimeout = r.cfg.VerifyTimeout
-	in.CheckCooldown = r.cfg.CheckCooldown
 	return in
 }
 

@@ -105,9 +105,9 @@ func checkAsked(a model.Action, d Decision, rec *record) (verify, asked bool) {
 // compare-and-set against the state current then, so outside the claim the worst
 // that can happen is a second check by another replica; what must run once (ticket
 // operations, deletions) follows in the account's work, under the claim, once the
-// answer is applied. Actions are a person's clicks, throttled per case (the
-// notifier's cooldown and the machine's), so these checks do not need the Workers
-// bound. While it runs, this instance's work leaves the account's checks to it.
+// answer is applied. Actions are a person's clicks: at most one check of a case owed
+// at a time (the machine's throttle) and a small budget per person (the notifier's),
+// so these checks do not need the Workers bound. While it runs, this instance's work leaves the account's checks to it.
 func (r *Remediator) checkAtOnce(ctx context.Context, c model.Case, verify bool) {
 	account := c.AccountID
 	r.mu.Lock()
