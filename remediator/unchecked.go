@@ -1,38 +1,36 @@
 package remediator
 
 // Accounts that cannot be checked. A failed check of an account with an active case
-// is a check_failed event on the case (once per stable failure). An account without
-// a case has no thread to say it in, yet an account whose role is missing or denied
-// is a blind spot: root keys created there are never found. The remediator counts
-// such failures per account in rw_sched ("remediator.unchecked.<account>"); after
-// UncheckedAfter failures in a row it logs an error once per distinct failure and
-// counts the account in rootwarden_remediator_unchecked_accounts. The first check
-// that works again clears it.
+// is also a check_failed event on the case (once per stable failure); an account
+// without a case has no thread to say it in, yet an account whose role is missing or
+// denied is a blind spot: root keys created there are never found. So the remediator
+// counts every account's failed checks in a row in rw_sched
+// (bus.UncheckedKeyPrefix+account, a bus.UncheckedRecord); after UncheckedAfter
+// failures in a row it logs an error once per distinct failure and the account is
+// unchecked: GET /api/v1/unchecked, rootwarden_remediator_unchecked_accounts (read
+// from the live copy, internal/bus coverage.go, so it moves when a record does), and
+// in Slack /rootwarden status, the App Home and the daily summary
+// (notifier/coverage.go). The first check that works again deletes the record.
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/model"
 )
 
 // DefaultUncheckedAfter is how many failed checks in a row make an account unchecked.
 const DefaultUncheckedAfter = 3
 
-const uncheckedPrefix = "remediator.unchecked."
+const uncheckedPrefix = bus.UncheckedKeyPrefix
 
-type unchecked struct {
-	Since    time.Time `json:"since"`
-	Failures int       `json:"failures"`
-	Error    string    `json:"error"`              // stable text of the last failure
-	Reported string    `json:"reported,omitempty"` // the failure last reported
-}
+type unchecked = bus.UncheckedRecord
 
-// noteCheck records the outcome of a check of an account without an active case.
+// noteCheck records the outcome of a check of an account.
 func (r *Remediator) noteCheck(ctx context.Context, o model.Observation) {
 	if !o.Failed() && !r.mayBeUnchecked(ctx, o.AccountID) {
 		return // the common case: a clean account that works, no KV round trip
@@ -63,6 +61,7 @@ func (r *Remediator) noteCheck(ctx context.Context, o model.Observation) {
 			u.Since = o.ObservedAt
 		}
 		u.Failures++
+		u.Last = o.ObservedAt
 		u.Error = StableError(o.ErrorCode + ": " + o.Error)
 		report := u.Failures >= r.cfg.UncheckedAfter && u.Reported != u.Error
 		if report {
@@ -131,4 +130,14 @@ func (r *Remediator) Unchecked(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// uncheckedNow is the number of unchecked accounts in the live copy (0 before Run
+// starts it).
+func (r *Remediator) uncheckedNow() int {
+	cov := r.coverage.Load()
+	if cov == nil {
+		return 0
+	}
+	return len(cov.Snapshot().Unchecked())
 }

@@ -381,7 +381,6 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 		return
 	}
 	now := r.cfg.Now()
-	active := 0
 	var wg sync.WaitGroup
 	tally := metrics.NewTally()
 	for _, rec := range recs {
@@ -390,9 +389,6 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 		}
 		c := rec.Case
 		tally.Add(c)
-		if c.State.Active() {
-			active++
-		}
 		if len(rec.Outbox) > 0 {
 			if err := r.flush(ctx, c.AccountID); err != nil {
 				r.log.Warn("publish case events", "account", c.AccountID, "err", err)
@@ -425,10 +421,6 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 		}
 	}
 	if full {
-		r.openCases.Set(float64(active))
-		if u, err := r.Unchecked(ctx); err == nil {
-			r.unchecked.Set(float64(len(u)))
-		}
 		tally.Publish(now)
 	}
 	wg.Wait()
