@@ -80,6 +80,9 @@ type Config struct {
 	// CheckBudgetWindow (5 per 5m; checkbudget.go).
 	CheckBudget       int
 	CheckBudgetWindow time.Duration
+	// CoverageSummaryAt is when in the UTC day the daily summary of unchecked accounts
+	// is due (9h; negative: never; coverage.go).
+	CoverageSummaryAt time.Duration
 
 	Now     func() time.Time      // clock for reminders, expiries and records; nil → time.Now
 	Metrics prometheus.Registerer // nil → no metrics
@@ -164,6 +167,9 @@ func (c *Config) defaults() {
 	if c.CheckBudgetWindow <= 0 {
 		c.CheckBudgetWindow = DefaultCheckBudgetWindow
 	}
+	if c.CoverageSummaryAt == 0 {
+		c.CoverageSummaryAt = DefaultCoverageSummaryAt
+	}
 	if c.SummaryEvery <= 0 {
 		c.SummaryEvery = DefaultSummaryEvery
 	}
@@ -206,7 +212,9 @@ type Notifier struct {
 	readyErr error // the last Slack check's failure; nil → ready
 
 	tmu         sync.Mutex
-	clicks      map[string][]lastClick // person → their recent check requests (checkbudget.go)
+	clicks      map[string][]lastClick       // person → their recent check requests (checkbudget.go)
+	coverage    atomic.Pointer[bus.Coverage] // live copy of the unchecked accounts (coverage.go)
+	coverageDay atomic.Value                 // string: the UTC day whose coverage summaries are done
 	rateLimited atomic.Int64
 	tickReads   atomic.Int64 // cases read by the reminder loop
 }
@@ -308,6 +316,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 			wg.Go(func() { n.summaryLoop(ctx) })
 			wg.Go(func() { n.recheckSlack(ctx) })
 			wg.Go(func() { n.watchDue(ctx) })
+			wg.Go(func() { n.coverageLoop(ctx) })
 		}
 		name, handle := c.cfg.Durable, c.handle
 		cc, err := cons.Consume(func(msg jetstream.Msg) { handle(ctx, msg) },

@@ -136,7 +136,7 @@ func (n *Notifier) statusReply(ctx context.Context) (commandReply, error) {
 	} else {
 		b.WriteString("No open case.\n")
 	}
-	b.WriteString(n.sweepLine(ctx))
+	b.WriteString(n.withCoverage(ctx, n.sweepLine(ctx)))
 	if failing > 0 {
 		fmt.Fprintf(&b, "\n:warning: %d active cases whose last check failed.", failing)
 	}
