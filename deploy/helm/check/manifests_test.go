@@ -288,11 +288,12 @@ func TestSlackIngressExposesOnlySlack(t *testing.T) {
 func TestAlerts(t *testing.T) {
 	r := byName(t, load(t), "allinone.yaml")
 	want := map[string]string{
-		"RootwardenSweepStale":      "rootwarden_sweep_last_success_timestamp_seconds",
-		"RootwardenCheckErrorsHigh": "rootwarden_detector_check_errors_total",
-		"RootwardenSLABreached":     "rootwarden_case_oldest_open_age_seconds",
-		"RootwardenSlackFailing":    "rootwarden_slack_calls_total",
-		"RootwardenConsumerLag":     "rootwarden_consumer_pending_messages",
+		"RootwardenSweepStale":        "rootwarden_sweep_last_success_timestamp_seconds",
+		"RootwardenCheckErrorsHigh":   "rootwarden_detector_check_errors_total",
+		"RootwardenSLABreached":       "rootwarden_case_oldest_open_age_seconds",
+		"RootwardenSlackFailing":      "rootwarden_slack_calls_total",
+		"RootwardenConsumerLag":       "rootwarden_consumer_pending_messages",
+		"RootwardenAccountsUnchecked": "rootwarden_remediator_unchecked_accounts",
 	}
 	got := map[string]string{}
 	for _, o := range r.objects {
