@@ -1,6 +1,7 @@
 package remediator
 
-// The case API (read-only): GET /api/v1/cases and GET /api/v1/cases/{id}, bearer
+// The case API (read-only): GET /api/v1/cases, GET /api/v1/cases/{id} and GET
+// /api/v1/unchecked (the accounts that cannot be checked: unchecked.go), bearer
 // ROOTWARDEN_API_TOKEN compared in constant time; without a token the API is off (404).
 //
 // The listing shows the current case of every account, read from the rw_cases bucket
@@ -70,12 +71,18 @@ func (r *Remediator) APIHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/cases", r.auth(r.listCases))
 	mux.HandleFunc("GET /api/v1/cases/{id}", r.auth(r.showCase))
 	mux.HandleFunc("GET /api/v1/unchecked", r.auth(func(w http.ResponseWriter, req *http.Request) {
-		u, err := r.Unchecked(req.Context())
+		l, err := r.UncheckedAccounts(req.Context())
 		if err != nil {
 			writeCodeErr(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"unchecked": u}) // account → failure
+		u := map[string]string{}
+		for _, a := range l {
+			u[a.AccountID] = a.Error
+		}
+		// unchecked: account → failure (the first form of this answer); accounts: the same
+		// with the failure's group, count and times.
+		writeJSON(w, http.StatusOK, map[string]any{"unchecked": u, "accounts": l})
 	}))
 	mux.HandleFunc("/api/v1/", r.auth(func(w http.ResponseWriter, req *http.Request) {
 		writeErr(w, http.StatusNotFound, model.CodeNotFound, "no such API endpoint: "+req.Method+" "+req.URL.Path)

@@ -16,6 +16,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -111,23 +114,56 @@ func (r *Remediator) mayBeUnchecked(ctx context.Context, account string) bool {
 	return r.uncheckedKnown[account]
 }
 
-// Unchecked lists the accounts that could not be checked UncheckedAfter times in a
-// row, with the failure.
-func (r *Remediator) Unchecked(ctx context.Context) (map[string]string, error) {
+// UncheckedAccount is an account that cannot be checked, as GET /api/v1/unchecked
+// shows it.
+type UncheckedAccount struct {
+	AccountID   string    `json:"account_id"`
+	Reason      string    `json:"reason"` // the failure's group (internal/bus UncheckedReason)
+	Error       string    `json:"error"`  // the last failure
+	Failures    int       `json:"failures"`
+	Since       time.Time `json:"since"`
+	LastFailure time.Time `json:"last_failure"`
+}
+
+// UncheckedAccounts lists the accounts that could not be checked UncheckedAfter times
+// in a row and still fail (an account whose last failure is older than the previous
+// sweep's start is no longer swept: it left the organization), by account id.
+func (r *Remediator) UncheckedAccounts(ctx context.Context) ([]UncheckedAccount, error) {
+	var sw *bus.SweepRecord
+	if rec, err := r.b.Sweep(ctx); err == nil {
+		sw = &rec
+	} else if !errors.Is(err, bus.ErrNoSweep) && !errors.Is(err, bus.ErrSweepUnreadable) {
+		return nil, model.Wrap(model.CodeTransient, err, "list unchecked accounts")
+	}
 	l, err := r.b.Sched.ListKeysFiltered(ctx, uncheckedPrefix+">")
 	if err != nil {
 		return nil, model.Wrap(model.CodeTransient, err, "list unchecked accounts")
 	}
-	out := map[string]string{}
+	out := []UncheckedAccount{}
 	for k := range l.Keys() {
 		e, err := r.b.Sched.Get(ctx, k)
 		if err != nil {
 			continue
 		}
 		var u unchecked
-		if json.Unmarshal(e.Value(), &u) == nil && u.Failures >= r.cfg.UncheckedAfter {
-			out[k[len(uncheckedPrefix):]] = u.Error
+		if json.Unmarshal(e.Value(), &u) == nil && u.Failures >= r.cfg.UncheckedAfter && u.Current(sw) {
+			out = append(out, UncheckedAccount{AccountID: k[len(uncheckedPrefix):], Reason: bus.UncheckedReason(u.Error),
+				Error: u.Error, Failures: u.Failures, Since: u.Since.UTC(), LastFailure: u.LastFailure().UTC()})
 		}
+	}
+	slices.SortFunc(out, func(a, b UncheckedAccount) int { return strings.Compare(a.AccountID, b.AccountID) })
+	return out, nil
+}
+
+// Unchecked is UncheckedAccounts as account → failure.
+func (r *Remediator) Unchecked(ctx context.Context) (map[string]string, error) {
+	l, err := r.UncheckedAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, u := range l {
+		out[u.AccountID] = u.Error
 	}
 	return out, nil
 }

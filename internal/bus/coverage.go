@@ -11,7 +11,6 @@ package bus
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -158,13 +157,22 @@ func (c *Coverage) Snapshot() CoverageSnapshot {
 		sw := *c.sweep
 		s.Sweep = &sw
 	}
-	cut := s.cutoff()
 	for a, u := range c.recs {
-		if !u.LastFailure().Before(cut) {
+		if u.Current(s.Sweep) {
 			s.Failing[a] = u
 		}
 	}
 	return s
+}
+
+// Current reports whether the run still counts: its latest failure is not older than
+// the start of the previous sweep (sw: the current sweep's record; nil → it counts).
+// An older one is of an account no sweep checks any more (it left the organization).
+func (u UncheckedRecord) Current(sw *SweepRecord) bool {
+	if sw == nil || sw.Prev == nil {
+		return true
+	}
+	return !u.LastFailure().Before(sw.Prev.StartedAt)
 }
 
 // CoverageSnapshot is the accounts whose last check failed, as of one moment.
@@ -174,14 +182,6 @@ type CoverageSnapshot struct {
 	// checks any more (they left the organization): they no longer count.
 	Failing map[string]UncheckedRecord
 	Sweep   *SweepRecord
-}
-
-// cutoff is the start of the previous sweep (zero when there is none).
-func (s CoverageSnapshot) cutoff() time.Time {
-	if s.Sweep != nil && s.Sweep.Prev != nil {
-		return s.Sweep.Prev.StartedAt
-	}
-	return time.Time{}
 }
 
 // Unchecked is the failing accounts whose run is long enough to report (the
@@ -218,6 +218,3 @@ func ByReason(recs map[string]UncheckedRecord) []ReasonCount {
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i].Accounts) > len(out[j].Accounts) })
 	return out
 }
-
-// ErrCoverageNotReady: the copy has not read the stored records yet.
-var ErrCoverageNotReady = errors.New("the unchecked accounts are still being read")
