@@ -26,6 +26,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -185,36 +186,66 @@ func (n *Notifier) coverageLoop(ctx context.Context) {
 	}
 }
 
+// coverageDayState is what the summary pass remembers within one UTC day, so that a
+// pass every TickEvery costs no read once the day's summaries are out: the channel of
+// each unchecked account (one inventory read per account per day) and the channels
+// whose summary of the day is posted.
+type coverageDayState struct {
+	mu     sync.Mutex
+	day    string
+	routes map[string]string // account → channel
+	names  map[string]string // account → name
+	done   map[string]bool   // channel → today's summary posted
+}
+
 // coverageSummary posts today's summary to each channel that has something to say and
-// has not had it yet, once the day's CoverageSummaryAt has passed.
+// has not had it yet today, once the day's CoverageSummaryAt has passed. A channel
+// whose accounts fail only later in the day gets its summary then.
 func (n *Notifier) coverageSummary(ctx context.Context) error {
 	now := n.now().UTC()
 	today := now.Format("2006-01-02")
 	if now.Sub(now.Truncate(24*time.Hour)) < n.cfg.CoverageSummaryAt {
 		return nil
 	}
-	if d, _ := n.coverageDay.Load().(string); d == today {
-		return nil // every channel had today's summary, or had nothing to say
+	st := &n.coverageDay
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.day != today {
+		st.day, st.routes, st.names, st.done = today, map[string]string{}, map[string]string{}, map[string]bool{}
 	}
 	snap, err := n.coverageSnapshot(ctx)
 	if err != nil {
 		return err
 	}
-	unchecked := snap.Unchecked()
-	byChannel, names := n.routeUnchecked(ctx, unchecked)
+	byChannel := map[string]map[string]bus.UncheckedRecord{}
+	for a, u := range snap.Unchecked() {
+		ch, ok := st.routes[a]
+		if !ok {
+			ch, st.names[a] = n.routeAccount(ctx, a)
+			st.routes[a] = ch
+		}
+		if st.done[ch] {
+			continue
+		}
+		if byChannel[ch] == nil {
+			byChannel[ch] = map[string]bus.UncheckedRecord{}
+		}
+		byChannel[ch][a] = u
+	}
 	var errs []error
-	pending := false
 	for _, ch := range slices.Sorted(maps.Keys(byChannel)) {
-		claimed, err := n.claimCoverage(ctx, today, ch)
+		claimed, posted, err := n.claimCoverage(ctx, today, ch)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		if posted {
+			st.done[ch] = true // by another notifier, or before a restart
+		}
 		if !claimed {
-			pending = pending || n.coverageClaimedElsewhere(ctx, today, ch)
 			continue
 		}
-		text := coverageSummaryText(byChannel[ch], names, ch == n.cfg.Channel && len(n.cfg.Routes) > 0)
+		text := coverageSummaryText(byChannel[ch], st.names, ch == n.cfg.Channel && len(n.cfg.Routes) > 0)
 		_, _, err = n.postMsg(withPrio(ctx, prioBackground), ch, slack.MsgOptionText(text, false),
 			slack.MsgOptionBlocks(slack.NewSectionBlock(mrkdwn(text), nil, nil)))
 		if err != nil {
@@ -222,52 +253,30 @@ func (n *Notifier) coverageSummary(ctx context.Context) error {
 			continue // claimed: tried again once the claim lapses
 		}
 		n.log.Info("daily coverage summary posted", "channel", ch, "accounts", len(byChannel[ch]))
+		st.done[ch] = true
 		if err := n.markCoverage(ctx, today, ch); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) == 0 && !pending {
-		n.coverageDay.Store(today)
-	}
 	return errors.Join(errs...)
 }
 
-// coverageClaimedElsewhere reports whether the channel's summary of today is claimed
-// and not yet posted (another notifier is at it, or died at it).
-func (n *Notifier) coverageClaimedElsewhere(ctx context.Context, today, ch string) bool {
-	st, _, err := n.loadCoverageDaily(ctx)
-	if err != nil || st.Day != today {
-		return true
-	}
-	_, posted := st.Posted[ch]
-	return !posted
-}
-
-// routeUnchecked sorts the unchecked accounts by channel, as a case of the account
-// would be routed (its OU and tags from the inventory), and returns their names.
-func (n *Notifier) routeUnchecked(ctx context.Context, recs map[string]bus.UncheckedRecord) (map[string]map[string]bus.UncheckedRecord, map[string]string) {
-	out := map[string]map[string]bus.UncheckedRecord{}
-	names := map[string]string{}
-	for a, u := range recs {
-		c := model.Case{AccountID: a}
-		if e, err := n.b.Accounts.Get(ctx, a); err == nil {
-			var inv struct {
-				Name   string            `json:"account_name"`
-				OUPath string            `json:"ou_path"`
-				Tags   map[string]string `json:"tags"`
-			}
-			if json.Unmarshal(e.Value(), &inv) == nil {
-				c.AccountName, c.OUPath, c.Tags = inv.Name, inv.OUPath, inv.Tags
-				names[a] = inv.Name
-			}
+// routeAccount is the channel a case of the account would go to (its OU and tags
+// from the inventory; the default channel when it has no entry), and its name.
+func (n *Notifier) routeAccount(ctx context.Context, account string) (channel, name string) {
+	c := model.Case{AccountID: account}
+	if e, err := n.b.Accounts.Get(ctx, account); err == nil {
+		var inv struct {
+			Name   string            `json:"account_name"`
+			OUPath string            `json:"ou_path"`
+			Tags   map[string]string `json:"tags"`
 		}
-		ch, _ := n.RouteFor(c)
-		if out[ch] == nil {
-			out[ch] = map[string]bus.UncheckedRecord{}
+		if json.Unmarshal(e.Value(), &inv) == nil {
+			c.AccountName, c.OUPath, c.Tags = inv.Name, inv.OUPath, inv.Tags
 		}
-		out[ch][a] = u
 	}
-	return out, names
+	channel, _ = n.RouteFor(c)
+	return channel, c.AccountName
 }
 
 // coverageSummaryText is one channel's summary. rest: the default channel with routes
@@ -362,12 +371,13 @@ func (n *Notifier) updateCoverageDaily(ctx context.Context, today string, f func
 	return false, errors.New("write the daily coverage record: it kept changing")
 }
 
-// claimCoverage takes the channel's summary of today: false when it was posted, or
-// another notifier's claim still holds.
-func (n *Notifier) claimCoverage(ctx context.Context, today, ch string) (bool, error) {
+// claimCoverage takes the channel's summary of today: claimed false when it was
+// posted (posted true) or another notifier's claim still holds.
+func (n *Notifier) claimCoverage(ctx context.Context, today, ch string) (claimed, posted bool, err error) {
 	now := n.now()
-	return n.updateCoverageDaily(ctx, today, func(st *coverageDaily) bool {
+	claimed, err = n.updateCoverageDaily(ctx, today, func(st *coverageDaily) bool {
 		if _, done := st.Posted[ch]; done {
+			posted = true
 			return false
 		}
 		if at, ok := st.Claimed[ch]; ok && now.Sub(at) < coverageClaimFor && !now.Before(at) {
@@ -376,6 +386,7 @@ func (n *Notifier) claimCoverage(ctx context.Context, today, ch string) (bool, e
 		st.Claimed[ch] = now
 		return true
 	})
+	return claimed, posted, err
 }
 
 // markCoverage records the channel's summary of today as posted.

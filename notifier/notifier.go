@@ -214,7 +214,7 @@ type Notifier struct {
 	tmu         sync.Mutex
 	clicks      map[string][]lastClick       // person → their recent check requests (checkbudget.go)
 	coverage    atomic.Pointer[bus.Coverage] // live copy of the unchecked accounts (coverage.go)
-	coverageDay atomic.Value                 // string: the UTC day whose coverage summaries are done
+	coverageDay coverageDayState             // the daily coverage summary's day (coverage.go)
 	rateLimited atomic.Int64
 	tickReads   atomic.Int64 // cases read by the reminder loop
 }
