@@ -288,13 +288,13 @@ func TestSlackIngressExposesOnlySlack(t *testing.T) {
 func TestAlerts(t *testing.T) {
 	r := byName(t, load(t), "allinone.yaml")
 	want := map[string]string{
-		"RootwardenSweepStale":        "rootwarden_sweep_last_success_timestamp_seconds",
-		"RootwardenCheckErrorsHigh":   "rootwarden_detector_check_errors_total",
-		"RootwardenSLABreached":       "rootwarden_case_oldest_open_age_seconds",
-		"RootwardenSlackFailing":      "rootwarden_slack_calls_total",
-		"RootwardenConsumerLag":       "rootwarden_consumer_pending_messages",
-		"RootwardenAccountsUnchecked": "rootwarden_remediator_unchecked_accounts",
+		"RootwardenSweepStale":      "rootwarden_sweep_last_success_timestamp_seconds",
+		"RootwardenCheckErrorsHigh": "rootwarden_detector_check_errors_total",
+		"RootwardenSLABreached":     "rootwarden_case_oldest_open_age_seconds",
+		"RootwardenSlackFailing":    "rootwarden_slack_calls_total",
+		"RootwardenConsumerLag":     "rootwarden_consumer_pending_messages",
 	}
+	want["RootwardenAccountsUnchecked"] = "rootwarden_remediator_unchecked_accounts"
 	got := map[string]string{}
 	for _, o := range r.objects {
 		pr, ok := o.(*monitoringv1.PrometheusRule)
