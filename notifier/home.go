@@ -124,7 +124,7 @@ func (n *Notifier) homeCases(ctx context.Context) (homeRound, error) {
 			out[i].line = n.homeLine(ctx, c)
 		}
 	}
-	return homeRound{cases: out, sweep: n.sweepLine(ctx)}, nil
+	return homeRound{cases: out, sweep: n.withCoverage(ctx, n.sweepLine(ctx))}, nil
 }
 
 func (n *Notifier) publishHomeWith(ctx context.Context, user string, round homeRound) error {

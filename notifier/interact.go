@@ -233,42 +233,13 @@ func (n *Notifier) onBlockAction(ctx context.Context, ic slack.InteractionCallba
 	}
 	a := model.Action{SchemaVersion: model.SchemaVersion, ID: fmt.Sprintf("slack:%s:%s:%s", user, act.ActionID, actionTS),
 		Kind: kind, AccountID: account, CaseID: caseID, Actor: actorOf(ic), At: n.now(), Origin: "slack"}
-	if wait := n.throttled(a); wait > 0 {
-		log.Info("click throttled: a check of this case is under way", "kind", kind, "retry_in", wait)
+	if why := n.checkThrottle(*c, a); why != "" {
+		log.Info("check request throttled", "kind", kind, "reason", why)
 		n.m.interactions.WithLabelValues("block_actions", "throttled").Inc()
-		n.ephemeral(ctx, channel, user, "", fmt.Sprintf("rootwarden is already checking case %s; try again in %d s. Nothing more was done.",
-			caseID, int((wait+time.Second-1)/time.Second)))
+		n.ephemeral(ctx, channel, user, "", why)
 		return ok()
 	}
 	return n.publish(ctx, log, a, func(msg string) { n.ephemeral(ctx, channel, user, "", msg) })
-}
-
-// throttled is how long the clicker must wait before another "Re-check" or "I
-// deleted" of the case (each costs AWS calls and thread replies); 0 → go ahead. A
-// repeated delivery of the same click is not throttled (the bus deduplicates it).
-func (n *Notifier) throttled(a model.Action) time.Duration {
-	if a.Kind != model.ActionRecheck && a.Kind != model.ActionConfirmDeleted {
-		return 0
-	}
-	key := a.CaseID + "/" + string(a.Kind)
-	now := n.now()
-	n.tmu.Lock()
-	defer n.tmu.Unlock()
-	if last, ok := n.clicks[key]; ok && last.id != a.ID && now.Sub(last.at) < n.cfg.ClickCooldown && !now.Before(last.at) {
-		return n.cfg.ClickCooldown - now.Sub(last.at)
-	}
-	for k, c := range n.clicks { // keep the map small
-		if now.Sub(c.at) >= n.cfg.ClickCooldown {
-			delete(n.clicks, k)
-		}
-	}
-	n.clicks[key] = lastClick{at: now, id: a.ID}
-	return 0
-}
-
-type lastClick struct {
-	at time.Time
-	id string
 }
 
 func (n *Notifier) publish(ctx context.Context, log *slog.Logger, a model.Action, tell func(string)) reply {

@@ -464,35 +464,3 @@ func TestAcceptRiskReasonLimitCountsCharactersNotBytes(t *testing.T) {
 		t.Fatalf("actions = %d, want 1 with the reason", len(acts))
 	}
 }
-
-func TestRepeatedRecheckIsThrottledPerCase(t *testing.T) {
-	e := newEnv(t, nil)
-	c := baseCase(account+"-1", e.clock.Now())
-	c.State = model.StateTicketed
-	e.putCase(c)
-	first := click(outsider, notifier.ActionIDRecheck, account, c.ID)
-	if status, _ := e.deliver(first); status != 200 {
-		t.Fatal("first re-check")
-	}
-	if status, _ := e.deliver(first); status != 200 { // Slack's retry of the same click
-		t.Fatal("repeated delivery")
-	}
-	e.clock.Add(10 * time.Second)
-	if status, _ := e.deliver(click(approverUser, notifier.ActionIDRecheck, account, c.ID)); status != 200 {
-		t.Fatal("second re-check")
-	}
-	if n := len(e.actions()); n != 1 {
-		t.Fatalf("actions = %d after two re-checks 10 s apart, want 1", n)
-	}
-	eph := e.fake.Ephemerals()
-	if len(eph) != 1 || eph[0].User != approverUser || !strings.Contains(eph[0].Text, "try again in 20 s") {
-		t.Fatalf("ephemerals = %+v, want one to the second clicker: try again in 20 s", eph)
-	}
-	// "I deleted" is its own kind; after the cooldown a re-check goes through again.
-	e.deliver(click(outsider, notifier.ActionIDConfirmDeleted, account, c.ID))
-	e.clock.Add(21 * time.Second)
-	e.deliver(click(approverUser, notifier.ActionIDRecheck, account, c.ID))
-	if n := len(e.actions()); n != 3 {
-		t.Fatalf("actions = %d, want 3 (re-check, I deleted, re-check after the cooldown)", n)
-	}
-}

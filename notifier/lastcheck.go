@@ -19,7 +19,8 @@ package notifier
 //     (detector/unchanged.go), the later sweep that found it so still.
 //   - `/rootwarden status` and the App Home say how far the last sweep got: when it
 //     started, how many accounts it listed, and how many of its checks are still
-//     queued on RW_SCAN (0: every listed account has been checked).
+//     queued on RW_SCAN; the coverage line under it (coverage.go) says how many
+//     of those checks failed.
 
 import (
 	"context"
@@ -142,7 +143,7 @@ func (n *Notifier) sweepLine(ctx context.Context) string {
 		n.log.Warn("sweep progress", "err", err)
 		b.WriteString("; checks still to do: unknown")
 	case queued == 0:
-		b.WriteString("; every listed account checked")
+		b.WriteString("; no check still to do") // done, not necessarily answered: the coverage line says (coverage.go)
 	default:
 		fmt.Fprintf(&b, "; %d checks still to do", queued)
 	}

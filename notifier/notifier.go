@@ -44,7 +44,6 @@ const (
 	DefaultAckWait           = 10 * time.Second
 	DefaultMaxInFlight       = 1024
 	urgentInFlight           = 64 // the urgent consumer's window (people's events only)
-	DefaultClickCooldown     = 30 * time.Second
 )
 
 // Config of the notifier. Secrets (SigningSecret, AppToken) never appear in logs:
@@ -77,7 +76,13 @@ type Config struct {
 	BurstThreshold int           // this many cases opened within BurstWindow → a summary message (10); negative → never
 	BurstWindow    time.Duration // (1m)
 	SummaryEvery   time.Duration // the summary is edited at most this often (10s)
-	ClickCooldown  time.Duration // "Re-check"/"I deleted" of one case at most this often (30s)
+	// CheckBudget: "Re-check"/"I deleted" requests one person may make per
+	// CheckBudgetWindow (5 per 5m; checkbudget.go).
+	CheckBudget       int
+	CheckBudgetWindow time.Duration
+	// CoverageSummaryAt is when in the UTC day the daily summary of unchecked accounts
+	// is due (9h; negative: never; coverage.go).
+	CoverageSummaryAt time.Duration
 
 	Now     func() time.Time      // clock for reminders, expiries and records; nil → time.Now
 	Metrics prometheus.Registerer // nil → no metrics
@@ -156,8 +161,14 @@ func (c *Config) defaults() {
 	if c.BurstWindow <= 0 {
 		c.BurstWindow = DefaultBurstWindow
 	}
-	if c.ClickCooldown <= 0 {
-		c.ClickCooldown = DefaultClickCooldown
+	if c.CheckBudget <= 0 {
+		c.CheckBudget = DefaultCheckBudget
+	}
+	if c.CheckBudgetWindow <= 0 {
+		c.CheckBudgetWindow = DefaultCheckBudgetWindow
+	}
+	if c.CoverageSummaryAt == 0 {
+		c.CoverageSummaryAt = DefaultCoverageSummaryAt
 	}
 	if c.SummaryEvery <= 0 {
 		c.SummaryEvery = DefaultSummaryEvery
@@ -201,7 +212,9 @@ type Notifier struct {
 	readyErr error // the last Slack check's failure; nil → ready
 
 	tmu         sync.Mutex
-	clicks      map[string]lastClick // case/kind → last Re-check or I deleted
+	clicks      map[string][]lastClick       // person → their recent check requests (checkbudget.go)
+	coverage    atomic.Pointer[bus.Coverage] // live copy of the unchecked accounts (coverage.go)
+	coverageDay coverageDayState             // the daily coverage summary's day (coverage.go)
 	rateLimited atomic.Int64
 	tickReads   atomic.Int64 // cases read by the reminder loop
 }
@@ -234,7 +247,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 	}
 	cfg.defaults()
 	n := &Notifier{cfg: cfg, log: log.With("component", "notifier"), b: b, api: api,
-		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers(), burst: newBurst(), due: newDueIndex(), clicks: map[string]lastClick{}}
+		users: map[string]bool{}, gcache: map[string]groupMembers{}, work: newWorkers(), burst: newBurst(), due: newDueIndex(), clicks: map[string][]lastClick{}}
 	n.pace = newPacer(n.rateOf)
 	for _, a := range cfg.Approvers {
 		a = strings.TrimSpace(a)
@@ -303,6 +316,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 			wg.Go(func() { n.summaryLoop(ctx) })
 			wg.Go(func() { n.recheckSlack(ctx) })
 			wg.Go(func() { n.watchDue(ctx) })
+			wg.Go(func() { n.coverageLoop(ctx) })
 		}
 		name, handle := c.cfg.Durable, c.handle
 		cc, err := cons.Consume(func(msg jetstream.Msg) { handle(ctx, msg) },

@@ -145,7 +145,7 @@ func (n *Notifier) statusReply(ctx context.Context) (commandReply, error) {
 	} else {
 		b.WriteString("No open case.\n")
 	}
-	b.WriteString(n.sweepLine(ctx))
+	b.WriteString(n.withCoverage(ctx, n.sweepLine(ctx)))
 	if failing > 0 {
 		fmt.Fprintf(&b, "\n:warning: %d active cases whose last check failed.", failing)
 	}
@@ -350,34 +350,12 @@ func (n *Notifier) caseReply(ctx context.Context, arg string) commandReply {
 	return ephemeralReply("%s", b.String())
 }
 
-// caseHistory reads the last max events of a case from RW_CASES (an ordered consumer
-// on the account's subject), and the last event.
+// caseHistory reads the last max events of a case from RW_CASES, and the last event
+// (bus.CaseEvents: no consumer is left behind).
 func (n *Notifier) caseHistory(ctx context.Context, account, caseID string, max int) ([]model.CaseEvent, *model.CaseEvent, error) {
-	cons, err := n.b.JS.OrderedConsumer(ctx, bus.StreamCases, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.CaseSubject(account)}})
+	out, err := n.b.CaseEvents(ctx, account, caseID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read case events of %s: %w", account, err)
-	}
-	var out []model.CaseEvent
-	for ctx.Err() == nil {
-		batch, err := cons.FetchNoWait(200)
-		if err != nil {
-			return nil, nil, fmt.Errorf("fetch case events of %s: %w", account, err)
-		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			var ev model.CaseEvent
-			if json.Unmarshal(msg.Data(), &ev) == nil && ev.CaseID == caseID {
-				out = append(out, ev)
-			}
-		}
-		if batch.Error() != nil && !errors.Is(batch.Error(), jetstream.ErrNoMessages) {
-			return nil, nil, batch.Error()
-		}
-		if got == 0 {
-			break
-		}
 	}
 	if len(out) == 0 {
 		return nil, nil, nil

@@ -1,6 +1,7 @@
 package remediator
 
-// The case API (read-only): GET /api/v1/cases and GET /api/v1/cases/{id}, bearer
+// The case API (read-only): GET /api/v1/cases, GET /api/v1/cases/{id} and GET
+// /api/v1/unchecked (the accounts that cannot be checked: unchecked.go), bearer
 // ROOTWARDEN_API_TOKEN compared in constant time; without a token the API is off (404).
 //
 // The listing shows the current case of every account, read from the rw_cases bucket
@@ -16,13 +17,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/model"
@@ -73,12 +71,18 @@ func (r *Remediator) APIHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/cases", r.auth(r.listCases))
 	mux.HandleFunc("GET /api/v1/cases/{id}", r.auth(r.showCase))
 	mux.HandleFunc("GET /api/v1/unchecked", r.auth(func(w http.ResponseWriter, req *http.Request) {
-		u, err := r.Unchecked(req.Context())
+		l, err := r.UncheckedAccounts(req.Context())
 		if err != nil {
 			writeCodeErr(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"unchecked": u}) // account → failure
+		u := map[string]string{}
+		for _, a := range l {
+			u[a.AccountID] = a.Error
+		}
+		// unchecked: account → failure (the first form of this answer); accounts: the same
+		// with the failure's group, count and times.
+		writeJSON(w, http.StatusOK, map[string]any{"unchecked": u, "accounts": l})
 	}))
 	mux.HandleFunc("/api/v1/", r.auth(func(w http.ResponseWriter, req *http.Request) {
 		writeErr(w, http.StatusNotFound, model.CodeNotFound, "no such API endpoint: "+req.Method+" "+req.URL.Path)
@@ -243,44 +247,14 @@ func (r *Remediator) History(ctx context.Context, account, caseID string) ([]mod
 	return readEvents(ctx, r.b, account, caseID)
 }
 
-// readEvents reads an account's case events (of one case, or all when caseID is empty).
+// readEvents reads an account's case events (of one case, or all when caseID is empty)
+// without leaving anything on the server (bus.CaseEvents).
 func readEvents(ctx context.Context, b *bus.Bus, account, caseID string) ([]model.CaseEvent, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	s, err := b.JS.Stream(ctx, bus.StreamCases)
-	if err != nil {
-		return nil, model.Wrap(model.CodeTransient, err, "open the audit log")
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.CaseSubject(account)}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	out, err := b.CaseEvents(ctx, account, caseID)
 	if err != nil {
 		return nil, model.Wrap(model.CodeTransient, err, "read the audit log of %s", account)
-	}
-	pending := cons.CachedInfo().NumPending
-	seen := map[string]bool{}
-	var out []model.CaseEvent
-	for got := uint64(0); got < pending; {
-		batch, err := cons.Fetch(int(min(pending-got, 256)), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return nil, model.Wrap(model.CodeTransient, err, "read the audit log of %s", account)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var ev model.CaseEvent
-			if json.Unmarshal(m.Data(), &ev) != nil || (caseID != "" && ev.CaseID != caseID) || seen[ev.ID] {
-				continue
-			}
-			seen[ev.ID] = true
-			out = append(out, ev)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && n == 0 {
-			return nil, model.Wrap(model.CodeTransient, err, "read the audit log of %s", account)
-		}
-		if n == 0 {
-			break
-		}
-		got += uint64(n)
 	}
 	if caseID != "" {
 		slices.SortStableFunc(out, func(a, b model.CaseEvent) int { return a.Seq - b.Seq })

@@ -81,15 +81,12 @@ type Input struct {
 	// VerifyTimeout time-boxes verifying: a case verifying longer goes back to
 	// ticketed with the reason (0 → DefaultVerifyTimeout).
 	VerifyTimeout time.Duration
-	// CheckCooldown is how soon after a human's re-check or "I deleted" another one is
-	// ignored (0 → DefaultCheckCooldown; negative: never).
-	CheckCooldown time.Duration
-
 	// Steady state (steady.go): an observation that changes nothing a reader sees is
 	// not stored; LastCheckedAt alone is written once it lags by CheckedEvery (0 →
 	// DefaultCheckedEvery, spread per account). Seen is the newest observation time
-	// this instance applied for the account, so that the stale-observation guard
-	// still knows what was not written.
+	// known for the account (this instance's, and before a change is stored the
+	// newest on RW_FINDINGS), so that the stale-observation guard still knows what was
+	// not written.
 	CheckedEvery time.Duration
 	Seen         time.Time
 }
@@ -97,7 +94,6 @@ type Input struct {
 // Defaults of the policy inputs.
 const (
 	DefaultVerifyTimeout = 30 * time.Minute
-	DefaultCheckCooldown = 30 * time.Second // as the notifier's ClickCooldown
 )
 
 // Deletion is what the AssumeRoot path did.
@@ -529,10 +525,10 @@ func (d *decider) action(a model.Action) error {
 		d.c.Risk = nil
 		d.emit(model.EventReopened, from, a.Actor, withReason("risk acceptance revoked by "+who), a.ID)
 	case (a.Kind == model.ActionConfirmDeleted || a.Kind == model.ActionRecheck) && a.Actor.Kind != model.ActorTicket && d.throttled():
-		// A check for the case was asked for moments ago (or is still owed): another
-		// one would cost AWS calls and thread replies and tell nothing new. The action
-		// id is remembered, and the first ignored click of a throttle window leaves a
-		// refused event saying why; nothing else changes.
+		// A check of the case is owed or running: another one would cost AWS calls and
+		// thread replies and tell nothing new. The action id is remembered, and the
+		// first ignored click of that check leaves a refused event saying why; nothing
+		// else changes.
 		d.changed = true
 		if reason, ok := d.throttleRefusal(); ok {
 			at := d.in.At
@@ -634,39 +630,29 @@ func (d *decider) deleted(del Deletion) {
 	d.emit(model.EventKeysDeleted, from, model.System, reason, "")
 }
 
-// throttled reports whether a human's check request comes within the cooldown of the
-// last one, or while a check is still owed.
+// throttled reports whether a human's check request comes while a check of the case
+// is owed or running: a re-check not yet answered, or a claim of deletion being
+// verified. There is no cooldown after the answer: a person told "keys are still
+// there" who deletes them and presses again is heard at once (issue 19 item 10). How
+// often one person may ask is the notifier's per-person budget (notifier/checkbudget.go).
 func (d *decider) throttled() bool {
-	if slices.Contains(d.c.Pending, PendingRecheck) {
-		return true
-	}
-	cool := d.in.CheckCooldown
-	if cool == 0 {
-		cool = DefaultCheckCooldown
-	}
-	return cool > 0 && d.c.CheckRequestedAt != nil && d.in.At.Sub(*d.c.CheckRequestedAt) < cool
+	return slices.Contains(d.c.Pending, PendingRecheck) || d.c.State == model.StateVerifying
 }
 
 // throttleRefusal is why a throttled check request is ignored, and whether to record
-// it: once per throttle window (the window of the last check request, or one cooldown
-// while a check is still owed).
+// it: once per check (a refusal recorded since the check was asked for is enough).
 func (d *decider) throttleRefusal() (string, bool) {
-	cool := d.in.CheckCooldown
-	if cool <= 0 {
-		cool = DefaultCheckCooldown
+	since := d.c.CheckRequestedAt
+	if d.c.State == model.StateVerifying && d.c.VerifyingSince != nil && (since == nil || d.c.VerifyingSince.After(*since)) {
+		since = d.c.VerifyingSince
 	}
-	if r := d.c.CheckRefusedAt; r != nil && d.in.At.Sub(*r) < cool &&
-		(d.c.CheckRequestedAt == nil || !r.Before(*d.c.CheckRequestedAt)) {
+	if r := d.c.CheckRefusedAt; r != nil && (since == nil || !r.Before(*since)) {
 		return "", false
 	}
-	if slices.Contains(d.c.Pending, PendingRecheck) {
-		return "a check is already running", true
+	if d.c.State == model.StateVerifying {
+		return "rootwarden is verifying the deletion with AWS", true
 	}
-	ago := time.Duration(0)
-	if d.c.CheckRequestedAt != nil {
-		ago = d.in.At.Sub(*d.c.CheckRequestedAt).Round(time.Second)
-	}
-	return fmt.Sprintf("a check was requested %s ago (at most one per %s)", ago, cool), true
+	return "a check is already running", true
 }
 
 // expire ends what is time-boxed: a risk acceptance at its expiry, and verifying

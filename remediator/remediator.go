@@ -18,12 +18,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/wait"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
@@ -55,9 +57,6 @@ type Config struct {
 	TicketTimeout time.Duration
 	// VerifyTimeout time-boxes verifying (default DefaultVerifyTimeout).
 	VerifyTimeout time.Duration
-	// CheckCooldown: a re-check or "I deleted" within this time of the last one is
-	// ignored (default DefaultCheckCooldown; negative: never).
-	CheckCooldown time.Duration
 	// Workers bounds the accounts whose work (tickets, checks, deletions) runs at
 	// once (default 16); each account's work runs on one goroutine at a time.
 	Workers int
@@ -106,8 +105,11 @@ type Remediator struct {
 	tracker model.Tracker
 
 	transitions *prometheus.CounterVec
-	openCases   prometheus.Gauge
-	unchecked   prometheus.Gauge
+	openCases   prometheus.Collector // a gauge read at scrape time (metrics.ActiveCases)
+	unchecked   prometheus.Collector // a gauge read at scrape time (coverage)
+	// coverage is the live copy of the unchecked accounts (internal/bus coverage.go),
+	// set by Run.
+	coverage atomic.Pointer[bus.Coverage]
 
 	mu sync.Mutex // guards running, polling, and orders workers.Add before Run's Wait
 	// running marks accounts whose work this instance runs now.
@@ -172,9 +174,6 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	if cfg.VerifyTimeout <= 0 {
 		cfg.VerifyTimeout = DefaultVerifyTimeout
 	}
-	if cfg.CheckCooldown == 0 {
-		cfg.CheckCooldown = DefaultCheckCooldown
-	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 16
 	}
@@ -208,10 +207,15 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	r.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rootwarden_remediator_transitions_total", Help: "Case events by type and resulting state."},
 		[]string{"type", "to"})
-	r.openCases = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "rootwarden_remediator_active_cases", Help: "Cases not resolved, as of the last scan."})
-	r.unchecked = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "rootwarden_remediator_unchecked_accounts", Help: "Accounts without a case that could not be checked several times in a row, as of the last scan."})
+	// Both gauges move with the facts, not with the 6-hourly full pass (issue 19
+	// item 12): active cases as every saved event updates the case view
+	// (internal/metrics), unchecked accounts as the remediator's records do.
+	r.openCases = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "rootwarden_remediator_active_cases", Help: "Cases not resolved (this remediator's view: its last full pass and every event it saved since)."},
+		func() float64 { return float64(metrics.ActiveCases()) })
+	r.unchecked = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "rootwarden_remediator_unchecked_accounts", Help: "Accounts whose checks failed several times in a row, still failing (GET /api/v1/unchecked lists them)."},
+		func() float64 { return float64(r.uncheckedNow()) })
 	if cfg.Metrics != nil {
 		for _, c := range []prometheus.Collector{r.transitions, r.openCases, r.unchecked} {
 			if err := cfg.Metrics.Register(c); err != nil {
@@ -249,6 +253,11 @@ func (r *Remediator) Run(ctx context.Context) error {
 		r.mu.Unlock()
 		r.workers.Wait()
 	}()
+	cov, err := r.b.WatchCoverage(ctx, nil)
+	if err != nil {
+		return err
+	}
+	r.coverage.Store(cov)
 	adv, err := r.watchMaxDeliveries(ctx)
 	if err != nil {
 		return err
@@ -465,9 +474,7 @@ func (r *Remediator) handleFinding(ctx context.Context, o model.Observation) (De
 		r.seen.note(o.AccountID, o.ObservedAt)
 	}
 	if err == nil && (o.Failed() || r.mayBeUnchecked(ctx, o.AccountID)) {
-		if rec, _, lerr := r.load(ctx, o.AccountID); lerr == nil && (rec == nil || !rec.State.Active()) {
-			r.noteCheck(ctx, o)
-		}
+		r.noteCheck(ctx, o) // with or without a case: an account not checked is a blind spot
 	}
 	return d, err
 }
@@ -478,7 +485,6 @@ func (r *Remediator) policy(in Input) Input {
 	in.MaxActionIDs = r.cfg.MaxActionIDs
 	in.CheckedEvery = r.cfg.CheckedEvery
 	in.VerifyTimeout = r.cfg.VerifyTimeout
-	in.CheckCooldown = r.cfg.CheckCooldown
 	return in
 }
 

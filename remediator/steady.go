@@ -18,8 +18,23 @@ package remediator
 //     read it from RW_FINDINGS (api.go). The notifier shows the same newest
 //     observation in Slack (notifier/lastcheck.go).
 //
-// seenTimes also keeps the guard against out-of-order observations exact: an older
-// observation that arrives after a newer, unwritten one is still ignored.
+// The guard against out-of-order observations (machine.go: an observation older than
+// what the case knows is ignored) must know the newest observation applied, and that
+// is no longer written. seenTimes knows it for this instance only: after a restart, or
+// on a second replica, an older "no keys" redelivered after a newer, unwritten "keys
+// present" would resolve the case (issue 19 item 5). So the guard is made durable and
+// shared where it matters, on the path that changes the case: before a finding's
+// decision that would change a case is stored, save (store.go) reads the account's
+// newest observation on RW_FINDINGS (bus.NewestObservedAt: at most FindingsPerAccount
+// message gets) and decides again with it as Seen. Every observation on the stream has
+// been or will be applied, so skipping one older than another there loses nothing:
+// the newer one carries the account's state. The steady state, where nothing changes,
+// reads nothing; seenTimes still answers last_seen_at and spares the read when this
+// instance has seen the newer observation itself. Seeding seenTimes at start-up
+// instead would cost a read of every account at each start and still miss what the
+// other replica applies while both run. Not covered: an observation that left the
+// stream (older than FindingsMaxAge, or more than FindingsPerAccount newer ones): the
+// case's own LastCheckedAt, written at least every checkedEvery, guards those.
 
 import (
 	"sync"

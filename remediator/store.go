@@ -139,6 +139,8 @@ func (r *Remediator) applyEmptyingLater(ctx context.Context, account string, inp
 // set, is called once the decision is stored, before its events are published.
 // empty, when set, removes the published events from the outbox and must be called.
 func (r *Remediator) save(ctx context.Context, account string, input func(now time.Time) Input, stored func(Decision, *record)) (d Decision, empty func() error, err error) {
+	var newest time.Time // the newest observation of the account on RW_FINDINGS
+	newestRead := false
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
 		rec, rev, err := r.load(ctx, account)
 		if err != nil {
@@ -152,6 +154,22 @@ func (r *Remediator) save(ctx context.Context, account string, input func(now ti
 		d, err = Apply(cur, in)
 		if err != nil {
 			return Decision{}, nil, err
+		}
+		if d.Changed() && cur != nil && in.Finding != nil {
+			// The durable stale-observation guard (steady.go): decided again against
+			// the newest observation on RW_FINDINGS, read once per apply.
+			if !newestRead {
+				if newest, err = r.b.NewestObservedAt(ctx, account); err != nil {
+					return Decision{}, nil, model.Wrap(model.CodeTransient, err, "read the newest observation of %s", account)
+				}
+				newestRead = true
+			}
+			if newest.After(in.Seen) {
+				in.Seen = newest
+				if d, err = Apply(cur, in); err != nil {
+					return Decision{}, nil, err
+				}
+			}
 		}
 		if !d.Changed() {
 			// Nothing new; still make sure earlier events went out (redelivery after a crash).

@@ -105,9 +105,9 @@ func checkAsked(a model.Action, d Decision, rec *record) (verify, asked bool) {
 // compare-and-set against the state current then, so outside the claim the worst
 // that can happen is a second check by another replica; what must run once (ticket
 // operations, deletions) follows in the account's work, under the claim, once the
-// answer is applied. Actions are a person's clicks, throttled per case (the
-// notifier's cooldown and the machine's), so these checks do not need the Workers
-// bound. While it runs, this instance's work leaves the account's checks to it.
+// answer is applied. Actions are a person's clicks: at most one check of a case owed
+// at a time (the machine's throttle) and a small budget per person (the notifier's),
+// so these checks do not need the Workers bound. While it runs, this instance's work leaves the account's checks to it.
 func (r *Remediator) checkAtOnce(ctx context.Context, c model.Case, verify bool) {
 	account := c.AccountID
 	r.mu.Lock()
@@ -381,7 +381,6 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 		return
 	}
 	now := r.cfg.Now()
-	active := 0
 	var wg sync.WaitGroup
 	tally := metrics.NewTally()
 	for _, rec := range recs {
@@ -390,9 +389,6 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 		}
 		c := rec.Case
 		tally.Add(c)
-		if c.State.Active() {
-			active++
-		}
 		if len(rec.Outbox) > 0 {
 			if err := r.flush(ctx, c.AccountID); err != nil {
 				r.log.Warn("publish case events", "account", c.AccountID, "err", err)
@@ -425,10 +421,6 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 		}
 	}
 	if full {
-		r.openCases.Set(float64(active))
-		if u, err := r.Unchecked(ctx); err == nil {
-			r.unchecked.Set(float64(len(u)))
-		}
 		tally.Publish(now)
 	}
 	wg.Wait()

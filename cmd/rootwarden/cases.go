@@ -63,7 +63,7 @@ States: open, ticketed, verifying, resolved, risk_accepted, active.`
 
 func newCasesCmd() *cobra.Command {
 	var o casesOptions
-	cmd := &cobra.Command{Use: "cases", Short: "List or show cases through the case API (cases list | cases show ID)",
+	cmd := &cobra.Command{Use: "cases", Short: "List or show cases through the case API (cases list | cases show ID | cases unchecked)",
 		Long: casesLong, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.list(cmd) }}
 	list := &cobra.Command{Use: "list", Short: "List cases (the default)", Args: cobra.NoArgs,
@@ -76,7 +76,11 @@ func newCasesCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return o.show(cmd, args[0]) }}
-	for _, c := range []*cobra.Command{cmd, list, show} {
+	unchecked := &cobra.Command{Use: "unchecked", Short: "List the accounts rootwarden cannot check, with the reason",
+		Long: "List the accounts whose checks failed several times in a row (GET /api/v1/unchecked): root access keys there\n" +
+			"would go unnoticed. Each has a reason group (no role, AccessDenied by an SCP, suspended or closed, …) and its last error.",
+		Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error { return o.unchecked(cmd) }}
+	for _, c := range []*cobra.Command{cmd, list, show, unchecked} {
 		c.Flags().BoolVar(&o.json, "json", false, "print JSON (list: an array of objects; show: one object)")
 		c.Flags().StringVar(&o.apiURL, "api-url", "", "case API base URL (ROOTWARDEN_API_URL)")
 		_ = c.Flags().SetAnnotation("api-url", envAnnotation, []string{"ROOTWARDEN_API_URL"})
@@ -86,7 +90,7 @@ func newCasesCmd() *cobra.Command {
 		c.Flags().StringVar(&o.account, "account", "", "only cases of this account id (12 digits)")
 		_ = c.RegisterFlagCompletionFunc("state", cobra.FixedCompletions([]string{"open", "ticketed", "verifying", "resolved", "risk_accepted", "active"}, cobra.ShellCompDirectiveNoFileComp))
 	}
-	cmd.AddCommand(list, show)
+	cmd.AddCommand(list, show, unchecked)
 	return cmd
 }
 
@@ -225,6 +229,65 @@ func (o *casesOptions) show(cmd *cobra.Command, id string) error {
 			dash(h.To), who, h.Reason)
 	}
 	return tw.Flush()
+}
+
+// uncheckedAccount is the part of GET /api/v1/unchecked's accounts the CLI prints.
+type uncheckedAccount struct {
+	AccountID   string    `json:"account_id"`
+	Reason      string    `json:"reason"`
+	Error       string    `json:"error"`
+	Failures    int       `json:"failures"`
+	Since       time.Time `json:"since"`
+	LastFailure time.Time `json:"last_failure"`
+}
+
+func (o *casesOptions) unchecked(cmd *cobra.Command) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	base, token, err := o.client(cmd)
+	if err != nil {
+		return err
+	}
+	raw, err := apiGet(cmd.Context(), base, "/api/v1/unchecked", token)
+	if err != nil {
+		fmt.Fprintf(stderr, "rootwarden cases: %v\n", err)
+		return exitCode(2)
+	}
+	var ans struct {
+		Accounts []json.RawMessage `json:"accounts"`
+	}
+	if err := json.Unmarshal(raw, &ans); err != nil || ans.Accounts == nil {
+		fmt.Fprintf(stderr, "rootwarden cases: decode the API answer: %v (a rootwarden older than this CLI answers without \"accounts\")\n", err)
+		return exitCode(2)
+	}
+	if o.json {
+		return writeJSON(stdout, ans.Accounts)
+	}
+	if len(ans.Accounts) == 0 {
+		fmt.Fprintln(stdout, "no unchecked accounts: no account's checks are failing several times in a row")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tREASON\tFAILURES\tSINCE\tLAST FAILURE\tERROR")
+	for _, r := range ans.Accounts {
+		var u uncheckedAccount
+		if err := json.Unmarshal(r, &u); err != nil {
+			fmt.Fprintf(stderr, "rootwarden cases: decode the API answer: %v\n", err)
+			return exitCode(2)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", u.AccountID, u.Reason, u.Failures, u.Since.UTC().Format(time.RFC3339),
+			u.LastFailure.UTC().Format(time.RFC3339), tableCell(u.Error))
+	}
+	return tw.Flush()
+}
+
+// tableCell keeps a table row on one line whatever the text holds.
+func tableCell(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func isAccountID(s string) bool {

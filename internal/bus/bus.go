@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -51,7 +52,8 @@ type Bus struct {
 	Accounts jetstream.KeyValue
 
 	log       *slog.Logger
-	tempStore string // the embedded store when no data dir was given: removed on Close
+	tempStore string
+	streams   sync.Map // stream name → jetstream.Stream (subject.go) // the embedded store when no data dir was given: removed on Close
 }
 
 // Open starts or connects to NATS and creates every stream and bucket.

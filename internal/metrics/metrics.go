@@ -202,6 +202,13 @@ func publishLocked() {
 	accountsWithKeys.Set(float64(withKey))
 }
 
+// ActiveCases is the number of cases not resolved in the view.
+func ActiveCases() int {
+	viewMu.Lock()
+	defer viewMu.Unlock()
+	return withKey
+}
+
 func viewOf(c model.Case) caseView {
 	return caseView{state: c.State, sev: c.Severity, opened: c.OpenedAt}
 }

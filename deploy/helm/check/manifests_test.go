@@ -294,6 +294,7 @@ func TestAlerts(t *testing.T) {
 		"RootwardenSlackFailing":    "rootwarden_slack_calls_total",
 		"RootwardenConsumerLag":     "rootwarden_consumer_pending_messages",
 	}
+	want["RootwardenAccountsUnchecked"] = "rootwarden_remediator_unchecked_accounts"
 	got := map[string]string{}
 	for _, o := range r.objects {
 		pr, ok := o.(*monitoringv1.PrometheusRule)
