@@ -173,7 +173,7 @@ type Sim struct {
 
 type account struct {
 	Account
-	keys         []*RootKey // at most 2
+	keys         []*RootKey     // at most 2
 	password     *time.Time     // the root login profile's creation; nil: no password
 	certs        []*SigningCert // root signing certificates, at most 2
 	mfa          []*MFADevice   // root MFA devices
