@@ -3,12 +3,15 @@ package detector_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rootwarden/rootwarden/detector"
 	"github.com/rootwarden/rootwarden/internal/awssim"
+	"github.com/rootwarden/rootwarden/internal/bus/bustest"
 	"github.com/rootwarden/rootwarden/internal/model"
+	"github.com/rootwarden/rootwarden/internal/testutil"
 )
 
 // gauges reads a gauge family of a registry by its "type" label ("" without labels).
@@ -159,4 +162,54 @@ func TestSingleAccountScanReadsNoOrganizationFeatures(t *testing.T) {
 	if n := w.sim.Calls()["IAM.ListOrganizationsFeatures"]; n != 0 {
 		t.Fatalf("ListOrganizationsFeatures called %d times", n)
 	}
+}
+
+// Each sweep reads the organization's centralized root access and records it with the
+// sweep; every replica's posture metrics count every account, also those another
+// replica checked (from the findings stream).
+func TestSweepRecordsRootCredentialPosture(t *testing.T) {
+	const members = 3
+	w := newWorld(t, members, true, awssim.Options{})
+	w.sim.SetOrgFeatures(awssim.OrgFeatures{RootCredentialsManagement: true, RootSessions: true})
+	w.sim.SetLoginProfile(member(1), true, w.clock.Now())
+	w.sim.AddSigningCertificate(member(2))
+	b := bustest.New(t)
+	ctx := context.Background()
+	writeSweep(t, b, detector.SweepState{SchemaVersion: 1, ID: "earlier", StartedAt: w.clock.Now(), Owner: "x", Done: true})
+
+	cfg := w.config("OrganizationAccountAccessRole")
+	cfg.Instance = "detector-a"
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = reg
+	d := newDetector(t, w, cfg, b)
+	runDetector(t, d)
+	// A second replica that takes no sweep job: its metrics come from the stream.
+	other := w.config("OrganizationAccountAccessRole")
+	other.Instance, other.Concurrency = "detector-b", 1
+	otherReg := prometheus.NewRegistry()
+	other.Metrics = otherReg
+	d2 := newDetector(t, w, other, bustest.Connect(t, b))
+
+	w.clock.Add(25 * time.Hour)
+	if _, started, err := d.MaybeSweep(ctx); err != nil || !started {
+		t.Fatalf("MaybeSweep = %v, %v", started, err)
+	}
+	got := perAccount(t, waitFindings(t, b, members+1, bySource(model.SourceSweep)))
+	if rc := got[member(1)].RootCredentials; rc == nil || rc.Password == nil || !*rc.Password {
+		t.Errorf("member-1's finding = %+v, want the password reported", rc)
+	}
+	st := readSweep(t, b)
+	if ra := st.RootAccess; ra == nil || !ra.Known || !ra.RootCredentialsManagement || !ra.RootSessions {
+		t.Errorf("sweep's root access = %+v", st.RootAccess)
+	}
+	if g := gauges(t, reg, "rootwarden_org_root_credentials_management_enabled")[""]; g != 1 {
+		t.Errorf("rootwarden_org_root_credentials_management_enabled = %v", g)
+	}
+
+	runDetector(t, d2)
+	testutil.Eventually(t, "the other replica counts the accounts it did not check", func() bool {
+		with := gauges(t, otherReg, "rootwarden_accounts_with_root_credentials")
+		return with["password"] == 1 && with["signing_certificates"] == 1 &&
+			gauges(t, otherReg, "rootwarden_accounts_root_credential_free")[""] == members-1
+	})
 }

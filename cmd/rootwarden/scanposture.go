@@ -204,6 +204,15 @@ func addPostureSARIF(doc []byte, rows []scanRow, so scanOrganization) ([]byte, e
 	run := runs[0].(map[string]any)
 	driver := run["tool"].(map[string]any)["driver"].(map[string]any)
 	rules, _ := driver["rules"].([]any)
+	for _, r := range rules { // the root access key is CIS v7.0.0 2.4 too
+		if r, ok := r.(map[string]any); ok && r["id"] == "root-access-key" {
+			if p, ok := r["properties"].(map[string]any); ok {
+				if tags, ok := p["tags"].([]any); ok {
+					p["tags"] = append(tags, cisV7RootKey)
+				}
+			}
+		}
+	}
 	results, _ := run["results"].([]any)
 	type msg struct {
 		Text string `json:"text"`
@@ -304,6 +313,17 @@ func addPostureOCSF(doc []byte, rows []scanRow, so scanOrganization, now time.Ti
 			"cloud":     map[string]any{"provider": "AWS", "account": map[string]any{"uid": account, "name": name, "type": "AWS Account", "type_id": 10}},
 			"resources": []map[string]any{{"type": "AWS::::Account", "uid": "arn:aws:iam::" + account + ":root", "name": account, "cloud_partition": "aws", "region": "global"}},
 			"unmapped":  map[string]any{"compliance": compliance},
+		}
+	}
+	for _, f := range out { // the root access key is CIS v7.0.0 2.4 too
+		if f, ok := f.(map[string]any); ok {
+			if md, _ := f["metadata"].(map[string]any); md != nil && md["event_code"] == "iam_no_root_access_key" {
+				if um, _ := f["unmapped"].(map[string]any); um != nil {
+					if c, ok := um["compliance"].([]any); ok {
+						um["compliance"] = append(c, cisV7RootKey)
+					}
+				}
+			}
 		}
 	}
 	for _, r := range rows {

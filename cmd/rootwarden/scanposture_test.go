@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,9 @@ func TestScanReportsRootCredentialPosture(t *testing.T) {
 		got := map[string]string{} // event_code/account → status_code severity
 		for _, f := range fs {
 			code := f["metadata"].(map[string]any)["event_code"].(string)
+			if c := f["unmapped"].(map[string]any)["compliance"].([]any); code == "iam_no_root_access_key" && !slices.Contains(c, any("CIS AWS Foundations Benchmark v7.0.0 2.4")) {
+				t.Errorf("root access key finding without CIS v7.0.0 2.4: %v", c)
+			}
 			acct := f["cloud"].(map[string]any)["account"].(map[string]any)["uid"].(string)
 			got[code+"/"+acct] = f["status_code"].(string) + " " + f["severity"].(string)
 		}
