@@ -132,13 +132,8 @@ ROOTWARDEN_CONFIG) and these flags, which beat both. For CI, build the binary
 (go build -o rootwarden ./cmd/rootwarden): "go run" turns exit code 2 into 1.
 
 Formats (--format): table (default; findings first), json (an array of objects, schema
-in README.md), json-report (an object: the organization's root-credential posture and
-the same rows), csv, sarif (SARIF 2.1.0, for code-scanning dashboards), ocsf (OCSF
-Detection Finding objects, as Prowler emits, for Security Hub and SIEM import).
-
-Every root credential (access keys, signing certificates, password; MFA) and, with
---org-role, the organization's centralized root access are reported; the exit code
-still says root access keys only.`
+in README.md), csv, sarif (SARIF 2.1.0, for code-scanning dashboards), ocsf (OCSF
+Detection Finding objects, as Prowler emits, for Security Hub and SIEM import).`
 
 func newScanCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "scan", Short: "Check AWS now and print the result (exit 0 none, 1 root keys, 2 error)",
@@ -168,6 +163,7 @@ func newScanCmd() *cobra.Command {
 		return exitCode(scan(cmd.Context(), ef.getenv(cmd, os.Getenv), scanOptions{format: f, onlyFindings: *onlyFindings,
 			verbose: *verbose, checkEnviron: true}, cmd.OutOrStdout(), cmd.ErrOrStderr()))
 	}
+	cmd.Long += scanPostureLong
 	return cmd
 }
 
@@ -373,10 +369,12 @@ func printScanTable(w io.Writer, rows []scanRow, now time.Time) {
 		anyErr = anyErr || r.Status == "error"
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	header := "ACCOUNT\tNAME\tSEVERITY\tROOT KEYS\tKEY AGE\tLAST USED\tOTHER ROOT CREDENTIALS"
+	header := "ACCOUNT\tNAME\tSEVERITY\tROOT KEYS\tKEY AGE\tLAST USED"
 	if anyErr {
 		header += "\tERROR"
 	}
+
+	header += "\tOTHER ROOT CREDENTIALS" // scanposture.go
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
 		keys, age, used, sev := "no", "-", "-", "-"
@@ -387,10 +385,12 @@ func printScanTable(w io.Writer, rows []scanRow, now time.Time) {
 			keys, sev = scanDescribeKeys(r.Keys), r.severity()
 			age, used = scanKeyAge(r.Keys, now), scanLastUsed(r.Keys)
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.AccountID, scanOrDash(r.AccountName), sev, keys, age, used, otherRootCreds(r))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.AccountID, scanOrDash(r.AccountName), sev, keys, age, used)
 		if anyErr {
 			line += "\t" + scanOrDash(scanErrorCell(r))
 		}
+
+		line += "\t" + otherRootCreds(r)
 		fmt.Fprintln(tw, line)
 	}
 	_ = tw.Flush()

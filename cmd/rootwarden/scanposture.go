@@ -36,6 +36,15 @@ const (
 	centralRootURL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-enable-root-access.html"
 )
 
+// scanPostureLong ends scan's help.
+const scanPostureLong = `
+
+json-report prints one object: "organization" (the root-credential posture: centralized
+root access and counts by credential type) and "accounts" (the rows of json). Every
+root credential (access keys, signing certificates, password; MFA) and, with
+--org-role, the organization's centralized root access are reported in every format;
+the exit code still says root access keys only.`
+
 // scanRootCreds is a row's root credentials: true present, false absent, null unknown
 // (the account summary did not say; moto and older API versions lack
 // AccountPasswordPresent).
