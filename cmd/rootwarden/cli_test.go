@@ -248,8 +248,7 @@ func TestScanOutputFormats(t *testing.T) {
 				t.Errorf("result without a location: %+v", r)
 			}
 		}
-		// root-mfa: the two accounts with keys have no root MFA (Security Hub IAM.9).
-		if got["root-access-key/error"] != 2 || got["account-not-checked/warning"] != 1 || got["root-mfa/error"] != 2 || len(doc.Runs[0].Results) != 5 {
+		if got["root-access-key/error"] != 2 || got["account-not-checked/warning"] != 1 || len(doc.Runs[0].Results) != 3 {
 			t.Errorf("results %v", got)
 		}
 	})

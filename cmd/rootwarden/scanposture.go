@@ -274,7 +274,11 @@ func addPostureSARIF(doc []byte, rows []scanRow, so scanOrganization) ([]byte, e
 			results = append(results, result("root-signing-certificate", "error",
 				fmt.Sprintf("Account %s%s: the root user has a signing certificate.", r.AccountID, nameSuffix(r)), r.AccountID, "8.1"))
 		}
-		if pass, ok := rootMFAVerdict(m); ok && !pass {
+		// A root access key has its own result, whose fix (delete it) also ends an MFA
+		// failure that rests on the key alone: root-mfa is for the other credentials.
+		pw, _ := m.Has(model.CredPassword)
+		certs, _ := m.Has(model.CredSigningCertificates)
+		if pass, ok := rootMFAVerdict(m); ok && !pass && (pw || certs) {
 			results = append(results, result("root-mfa", "error",
 				fmt.Sprintf("Account %s%s: the root user has %s and no MFA (%s, %s).", r.AccountID, nameSuffix(r),
 					describeCreds(m), fsbpRootMFA, fsbpRootHWMFA), r.AccountID, "9.1"))

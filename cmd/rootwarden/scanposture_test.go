@@ -96,6 +96,31 @@ func TestScanReportsRootCredentialPosture(t *testing.T) {
 		}
 	})
 
+	t.Run("sarif: signing certificate, password without MFA; centralized root access on is no problem", func(t *testing.T) {
+		_, out, _ := runScanT(t, "--org-role", role, "-o", "sarif")
+		var doc struct {
+			Runs []struct {
+				Results []struct {
+					RuleID  string `json:"ruleId"`
+					Message struct{ Text string }
+				} `json:"results"`
+			} `json:"runs"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Runs) != 1 {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		got := map[string]int{}
+		for _, r := range doc.Runs[0].Results {
+			got[r.RuleID]++
+			if r.RuleID == "root-mfa" && !strings.Contains(r.Message.Text, pw) && !strings.Contains(r.Message.Text, cert) {
+				t.Errorf("root-mfa for the wrong account: %s", r.Message.Text)
+			}
+		}
+		if got["root-signing-certificate"] != 1 || got["root-mfa"] != 2 || got["centralized-root-access"] != 0 || len(doc.Runs[0].Results) != 3 {
+			t.Errorf("results %v (root-mfa: member-1's password and member-2's certificate, both without MFA)", got)
+		}
+	})
+
 	t.Run("a password AWS does not report is unknown, and says so", func(t *testing.T) {
 		sim.OmitSummaryKey("AccountPasswordPresent")
 		defer sim.OmitSummaryKey("")
