@@ -14,6 +14,7 @@ package detector
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -37,12 +38,17 @@ func (e *engine) readOrgRootAccess(ctx context.Context) (ra model.OrgRootAccess,
 	ctx, cancel := context.WithTimeout(ctx, orgRootAccessTimeout)
 	defer cancel()
 	out, err := e.iam.ListOrganizationsFeatures(ctx, &iam.ListOrganizationsFeaturesInput{})
+	prev := e.posture.orgNow()
 	if err != nil {
 		ra.Error, ra.ErrorCode = describe(err)
 		if hint := orgRootAccessHints[ra.ErrorCode]; hint != "" {
 			ra.Error += " (" + hint + ")"
 		}
-		e.log.Warn("centralized root access unknown", "code", ra.ErrorCode, "err", ra.Error)
+		level := slog.LevelWarn // once per reason, not every sweep
+		if prev != nil && !prev.Known && prev.ErrorCode == ra.ErrorCode {
+			level = slog.LevelDebug
+		}
+		e.log.Log(ctx, level, "centralized root access unknown", "code", ra.ErrorCode, "err", ra.Error)
 	} else {
 		ra.Known, ra.OrganizationID = true, aws.ToString(out.OrganizationId)
 		for _, f := range out.EnabledFeatures {
@@ -53,7 +59,11 @@ func (e *engine) readOrgRootAccess(ctx context.Context) (ra model.OrgRootAccess,
 				ra.RootSessions = true
 			}
 		}
-		e.log.Info("centralized root access read", "root_credentials_management", ra.RootCredentialsManagement,
+		level := slog.LevelInfo // when it changes
+		if prev != nil && prev.Known && prev.RootCredentialsManagement == ra.RootCredentialsManagement && prev.RootSessions == ra.RootSessions {
+			level = slog.LevelDebug
+		}
+		e.log.Log(ctx, level, "centralized root access read", "root_credentials_management", ra.RootCredentialsManagement,
 			"root_sessions", ra.RootSessions)
 	}
 	e.posture.setOrg(ra)
@@ -97,6 +107,12 @@ func (p *posture) note(o model.Observation) {
 		return
 	}
 	p.accs[o.AccountID] = postureEntry{at: o.ObservedAt, rc: o.RootCredentials}
+}
+
+func (p *posture) orgNow() *model.OrgRootAccess {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.org
 }
 
 func (p *posture) setOrg(ra model.OrgRootAccess) {
