@@ -56,6 +56,7 @@ func TestDetectorAWSActions(t *testing.T) {
 		"management IAM.GenerateCredentialReport", // the management account, with the base credentials
 		"management IAM.GetAccountSummary",
 		"management IAM.GetCredentialReport",
+		"management IAM.ListOrganizationsFeatures", // each sweep: centralized root access (rootaccess.go)
 		"management Organizations.DescribeAccount", // accounts not in the inventory; confirming a refused one is closed
 		"management Organizations.DescribeOrganization",
 		"management Organizations.DescribeOrganizationalUnit", // OU path of accounts not listed through the tree

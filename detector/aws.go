@@ -72,6 +72,8 @@ type engine struct {
 
 	cache *caches
 	lim   *limiter
+
+	posture posture // root-credential posture for the metrics (rootaccess.go)
 }
 
 func newEngine(cfg Config, log *slog.Logger, awsCfg aws.Config) (*engine, error) {
@@ -97,7 +99,7 @@ func newEngine(cfg Config, log *slog.Logger, awsCfg aws.Config) (*engine, error)
 		}
 	}
 	awsCfg = tuneAWS(awsCfg, cfg, lim.throttled)
-	return &engine{
+	e := &engine{
 		cfg:   cfg,
 		log:   log,
 		met:   met,
@@ -110,7 +112,13 @@ func newEngine(cfg Config, log *slog.Logger, awsCfg aws.Config) (*engine, error)
 		ous:   map[string]ouNode{},
 		cache: newCaches(),
 		lim:   lim,
-	}, nil
+	}
+	if cfg.Metrics != nil {
+		if _, err := register[*postureCollector](cfg.Metrics, newPostureCollector(e)); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
 // queueHostRE finds the region in the host of an AWS queue URL:
@@ -420,11 +428,12 @@ func (e *engine) checkPresence(ctx context.Context, a accountInfo, src model.Sou
 	}()
 	if err != nil {
 		obs.Error, obs.ErrorCode = describe(err)
-		obs.RootKeysPresent, obs.Keys = false, []model.KeyDetail{}
+		obs.RootKeysPresent, obs.Keys, obs.RootCredentials = false, []model.KeyDetail{}, nil
 		e.met.errors.WithLabelValues(string(src)).Inc()
 		e.log.Warn("account check failed", "account", a.ID, "source", src, "code", obs.ErrorCode, "err", obs.Error)
 		return obs, nil
 	}
+	e.posture.note(obs)
 	if !obs.RootKeysPresent {
 		e.log.Debug("account checked", "account", a.ID, "source", src, "root_keys", false)
 		return obs, nil
@@ -497,7 +506,29 @@ func (e *engine) presence(ctx context.Context, a accountInfo, obs *model.Observa
 			return nil, model.Errorf(model.CodeInternal, "iam GetAccountSummary in %s: no AccountAccessKeysPresent in the summary", a.ID)
 		}
 		obs.RootKeysPresent = n > 0 // the summary is current; a stale report must never say otherwise
+		obs.RootCredentials = rootCredentials(sum.SummaryMap)
 		return opt, nil
+	}
+}
+
+// rootCredentials reads every root credential from GetAccountSummary's SummaryMap
+// (https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountSummary.html,
+// keys in the SDK's SummaryKeyType): 1 present, 0 absent. A key the answer does not
+// carry stays nil, unknown (moto and older API versions have no AccountPasswordPresent).
+func rootCredentials(m map[string]int32) *model.RootCredentials {
+	fact := func(k iamtypes.SummaryKeyType) *bool {
+		n, ok := m[string(k)]
+		if !ok {
+			return nil
+		}
+		b := n > 0
+		return &b
+	}
+	return &model.RootCredentials{
+		AccessKeys:          fact(iamtypes.SummaryKeyTypeAccountAccessKeysPresent),
+		SigningCertificates: fact(iamtypes.SummaryKeyTypeAccountSigningCertificatesPresent),
+		Password:            fact(iamtypes.SummaryKeyTypeAccountPasswordPresent),
+		MFAEnabled:          fact(iamtypes.SummaryKeyTypeAccountMFAEnabled),
 	}
 }
 

@@ -38,6 +38,13 @@ func NewScanner(cfg Config, log *slog.Logger, awsCfg aws.Config) (*Scanner, erro
 	return &Scanner{e: e}, nil
 }
 
+// OrgRootAccess reads the organization's centralized root access (IAM
+// ListOrganizationsFeatures); ok is false in single-account mode. A refusal is an
+// unknown posture with its reason, not an error.
+func (s *Scanner) OrgRootAccess(ctx context.Context) (model.OrgRootAccess, bool) {
+	return s.e.readOrgRootAccess(ctx)
+}
+
 // Scan lists the accounts and checks each, Concurrency at a time. The error is for a
 // failed set-up (no caller identity, no account list); an account that cannot be
 // checked is an observation with Error. Observations come sorted by account id.

@@ -60,6 +60,9 @@ type sweepState struct {
 	// Prev is the sweep before this one; Complete when its every job was done as this
 	// one started (internal/bus LastCheck: which sweep last checked an account).
 	Prev *model.SweepRef `json:"prev,omitempty"`
+	// RootAccess is the organization's centralized root access as this sweep read it
+	// (organization mode only; rootaccess.go).
+	RootAccess *model.OrgRootAccess `json:"root_access,omitempty"`
 }
 
 // scanJob is one account of one sweep on RW_SCAN.
@@ -184,6 +187,9 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 	} else {
 		log.Info("sweep enqueued", "accounts", n, "listing", time.Since(listStart).Round(time.Millisecond).String())
 		rwmetrics.SweepListed(st.StartedAt, d.e.cfg.Now().UTC(), n)
+		if ra, ok := d.e.readOrgRootAccess(ctx); ok {
+			st.RootAccess = &ra
+		}
 	}
 	data, _ = json.Marshal(st)
 	if _, uerr := kv.Update(context.WithoutCancel(ctx), sweepKey, data, rev); uerr != nil {

@@ -115,6 +115,7 @@ func (d *Detector) followFindings(ctx context.Context, ready chan<- struct{}) er
 		var o model.Observation
 		if json.Unmarshal(m.Data(), &o) == nil && o.AccountID != "" && m.Subject() == bus.FindingSubject(o.AccountID) {
 			d.newest.note(o)
+			d.e.posture.note(o) // every replica's metrics count every account (rootaccess.go)
 		}
 		if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
 			once()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,11 +62,17 @@ type scanRow struct {
 	// Tags are the account's Organizations tags (the owner tag among them), read
 	// for accounts with root keys only (with --org-role); absent otherwise.
 	Tags map[string]string `json:"tags,omitempty"`
+
+	// RootCredentials is every root credential the account summary reports (each
+	// true, false, or null when AWS's answer did not say); null when the account
+	// could not be checked (scanposture.go).
+	RootCredentials *scanRootCreds `json:"root_credentials"`
 }
 
 func newScanRow(o model.Observation, orgMode bool, now time.Time) scanRow {
 	r := scanRow{SchemaVersion: scanSchemaVersion, AccountID: o.AccountID, AccountName: o.AccountName,
-		Keys: o.Keys, OrgMember: o.OrgMember, OUPath: o.OUPath, Tags: o.Tags, ObservedAt: o.ObservedAt.UTC(), ReportAt: o.ReportAt}
+		Keys: o.Keys, OrgMember: o.OrgMember, OUPath: o.OUPath, Tags: o.Tags, ObservedAt: o.ObservedAt.UTC(), ReportAt: o.ReportAt,
+		RootCredentials: newScanRootCreds(o)}
 	if r.Keys == nil {
 		r.Keys = []model.KeyDetail{}
 	}
@@ -168,10 +175,10 @@ func newScanCmd() *cobra.Command {
 	ef.add("ROOTWARDEN_ACCOUNT_TIMEOUT", "time limit per account (default 60s)")
 	ef.add("ROOTWARDEN_LOG_FORMAT", "format of the -v log on stderr: text or json")
 	asJSON := cmd.Flags().Bool("json", false, "print JSON (the same as --format json)")
-	format := cmd.Flags().StringP("format", "o", "table", "table, json, csv, sarif or ocsf")
+	format := cmd.Flags().StringP("format", "o", "table", "table, json, json-report, csv, sarif or ocsf")
 	onlyFindings := cmd.Flags().Bool("only-findings", false, "print only accounts with root keys or that could not be checked")
 	verbose := cmd.Flags().BoolP("verbose", "v", false, "log each account check, and progress, on stderr")
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"table", "json", "csv", "sarif", "ocsf"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"table", "json", "json-report", "csv", "sarif", "ocsf"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		f := *format
 		if *asJSON {
@@ -181,15 +188,16 @@ func newScanCmd() *cobra.Command {
 			f = "json"
 		}
 		if !scanFormats[f] {
-			return usagef("--format %q is not one of table, json, csv, sarif, ocsf", f)
+			return usagef("--format %q is not one of table, json, json-report, csv, sarif, ocsf", f)
 		}
 		return exitCode(scan(cmd.Context(), ef.getenv(cmd, os.Getenv), scanOptions{format: f, onlyFindings: *onlyFindings,
 			verbose: *verbose, checkEnviron: true}, cmd.OutOrStdout(), cmd.ErrOrStderr()))
 	}
+	cmd.Long += scanPostureLong
 	return cmd
 }
 
-var scanFormats = map[string]bool{"table": true, "json": true, "csv": true, "sarif": true, "ocsf": true}
+var scanFormats = map[string]bool{"table": true, "json": true, "json-report": true, "csv": true, "sarif": true, "ocsf": true}
 
 // runScan runs `rootwarden scan args…` (tests call it).
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -268,9 +276,18 @@ func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdo
 		return fail("the organization's listing holds no ACTIVE account, not even the management account: " +
 			"scan with the management account's credentials, or those of a delegated administrator for Organizations")
 	}
+	var ra model.OrgRootAccess
+	if orgMode {
+		ra, _ = sc.OrgRootAccess(ctx) // a refusal is an unknown posture, never an error
+	}
+	posture := newScanOrganization(obs, ra, orgMode)
+	mgmt := ""
 	rows := make([]scanRow, 0, len(obs))
 	code, failed, withKeys := scanClean, 0, 0
 	for _, o := range obs {
+		if o.Management {
+			mgmt = o.AccountID
+		}
 		r := newScanRow(o, orgMode, now)
 		switch r.Status {
 		case "error":
@@ -300,12 +317,26 @@ func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdo
 	switch opt.format {
 	case "json":
 		werr = writeJSON(stdout, shown)
+	case "json-report":
+		werr = writeJSON(stdout, scanReport{SchemaVersion: scanSchemaVersion, Organization: posture, Accounts: shown})
 	case "csv":
 		werr = writeScanCSV(stdout, shown)
 	case "sarif":
-		werr = writeScanSARIF(stdout, shown)
+		var b bytes.Buffer
+		if werr = writeScanSARIF(&b, shown); werr == nil {
+			var doc []byte
+			if doc, werr = addPostureSARIF(b.Bytes(), shown, posture); werr == nil {
+				_, werr = stdout.Write(doc)
+			}
+		}
 	case "ocsf":
-		werr = writeScanOCSF(stdout, shown, now)
+		var b bytes.Buffer
+		if werr = writeScanOCSF(&b, shown, now); werr == nil {
+			var doc []byte
+			if doc, werr = addPostureOCSF(b.Bytes(), shown, posture, now, mgmt); werr == nil {
+				_, werr = stdout.Write(doc)
+			}
+		}
 	default:
 		printScanTable(stdout, shown, now)
 		summary := fmt.Sprintf("\n%s: %d with root access keys, %d could not be checked", plural(len(rows), "account"), withKeys, failed)
@@ -313,6 +344,7 @@ func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdo
 			summary += " (only the caller's account: set --org-role to check every account of the organization)"
 		}
 		fmt.Fprintf(stdout, "%s; took %s\n", summary, time.Since(started).Round(10*time.Millisecond))
+		printPostureSummary(stdout, posture)
 	}
 	if werr != nil {
 		return fail("write %s: %v", opt.format, werr)
@@ -373,6 +405,8 @@ func printScanTable(w io.Writer, rows []scanRow, now time.Time) {
 	if anyErr {
 		header += "\tERROR"
 	}
+
+	header += "\tOTHER ROOT CREDENTIALS" // scanposture.go
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
 		keys, age, used, sev := "no", "-", "-", "-"
@@ -388,6 +422,8 @@ func printScanTable(w io.Writer, rows []scanRow, now time.Time) {
 		if anyErr {
 			line += "\t" + scanOrDash(escape.Log(scanErrorCell(r)))
 		}
+
+		line += "\t" + otherRootCreds(r)
 		fmt.Fprintln(tw, line)
 	}
 	_ = tw.Flush()

@@ -52,6 +52,7 @@ var calls = []awsCall{
 	{"iam", "GetAccountSummary", []string{central, member, single}, "detector/aws.go inspect", ""},
 	{"iam", "GenerateCredentialReport", []string{central, member, single}, "detector/aws.go reportKeys", ""},
 	{"iam", "GetCredentialReport", []string{central, member, single}, "detector/aws.go reportKeys", ""},
+	{"iam", "ListOrganizationsFeatures", []string{central}, "detector/rootaccess.go readOrgRootAccess (organization mode: sweep and scan)", ""},
 	{"sqs", "ReceiveMessage", []string{central, single}, "detector/sqs.go", ""},
 	{"sqs", "DeleteMessage", []string{central, single}, "detector/sqs.go", ""},
 	{"sts", "AssumeRoot", []string{central}, "remediator/assumeroot.go (EnableAssumeRoot=true only)", ""},

@@ -20,13 +20,26 @@
 //     (a snapshot taken at generation, reused for 4 hours), ListAccountAliases,
 //     ListAccessKeys, DeleteAccessKey, UpdateAccessKey, GetAccessKeyLastUsed.
 //     Key operations without UserName act on the caller: with root keys or a
-//     root session, on the root user's keys.
+//     root session, on the root user's keys. Root credentials beyond keys
+//     (rootcreds.go), for the root caller without UserName: GetLoginProfile,
+//     CreateLoginProfile, DeleteLoginProfile, ListSigningCertificates,
+//     DeleteSigningCertificate, ListMFADevices, DeactivateMFADevice, GetUser.
+//     GetAccountSummary reports AccountAccessKeysPresent, AccountPasswordPresent,
+//     AccountSigningCertificatesPresent and AccountMFAEnabled from them.
+//     Centralized root access: ListOrganizationsFeatures,
+//     EnableOrganizationsRootCredentialsManagement, EnableOrganizationsRootSessions
+//     (management account or IAM delegated administrator, trusted access for IAM
+//     on; the Enable actions management account only).
 //   - STS: GetCallerIdentity (always allowed), AssumeRole (role must exist,
 //     ExternalId must match, target not SUSPENDED or CLOSED), AssumeRoot (caller in the management account and
 //     not root, root sessions enabled, target an ACTIVE member, a root-task
-//     TaskPolicyArn, DurationSeconds <= 900). A root session may only call
-//     the IAM actions its task policy allows: IAMDeleteRootUserCredentials
-//     allows ListAccessKeys, DeleteAccessKey, GetAccessKeyLastUsed.
+//     TaskPolicyArn, DurationSeconds <= 900; the IAM credential tasks need
+//     RootCredentialsManagement, S3/SQS unlocking RootSessions; the IAM delegated
+//     administrator may call it too). A root session may only call the IAM
+//     actions its task policy allows, as AWS's managed policy documents list them
+//     (IAMAuditRootUserCredentials reads, IAMDeleteRootUserCredentials reads and
+//     deletes keys, certificates, the password and deactivates MFA; neither
+//     allows anything else): any other answers AccessDenied (403).
 //   - Organizations: DescribeOrganization (any member); for the management
 //     account only (else AccessDeniedException): ListAccounts, DescribeAccount,
 //     and the tree (AddOU, MoveAccount): ListRoots (one root, "Root"),
@@ -60,6 +73,14 @@
 //	GET    /_sim/accounts/{id}/root-keys        []RootKey
 //	POST   /_sim/accounts/{id}/root-keys        optional {"created"} → {"accessKeyId","secretAccessKey"}
 //	DELETE /_sim/accounts/{id}/root-keys/{key}  deletes a root key (204; 404 when absent)
+//	GET    /_sim/accounts/{id}/root-credentials RootCredentials (keys, password, certificates, MFA)
+//	POST   /_sim/accounts/{id}/root-password    optional {"created"}: gives root a password (204)
+//	DELETE /_sim/accounts/{id}/root-password    removes it (204)
+//	POST   /_sim/accounts/{id}/root-signing-certificates → {"certificateId"} (409 at 2)
+//	POST   /_sim/accounts/{id}/root-mfa-devices {"type":"virtual|hardware"} → {"serialNumber"}
+//	GET    /_sim/organization/features          OrgFeatures
+//	PUT    /_sim/organization/features          OrgFeatures ({"iamTrustedAccess","iamDelegatedAdmin",
+//	                                            "rootCredentialsManagement","rootSessions"})
 //	POST   /_sim/accounts/{id}/faults           {"accessDenied":bool,"denyAssumeRole":bool,"throttle":n}
 //	POST   /_sim/faults                         {"latency":"50ms","throttleShare":0.15,"seed":7} (either or both)
 //	POST   /_sim/queues/{name}/messages         raw body, enqueued as is
@@ -106,7 +127,8 @@ type Account struct {
 	Alias string `json:"alias"`
 	// Created is the root user's creation time; zero means 2020-01-01.
 	Created time.Time `json:"created"`
-	// RootMFA reports whether the root user has MFA (credential report, summary).
+	// RootMFA gives a new account's root user a virtual MFA device (AddMFADevice adds
+	// more; the devices decide the credential report and the summary).
 	RootMFA bool `json:"rootMFA"`
 }
 
@@ -131,7 +153,8 @@ type Sim struct {
 	queues      map[string]*queue // key: "account/name"
 	orgID       string
 	mgmtID      string
-	rootSession bool
+	features    OrgFeatures // centralized root access (rootcreds.go)
+	omitKeys    []string    // GetAccountSummary keys left out (OmitSummaryKey)
 	pageSize    int
 	latency     time.Duration
 	calls       map[string]int
@@ -150,7 +173,10 @@ type Sim struct {
 
 type account struct {
 	Account
-	keys         []*RootKey // at most 2
+	keys         []*RootKey     // at most 2
+	password     *time.Time     // the root login profile's creation; nil: no password
+	certs        []*SigningCert // root signing certificates, at most 2
+	mfa          []*MFADevice   // root MFA devices
 	roles        []role
 	admin        *cred
 	report       *report
@@ -276,9 +302,15 @@ func (s *Sim) AddAccount(a Account) string {
 	defer s.mu.Unlock()
 	if old, ok := s.accounts[a.ID]; ok {
 		old.Account = a
+		if a.RootMFA && !old.mfaEnabled() {
+			s.addMFALocked(old, MFAVirtual)
+		}
 		return a.ID
 	}
 	acc := &account{Account: a}
+	if a.RootMFA {
+		s.addMFALocked(acc, MFAVirtual)
+	}
 	if !a.Management {
 		acc.roles = []role{{name: "OrganizationAccountAccessRole"}}
 	}
@@ -478,10 +510,15 @@ func (s *Sim) Throttle(accountID string, n int) {
 	s.mustAccount(accountID).throttle = n
 }
 
-// SetRootSessions enables or disables centralized root access (sts:AssumeRoot).
+// SetRootSessions enables or disables centralized root access as a whole: both
+// organization features (RootCredentialsManagement, RootSessions) and, when enabling,
+// trusted access for IAM. SetOrgFeatures sets them one by one.
 func (s *Sim) SetRootSessions(enabled bool) {
 	s.mu.Lock()
-	s.rootSession = enabled
+	s.features.RootCredentialsManagement, s.features.RootSessions = enabled, enabled
+	if enabled {
+		s.features.IAMTrustedAccess = true
+	}
 	s.mu.Unlock()
 }
 

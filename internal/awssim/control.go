@@ -176,6 +176,7 @@ func (s *Sim) registerControl(mux *http.ServeMux) {
 		s.mu.Unlock()
 		writeJSON(w, http.StatusCreated, map[string]string{"messageId": m.id})
 	}))
+	s.registerRootControl(mux)
 	mux.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		ctlError(w, http.StatusNotFound, "unknown control endpoint "+r.Method+" "+r.URL.Path)
 	})

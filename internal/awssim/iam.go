@@ -3,6 +3,7 @@ package awssim
 import (
 	"bytes"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -10,28 +11,44 @@ import (
 // reportReuse is how long AWS serves the same credential report.
 const reportReuse = 4 * time.Hour
 
-// rootTaskDelete is the task policy that lets a root session delete keys.
+// The root-task policies AssumeRoot accepts.
 const (
-	rootTaskPrefix = "arn:aws:iam::aws:policy/root-task/"
-	rootTaskDelete = rootTaskPrefix + "IAMDeleteRootUserCredentials"
-	rootTaskAudit  = rootTaskPrefix + "IAMAuditRootUserCredentials"
+	rootTaskPrefix         = "arn:aws:iam::aws:policy/root-task/"
+	rootTaskDelete         = rootTaskPrefix + "IAMDeleteRootUserCredentials"
+	rootTaskAudit          = rootTaskPrefix + "IAMAuditRootUserCredentials"
+	rootTaskCreatePassword = rootTaskPrefix + "IAMCreateRootUserPassword"
 )
 
-// rootTaskPolicies maps the known root-task policies to the IAM actions they allow.
+// rootTaskPolicies maps the root-task policies to the IAM actions they leave allowed
+// (each is a Deny of every other action, NotAction …): AWS's managed policy
+// documents, https://docs.aws.amazon.com/IAM/latest/UserGuide/security-iam-awsmanpol.html
+// (IAMDeleteRootUserCredentials lost iam:DeleteVirtualMFADevice on 2025-01-07).
 var rootTaskPolicies = map[string]map[string]bool{
-	rootTaskDelete: {"ListAccessKeys": true, "DeleteAccessKey": true, "GetAccessKeyLastUsed": true},
-	rootTaskAudit:  {"ListAccessKeys": true, "GetAccessKeyLastUsed": true},
-	rootTaskPrefix + "IAMCreateRootUserPassword": {},
-	rootTaskPrefix + "IAMEnableRootUserAccess":   {},
-	rootTaskPrefix + "S3UnlockBucketPolicy":      {},
-	rootTaskPrefix + "SQSUnlockQueuePolicy":      {},
+	rootTaskAudit: set("ListAccessKeys", "ListSigningCertificates", "GetLoginProfile", "ListMFADevices",
+		"GetAccountSummary", "GetUser", "GetAccessKeyLastUsed"),
+	rootTaskDelete: set("DeleteAccessKey", "DeleteSigningCertificate", "DeleteLoginProfile", "DeactivateMFADevice",
+		"ListAccessKeys", "ListSigningCertificates", "GetLoginProfile", "ListMFADevices", "GetUser", "GetAccessKeyLastUsed"),
+	rootTaskCreatePassword:                  set("CreateLoginProfile", "GetLoginProfile"),
+	rootTaskPrefix + "S3UnlockBucketPolicy": {},
+	rootTaskPrefix + "SQSUnlockQueuePolicy": {},
+}
+
+func set(xs ...string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
 }
 
 // iam serves an IAM action. The lock is held.
 func (s *Sim) iam(req *request, c *cred) (any, *apiError) {
 	acc := c.acct
 	if c.kind == kindRootSession && !rootTaskPolicies[c.policy][req.action] {
-		return nil, errf(403, "AccessDenied", "User: "+c.arn()+" is not authorized to perform: iam:"+req.action+" because no session policy allows the iam:"+req.action+" action")
+		return nil, errf(403, "AccessDenied", "User: "+c.arn()+" is not authorized to perform: iam:"+req.action+" on resource: "+c.arn()+" with an explicit deny in a session policy")
+	}
+	if out, aerr, ok := s.iamRootCred(req, c); ok {
+		return out, aerr
 	}
 	switch req.action {
 	case "GetAccountSummary":
@@ -57,12 +74,9 @@ func (s *Sim) iam(req *request, c *cred) (any, *apiError) {
 }
 
 func (s *Sim) iamSummary(acc *account) []xmlNode {
-	users, mfa := 0, 0
+	users, mfa := 0, len(acc.mfa)
 	if acc.admin != nil {
 		users = 1
-	}
-	if acc.RootMFA {
-		mfa = 1
 	}
 	entries := []struct {
 		k string
@@ -70,8 +84,9 @@ func (s *Sim) iamSummary(acc *account) []xmlNode {
 	}{
 		{"AccessKeysPerUserQuota", 2},
 		{"AccountAccessKeysPresent", b2i(acc.hasRootKeys())},
-		{"AccountMFAEnabled", mfa},
-		{"AccountSigningCertificatesPresent", 0},
+		{"AccountMFAEnabled", b2i(acc.mfaEnabled())},
+		{"AccountPasswordPresent", b2i(acc.password != nil)},
+		{"AccountSigningCertificatesPresent", b2i(len(acc.certs) > 0)},
 		{"AttachedPoliciesPerGroupQuota", 10},
 		{"AttachedPoliciesPerRoleQuota", 10},
 		{"AttachedPoliciesPerUserQuota", 10},
@@ -98,6 +113,9 @@ func (s *Sim) iamSummary(acc *account) []xmlNode {
 	}
 	m := make([]xmlNode, 0, len(entries))
 	for _, e := range entries {
+		if slices.Contains(s.omitKeys, e.k) {
+			continue
+		}
 		m = append(m, elem("entry", leaf("key", e.k), leaf("value", strconv.Itoa(e.v))))
 	}
 	return []xmlNode{elem("SummaryMap", m...)}
@@ -161,7 +179,7 @@ func (s *Sim) renderReport(acc *account, now time.Time) []byte {
 	b.WriteByte('\n')
 	// Root row.
 	b.WriteString("<root_account>,arn:aws:iam::" + acc.ID + ":root," + reportTime(acc.Created) +
-		",not_supported,no_information,not_supported,not_supported," + strconv.FormatBool(acc.RootMFA))
+		",not_supported,no_information,not_supported,not_supported," + strconv.FormatBool(acc.mfaEnabled()))
 	for i := 0; i < 2; i++ {
 		if i < len(acc.keys) {
 			k := acc.keys[i]
@@ -175,7 +193,14 @@ func (s *Sim) renderReport(acc *account, now time.Time) []byte {
 			b.WriteString(",false,N/A,N/A,N/A,N/A")
 		}
 	}
-	b.WriteString(",false,N/A,false,N/A\n")
+	for i := 0; i < 2; i++ {
+		if i < len(acc.certs) {
+			b.WriteString("," + strconv.FormatBool(acc.certs[i].Active) + "," + reportTime(acc.certs[i].Uploaded))
+		} else {
+			b.WriteString(",false,N/A")
+		}
+	}
+	b.WriteString("\n")
 	if acc.admin != nil {
 		b.WriteString(adminUserName + ",arn:aws:iam::" + acc.ID + ":user/" + adminUserName + "," + reportTime(acc.Created) +
 			",false,N/A,N/A,N/A,false,true," + reportTime(acc.Created) + ",N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n")

@@ -89,10 +89,16 @@ func (s *Sim) assumeRoot(req *request, c *cred) (any, *apiError) {
 	if _, known := rootTaskPolicies[policy]; !known {
 		return nil, errf(400, "ValidationError", "The TaskPolicyArn "+policy+" is not a root task policy")
 	}
-	if s.orgID == "" || c.acct.ID != s.mgmtID {
+	delegated := s.features.IAMDelegatedAdmin != "" && c.acct.ID == s.features.IAMDelegatedAdmin
+	if s.orgID == "" || (c.acct.ID != s.mgmtID && !delegated) {
 		return nil, denied(c, "sts:AssumeRoot")
 	}
-	if !s.rootSession {
+	// The credential tasks need root credentials management; S3/SQS unlocking needs
+	// root sessions (privileged root actions).
+	if credentialTasks[policy] && !s.features.RootCredentialsManagement {
+		return nil, errf(403, "AccessDenied", "Root credentials management is not enabled for this organization. Enable centralized root access (EnableOrganizationsRootCredentialsManagement).")
+	}
+	if !credentialTasks[policy] && !s.features.RootSessions {
 		return nil, errf(403, "AccessDenied", "Root sessions are not enabled for this organization. Enable centralized root access (EnableOrganizationsRootSessions).")
 	}
 	acc := s.accounts[target]

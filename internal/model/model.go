@@ -75,7 +75,11 @@ type Observation struct {
 	Source          Source            `json:"source"`
 	ObservedAt      time.Time         `json:"observed_at"`
 	RootKeysPresent bool              `json:"root_keys_present"`
-	Keys            []KeyDetail       `json:"keys"`
+	// RootCredentials: every root credential the account summary reports (keys,
+	// signing certificates, password, MFA); nil in a finding of an older detector
+	// and when the check failed. Cases still open on RootKeysPresent alone.
+	RootCredentials *RootCredentials `json:"root_credentials,omitempty"`
+	Keys            []KeyDetail      `json:"keys"`
 	// KeyDetailsPending: presence is decided (RootKeysPresent, from the account
 	// summary) but the key details are still being read from the credential report;
 	// they follow in a second observation with the same ObservedAt. Keys says

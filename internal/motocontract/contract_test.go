@@ -71,6 +71,9 @@ type scanRow struct {
 	OUPath          string            `json:"ou_path"`
 	Tags            map[string]string `json:"tags"`
 	Error           *string           `json:"error"`
+	// RootCredentials: moto 5.2.1's account summary has no AccountPasswordPresent,
+	// which rootwarden must report as unknown (null), never as absent.
+	RootCredentials map[string]*bool `json:"root_credentials"`
 }
 
 // TestScanAgainstMoto runs the rootwarden binary's scan against moto with an
@@ -109,6 +112,10 @@ func TestScanAgainstMoto(t *testing.T) {
 		for _, r := range rows {
 			if r.Status != "clean" || r.RootKeysPresent == nil || *r.RootKeysPresent {
 				t.Errorf("%s (%s): status %q, root_keys_present %v; want clean", r.AccountID, r.AccountName, r.Status, r.RootKeysPresent)
+			}
+			pw, ok := r.RootCredentials["password"]
+			if keys := r.RootCredentials["access_keys"]; !ok || pw != nil || keys == nil || *keys {
+				t.Errorf("%s: root_credentials %v; want access_keys false and password null (moto does not say)", r.AccountID, r.RootCredentials)
 			}
 		}
 	})
