@@ -11,6 +11,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/slack-go/slack"
 
@@ -43,6 +44,11 @@ type record struct {
 	// when an edit showed an event still queued (editCase), whose own edit is then
 	// skipped.
 	MessageSeq int `json:"message_seq,omitempty"`
+	// Severity is the case's severity as last rendered, and Burst the burst summary
+	// the case counts in: after a restart, a member's next event moves the summary's
+	// figures from what they counted for it (afterProjected).
+	Severity model.Severity `json:"severity,omitempty"`
+	Burst    string         `json:"burst,omitempty"`
 }
 
 // applyState moves the timers along with the case's state.
@@ -119,6 +125,9 @@ func classify(err error) (class, time.Duration) {
 		}
 		return classPermanent, 0
 	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return classPermanent, 0 // a value or message over NATS's max_payload never fits
+	}
 	var me *model.Error
 	if errors.As(err, &me) && me.Code == model.CodeInvalid {
 		return classPermanent, 0
@@ -142,6 +151,9 @@ func (n *Notifier) backoff(delivered uint64) time.Duration {
 // progress is what the attempts at one delivery of an event have done so far.
 type progress struct {
 	shown int // the seq the message was edited to show: a retry after a failed reply does not edit it again
+	// before is the record as it stood before this event was rendered (set once the
+	// event is saved as rendered; nil when it was skipped).
+	before *record
 }
 
 // project renders one case event: the message (posted once, then edited) and a
@@ -209,13 +221,22 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress)
 			}
 		}
 	}
+	burstID := n.burst.burstOf(ev.CaseID)
 	err = n.updateRecord(ctx, ev.CaseID, func(r *record) bool {
 		if ev.Seq <= r.RenderedSeq {
 			return false
 		}
+		before := *r
+		p.before = &before
 		r.RenderedSeq, r.ReplyIntent = ev.Seq, 0
 		r.MessageSeq = max(r.MessageSeq, shown)
 		r.applyState(ev)
+		if ev.Case.Severity != "" {
+			r.Severity = ev.Case.Severity
+		}
+		if burstID != "" {
+			r.Burst = burstID
+		}
 		return true
 	})
 	if err == nil {
