@@ -75,7 +75,7 @@ type summary struct {
 	// Seq is the stream sequence of the newest opening counted: an opening delivered
 	// again after a restart (at or below it) is a member already counted.
 	Seq      uint64 `json:"seq,omitempty"`
-	Rendered     string        `json:"rendered,omitempty"` // text last sent to Slack
+	Rendered string `json:"rendered,omitempty"` // text last sent to Slack
 	// Legacy is the member list of a value saved by an older version: read once
 	// (folded into Counts), never written.
 	Legacy map[string]*member `json:"members,omitempty"`
