@@ -310,7 +310,9 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 		switch cl {
 		case classOK:
 			_ = j.msg.Ack()
-			n.afterProjected(ctx, ev, p.before)
+			if !p.older {
+				n.afterProjected(ctx, ev, p.before)
+			}
 			return
 		case classPermanent:
 			n.m.slackErrors.WithLabelValues(cl.String()).Inc()
