@@ -24,3 +24,6 @@ func (n *Notifier) HomeWatching() bool {
 	defer n.home.mu.Unlock()
 	return n.home.watching
 }
+
+// HomeMaxShown is how many cases one App Home tab shows at most.
+const HomeMaxShown = homeMaxShown
