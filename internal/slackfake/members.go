@@ -101,7 +101,9 @@ func (s *Server) conversationsMembers(req request) map[string]any {
 
 // MemberLeftChannel is the Events API body Slack posts when user leaves (or is
 // removed from) a channel the bot is in.
-func MemberLeftChannel(user, channel string) []byte { return memberEvent("member_left_channel", user, channel) }
+func MemberLeftChannel(user, channel string) []byte {
+	return memberEvent("member_left_channel", user, channel)
+}
 
 // MemberJoinedChannel is the Events API body Slack posts when user joins a channel
 // the bot is in.
