@@ -1,13 +1,14 @@
 package notifier
 
 // The App Home: a user who opens rootwarden's Home tab (app_home_opened, over HTTP
-// events or Socket Mode) sees the active cases, grouped by state and oldest first, with
-// severity, account, owner, age and ticket, and the same buttons as the channel
-// message (clicks go through the same gateway and checks). The tab is published with
-// views.publish (scope: none beyond the bot; Home tab enabled in the manifest) and
-// published again, for everyone who opened it recently, when cases move: a watch on KV
-// rw_cases, debounced, in its own loop. A refusal of a click made in the Home tab has no
-// channel to go to: it is shown at the top of the tab instead.
+// events or Socket Mode) sees the active cases they may see (visible.go), grouped by
+// state and oldest first, with severity, account, owner, age and ticket, and the same
+// buttons as the channel message (clicks go through the same gateway and checks). The
+// tab is published with views.publish (scope: none beyond the bot; Home tab enabled in
+// the manifest) and published again, for everyone who opened it recently, when cases
+// move: a watch on KV rw_cases, debounced, in its own loop, which also keeps the index
+// of active cases the tabs are built from (homeindex.go). A refusal of a click made in
+// the Home tab has no channel to go to: it is shown at the top of the tab instead.
 
 import (
 	"context"

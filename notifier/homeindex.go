@@ -235,6 +235,3 @@ func (n *Notifier) show(ctx context.Context, r *homeRound, e caseEntry) *homeCas
 	r.shown[e.ID] = hc
 	return hc
 }
-
-// HomeCaseReads is how many KV case reads the App Home has made.
-func (n *Notifier) HomeCaseReads() int64 { return n.home.caseReads.Load() }

@@ -51,31 +51,32 @@ type viewerEmail struct {
 	at    time.Time
 }
 
-// channelMembers is the set of the channel's members, cached for memberTTL.
-func (n *Notifier) channelMembers(ctx context.Context, channel string) (map[string]bool, error) {
+// isMember reports whether user is a member of channel, from the channel's members
+// cached for memberTTL.
+func (n *Notifier) isMember(ctx context.Context, channel, user string) (bool, error) {
 	ms := &n.members
-	fresh := func() map[string]bool {
+	fresh := func() (member, ok bool) {
 		ms.mu.Lock()
 		defer ms.mu.Unlock()
 		if s := ms.channels[channel]; s != nil && n.now().Sub(s.at) < memberTTL && !n.now().Before(s.at) {
-			return s.users
+			return s.users[user], true
 		}
-		return nil
+		return false, false
 	}
-	if u := fresh(); u != nil {
-		return u, nil
+	if member, ok := fresh(); ok {
+		return member, nil
 	}
 	ms.fetch.Lock()
 	defer ms.fetch.Unlock()
-	if u := fresh(); u != nil { // read by whoever held the walk
-		return u, nil
+	if member, ok := fresh(); ok { // read by whoever held the walk
+		return member, nil
 	}
 	at := n.now()
 	users := map[string]bool{}
 	params := &slack.GetUsersInConversationParameters{ChannelID: channel, Limit: 1000}
 	for page := 0; ; page++ {
 		if page == memberMaxPages {
-			return nil, fmt.Errorf("conversations.members of %s: more than %d pages", channel, memberMaxPages)
+			return false, fmt.Errorf("conversations.members of %s: more than %d pages", channel, memberMaxPages)
 		}
 		var ids []string
 		var cursor string
@@ -85,7 +86,7 @@ func (n *Notifier) channelMembers(ctx context.Context, channel string) (map[stri
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("conversations.members of %s: %w", channel, err)
+			return false, fmt.Errorf("conversations.members of %s: %w", channel, err)
 		}
 		for _, id := range ids {
 			users[id] = true
@@ -101,7 +102,7 @@ func (n *Notifier) channelMembers(ctx context.Context, channel string) (map[stri
 	}
 	ms.channels[channel] = &memberSet{users: users, at: at}
 	ms.mu.Unlock()
-	return users, nil
+	return users[user], nil
 }
 
 // memberChanged applies member_left_channel / member_joined_channel to a cached set
@@ -110,20 +111,13 @@ func (n *Notifier) memberChanged(channel, user string, joined bool) {
 	ms := &n.members
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
-	s := ms.channels[channel]
-	if s == nil {
-		return
-	}
-	users := make(map[string]bool, len(s.users)+1) // copy on write: readers hold the old set
-	for u := range s.users {
-		if u != user {
-			users[u] = true
+	if s := ms.channels[channel]; s != nil {
+		if joined {
+			s.users[user] = true
+		} else {
+			delete(s.users, user)
 		}
 	}
-	if joined {
-		users[user] = true
-	}
-	ms.channels[channel] = &memberSet{users: users, at: s.at}
 }
 
 // emailOf is the user's Slack email (lower case), cached; "" when unknown.
@@ -173,13 +167,13 @@ func (n *Notifier) viewerOf(ctx context.Context, user string, channels map[strin
 		v.email = n.emailOf(ctx, user)
 	}
 	for ch := range channels {
-		users, err := n.channelMembers(ctx, ch)
+		member, err := n.isMember(ctx, ch, user)
 		if err != nil {
 			n.log.Warn("channel members unreadable: its cases are hidden from non-approvers", "channel", ch, "err", slackErrText(err))
 			v.unreadable[ch] = true
 			continue
 		}
-		v.member[ch] = users[user]
+		v.member[ch] = member
 	}
 	return v
 }

@@ -34,6 +34,7 @@ import (
 //	                           one minute, by the sim's approver and its other user in turn,
 //	                           from minute ROOTWARDEN_BENCH_HOME_AT (default 50 from minute 3,
 //	                           after the first sweep opened every case); 0 → none
+//	ROOTWARDEN_BENCH_LOG       a path: the run's log is copied there at the end
 //
 // The binary is built and run as a child process, as in production (detector,
 // remediator, notifier, embedded NATS with its store on disk); `rootwarden sim` in
@@ -110,6 +111,11 @@ func TestMemoryTable(t *testing.T) {
 		}
 	}
 	gc, cpu := metricValue(runAddr, "go_gc_duration_seconds_count"), metricValue(runAddr, "process_cpu_seconds_total")
+	if keep := os.Getenv("ROOTWARDEN_BENCH_LOG"); keep != "" {
+		if b, err := os.ReadFile(logPath); err == nil {
+			_ = os.WriteFile(keep, b, 0o644)
+		}
+	}
 	sweeps, took := sweepLines(t, logPath)
 	oom := ""
 	if cg != "" {
