@@ -144,8 +144,9 @@ func (n *Notifier) sharedRound(ctx context.Context, maxAge time.Duration) (*home
 		version, live := n.home.index.version, n.home.index.live
 		n.home.index.mu.Unlock()
 		rc.mu.Lock()
-		if cur := rc.cur; cur != nil && n.now().Sub(cur.at) < homeRoundTTL && !n.now().Before(cur.at) &&
-			(maxAge > 0 && n.now().Sub(cur.at) < maxAge || live && cur.version == version) {
+		// The round's age is a cache's: wall clock, not Config.Now.
+		if cur := rc.cur; cur != nil && time.Since(cur.at) < homeRoundTTL &&
+			(maxAge > 0 && time.Since(cur.at) < maxAge || live && cur.version == version) {
 			rc.mu.Unlock()
 			return cur, nil
 		}
@@ -174,7 +175,7 @@ func (n *Notifier) sharedRound(ctx context.Context, maxAge time.Duration) (*home
 }
 
 func (n *Notifier) buildRound(ctx context.Context) (*homeRound, error) {
-	r := &homeRound{at: n.now(), shown: map[string]*homeCase{}}
+	r := &homeRound{at: time.Now(), shown: map[string]*homeCase{}}
 	n.home.index.mu.Lock()
 	live := n.home.index.live
 	if live {
