@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -39,9 +40,10 @@ type homeState struct {
 	noticed map[string]time.Time
 	// watching: the watch of rw_cases that refreshes the tabs is in place (a case
 	// changed before it is shown at the next change or opening of the tab).
-	watching bool
-	opening  map[string]bool // users whose tab is being built or waits for a slot
-	sem      chan struct{}   // homeMaxConcurrent openings at once
+	watching  bool
+	opening   map[string]bool // users whose tab is being built or waits for a slot
+	published map[string]publishedHome
+	sem       chan struct{} // homeMaxConcurrent openings at once
 
 	index     caseIndex // homeindex.go
 	rounds    roundCache
@@ -128,7 +130,7 @@ func (n *Notifier) publishHome(ctx context.Context, user string) error {
 	if err != nil {
 		return err
 	}
-	return n.publishHomeWith(ctx, user, round)
+	return n.publishHomeWith(ctx, user, round, false)
 }
 
 // homeView is one user's tab: the cases they may see, counted by state, and the
@@ -168,7 +170,11 @@ func (n *Notifier) viewFor(ctx context.Context, r *homeRound, v viewer) homeView
 	return hv
 }
 
-func (n *Notifier) publishHomeWith(ctx context.Context, user string, round *homeRound) error {
+// publishHomeWith publishes the user's tab from round. A refresh skips the publish
+// when the tab would show what it shows already (apart from its "Updated" time,
+// within homeSameFor): a change to a case the user does not see, or below what the
+// tab lists, costs no views.publish.
+func (n *Notifier) publishHomeWith(ctx context.Context, user string, round *homeRound, refresh bool) error {
 	n.home.mu.Lock()
 	notice := n.home.notices[user]
 	if notice != "" && n.now().Sub(n.home.noticed[user]) > homeNoticeTTL {
@@ -177,12 +183,47 @@ func (n *Notifier) publishHomeWith(ctx context.Context, user string, round *home
 	}
 	n.home.mu.Unlock()
 	v := n.viewerOf(ctx, user, channelsOf(round.cases))
+	hv := n.viewFor(ctx, round, v)
+	sum := hv.sum(v.approver, notice)
+	n.home.mu.Lock()
+	last, seen := n.home.published[user]
+	n.home.mu.Unlock()
+	if refresh && seen && last.sum == sum && time.Since(last.at) < homeSameFor {
+		return nil
+	}
 	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, CallbackID: "rw_home",
-		Blocks: slack.Blocks{BlockSet: n.homeBlocks(n.viewFor(ctx, round, v), v.approver, notice)}}
+		Blocks: slack.Blocks{BlockSet: n.homeBlocks(hv, v.approver, notice)}}
 	if _, err := n.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view}); err != nil {
 		return fmt.Errorf("views.publish for %s: %w", user, err)
 	}
+	n.home.mu.Lock()
+	if n.home.published == nil || len(n.home.published) > homeMaxViewers {
+		n.home.published = map[string]publishedHome{}
+	}
+	n.home.published[user] = publishedHome{sum: sum, at: time.Now()}
+	n.home.mu.Unlock()
 	return nil
+}
+
+// homeSameFor: a refresh publishes an unchanged tab again after this long (its
+// "Updated" time).
+const homeSameFor = 10 * time.Minute
+
+type publishedHome struct {
+	sum uint64
+	at  time.Time
+}
+
+// sum is a digest of what the tab shows, apart from its "Updated" time.
+func (hv homeView) sum(approver bool, notice string) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%v|%s|%d|%d|%s|%v\x00", approver, notice, hv.total, hv.hidden, hv.sweep, hv.counts)
+	for _, st := range stateOrder {
+		for _, c := range hv.shown[st] {
+			fmt.Fprintf(h, "%s|%s|%s\x00", c.ID, c.State, c.line)
+		}
+	}
+	return h.Sum64()
 }
 
 func (n *Notifier) homeBlocks(hv homeView, approver bool, notice string) []slack.Block {
@@ -344,7 +385,7 @@ func (n *Notifier) refreshHomes(ctx context.Context) {
 	}
 	for _, u := range users {
 		pctx, cancel := context.WithTimeout(ctx, homePublishIn)
-		err := n.publishHomeWith(pctx, u, round)
+		err := n.publishHomeWith(pctx, u, round, true)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("App Home refresh failed", "user", u, "err", slackErrText(err))

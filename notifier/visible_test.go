@@ -122,6 +122,27 @@ func TestPrivateChannelCasesAreShownOnlyToWhoMaySeeThem(t *testing.T) {
 	testutil.Eventually(t, "the member's joining applied", func() bool {
 		return strings.Contains(o.commandText(memberUser, "status"), "2 active cases")
 	})
+
+	// The private case moves: its members' tabs are refreshed; the guest's tab, which
+	// does not show it, is not published again.
+	o.homeText(memberUser)
+	guestHome, _ := o.fake.Home(guestUser)
+	testutil.Eventually(t, "the App Home watch", o.n.HomeWatching)
+	moved := secret
+	moved.State = model.StateTicketed
+	o.putCase(moved)
+	testutil.Eventually(t, "the member's tab refreshed", func() bool {
+		h, _ := o.fake.Home(memberUser)
+		for _, b := range h.Buttons() {
+			if b.BlockID == "rw_home_"+secret.ID && b.ActionID == notifier.ActionIDConfirmDeleted {
+				return true
+			}
+		}
+		return false
+	})
+	if h, _ := o.fake.Home(guestUser); h.Publishes != guestHome.Publishes {
+		t.Errorf("the guest's tab was published again (%d → %d) for a change it does not show", guestHome.Publishes, h.Publishes)
+	}
 }
 
 // When a channel's members cannot be read, its cases are hidden from non-approvers
@@ -198,5 +219,4 @@ func TestTwentyHomeOpeningsAtOnceAtThousandsOfCases(t *testing.T) {
 	if msgs >= cases {
 		t.Errorf("%d NATS messages for %d openings at %d cases: the openings read every case", msgs, openers, cases)
 	}
-	_ = model.StateOpen
 }
