@@ -29,8 +29,8 @@ import (
 const (
 	homeRoundTTL = 5 * time.Second // an opening reuses a round this young
 	// homeMaxShown is how many cases one tab can show within Slack's 100 blocks
-	// (2 blocks each, after the header, notice, context and group titles).
-	homeMaxShown = 44
+	// (2 blocks each, after the header, notice, context lines and group titles).
+	homeMaxShown = 40
 	// homeMaxConcurrent openings are built at once; homeMaxQueued wait (one per user:
 	// a repeat of a waiting user is dropped); beyond, an opening is dropped.
 	homeMaxConcurrent = 4
