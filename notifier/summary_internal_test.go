@@ -70,6 +70,7 @@ func TestBurstSummaryOf10000CasesStaysSmallAndIsSaved(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the summary was not saved: %v", err)
 	}
+	t.Logf("summary value of a %d-case burst: %d bytes", cases, len(e.Value()))
 	if size := len(e.Value()); size > 2048 {
 		t.Errorf("summary value = %d bytes for %d cases, want ≤ 2 KiB (figures, not members)", size, cases)
 	}
