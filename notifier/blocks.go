@@ -447,42 +447,12 @@ func acceptRiskModal(c model.Case, now time.Time, max time.Duration) slack.Modal
 	}
 }
 
-// summaryCounts are the figures of a burst summary.
-type summaryCounts struct {
-	cases, accounts, critical, posted int
-	states                            map[model.State]int
-	oldest                            *time.Time
-	oldestAccount                     string
-}
-
-func countSummary(s summary) summaryCounts {
-	c := summaryCounts{states: map[model.State]int{}}
-	accts := map[string]bool{}
-	for _, m := range s.Members {
-		c.cases++
-		accts[m.Account] = true
-		if m.Severity == model.SeverityCritical {
-			c.critical++
-		}
-		if m.Posted {
-			c.posted++
-		}
-		c.states[m.State]++
-		if m.Oldest != nil && (c.oldest == nil || m.Oldest.Before(*c.oldest) ||
-			m.Oldest.Equal(*c.oldest) && m.Account < c.oldestAccount) {
-			c.oldest, c.oldestAccount = m.Oldest, m.Account
-		}
-	}
-	c.accounts = len(accts)
-	return c
-}
-
 // summaryText is the burst summary's fallback text (also what decides whether it
 // needs an edit).
 func summaryText(s summary) string {
-	c := countSummary(s)
-	return fmt.Sprintf("rootwarden: %d root access key cases opened since %s in %d accounts, %d critical", c.cases,
-		stamp(s.Started), c.accounts, c.critical) + "\n" + summaryStates(c)
+	c := s.Counts
+	return fmt.Sprintf("rootwarden: %d root access key cases opened since %s in %d accounts, %d critical", c.Cases,
+		stamp(s.Started), c.Accounts, c.Critical) + "\n" + summaryStates(c)
 }
 
 func summaryStates(c summaryCounts) string {
@@ -491,34 +461,34 @@ func summaryStates(c summaryCounts) string {
 	seen := map[model.State]bool{}
 	for _, st := range order {
 		seen[st] = true
-		if c.states[st] > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", st, c.states[st]))
+		if c.States[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", st, c.States[st]))
 		}
 	}
 	var rest []string
-	for st, k := range c.states {
+	for st, k := range c.States {
 		if !seen[st] && k > 0 {
 			rest = append(rest, fmt.Sprintf("%s %d", st, k))
 		}
 	}
 	sort.Strings(rest)
 	parts = append(parts, rest...)
-	return fmt.Sprintf("In Slack: %d of %d case messages posted (critical first). States: %s.", c.posted, c.cases, strings.Join(parts, " · "))
+	return fmt.Sprintf("In Slack: %d of %d case messages posted (critical first). States: %s.", c.Posted, c.Cases, strings.Join(parts, " · "))
 }
 
 // summaryBlocks lays out the burst summary: a header, the figures a person takes in
 // first, and where the cases are.
 func summaryBlocks(s summary) []slack.Block {
-	c := countSummary(s)
+	c := s.Counts
 	oldest := "unknown"
-	if c.oldest != nil {
-		oldest = fmt.Sprintf("rotated %s (account %s)", day(c.oldest), c.oldestAccount)
+	if c.Oldest != nil {
+		oldest = fmt.Sprintf("rotated %s (account %s)", day(c.Oldest), c.OldestAccount)
 	}
 	return []slack.Block{
-		slack.NewHeaderBlock(plain(fmt.Sprintf("%d root access key cases opened at once", c.cases))),
+		slack.NewHeaderBlock(plain(fmt.Sprintf("%d root access key cases opened at once", c.Cases))),
 		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
-			mrkdwn(fmt.Sprintf("*Accounts*\n%d", c.accounts)),
-			mrkdwn(fmt.Sprintf("*Critical (key in use)*\n%d", c.critical)),
+			mrkdwn(fmt.Sprintf("*Accounts*\n%d", c.Accounts)),
+			mrkdwn(fmt.Sprintf("*Critical (key in use)*\n%d", c.Critical)),
 			mrkdwn("*Oldest key*\n" + esc(oldest)),
 			mrkdwn("*Since*\n" + stamp(s.Started)),
 		}, nil),

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/slack-go/slack"
 
@@ -43,6 +45,49 @@ type record struct {
 	// when an edit showed an event still queued (editCase), whose own edit is then
 	// skipped.
 	MessageSeq int `json:"message_seq,omitempty"`
+	// Severity is the case's severity as last rendered, and Burst the burst summary
+	// the case counts in: after a restart, a member's next event moves the summary's
+	// figures from what they counted for it (afterProjected).
+	Severity model.Severity `json:"severity,omitempty"`
+	Burst    string         `json:"burst,omitempty"`
+	// RepliedUpTo and Replied say which events are done in the thread (their reply
+	// posted, or an opening, which has none): every seq up to RepliedUpTo, and the
+	// seqs in Replied above it. The message may show a newer event than one still to
+	// come (a click's event projected ahead of an older one behind a flood), so what
+	// is rendered says nothing of which replies were posted. Replied holds at most
+	// maxReplied seqs: past that, the oldest gap is given up (an event that failed for
+	// good).
+	RepliedUpTo int   `json:"replied_up_to,omitempty"`
+	Replied     []int `json:"replied,omitempty"`
+}
+
+// maxReplied bounds record.Replied.
+const maxReplied = 32
+
+// replied reports whether the event's thread part is done.
+func (r *record) replied(seq int) bool {
+	if r.RepliedUpTo == 0 && len(r.Replied) == 0 && r.RenderedSeq > 0 {
+		return seq <= r.RenderedSeq // a record from before replies were tracked per event
+	}
+	return seq <= r.RepliedUpTo || slices.Contains(r.Replied, seq)
+}
+
+// markReplied records the event's thread part as done.
+func (r *record) markReplied(seq int) {
+	if r.replied(seq) {
+		return
+	}
+	if r.RepliedUpTo == 0 && len(r.Replied) == 0 && r.RenderedSeq > 0 {
+		r.RepliedUpTo = r.RenderedSeq
+	}
+	r.Replied = append(r.Replied, seq)
+	slices.Sort(r.Replied)
+	for len(r.Replied) > 0 && (r.Replied[0] == r.RepliedUpTo+1 || len(r.Replied) > maxReplied) {
+		r.RepliedUpTo, r.Replied = r.Replied[0], r.Replied[1:]
+	}
+	if len(r.Replied) == 0 {
+		r.Replied = nil
+	}
 }
 
 // applyState moves the timers along with the case's state.
@@ -119,6 +164,9 @@ func classify(err error) (class, time.Duration) {
 		}
 		return classPermanent, 0
 	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return classPermanent, 0 // a value or message over NATS's max_payload never fits
+	}
 	var me *model.Error
 	if errors.As(err, &me) && me.Code == model.CodeInvalid {
 		return classPermanent, 0
@@ -142,6 +190,12 @@ func (n *Notifier) backoff(delivered uint64) time.Duration {
 // progress is what the attempts at one delivery of an event have done so far.
 type progress struct {
 	shown int // the seq the message was edited to show: a retry after a failed reply does not edit it again
+	// before is the record as it stood before this event was rendered (set once the
+	// event is saved as rendered; nil when it was skipped).
+	before *record
+	// older: the message already showed a newer event when this one came (its reply
+	// may still have been owed).
+	older bool
 }
 
 // project renders one case event: the message (posted once, then edited) and a
@@ -159,8 +213,14 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress)
 		return err
 	}
 	if rec != nil && ev.Seq <= rec.RenderedSeq {
-		n.log.Debug("case event already rendered: skipped", "case", ev.CaseID, "seq", ev.Seq, "rendered", rec.RenderedSeq)
-		return nil
+		p.older = true
+		if rec.replied(ev.Seq) {
+			n.log.Debug("case event already rendered: skipped", "case", ev.CaseID, "seq", ev.Seq, "rendered", rec.RenderedSeq)
+			return nil
+		}
+		// Came after a newer event of its case (behind a flood, while the newer one
+		// went ahead): the message shows the newer state already; the reply is owed.
+		n.log.Info("case event came after a newer one: only its thread reply is posted", "case", ev.CaseID, "seq", ev.Seq, "rendered", rec.RenderedSeq)
 	}
 	blocks := n.renderCase(ctx, ev.Case, &ev)
 	text := caseText(ev.Case)
@@ -173,6 +233,8 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress)
 	shown := ev.Seq // the snapshot the message shows once this event is projected
 	switch {
 	case posted:
+	case p.older:
+		shown = rec.MessageSeq // the message shows a newer event: no edit back
 	case p.shown >= ev.Seq:
 		shown = p.shown // this delivery's earlier attempt edited it; only the reply failed
 	case rec.MessageSeq >= ev.Seq:
@@ -209,13 +271,29 @@ func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress)
 			}
 		}
 	}
+	burstID := n.burst.burstOf(ev.CaseID)
 	err = n.updateRecord(ctx, ev.CaseID, func(r *record) bool {
-		if ev.Seq <= r.RenderedSeq {
+		if r.replied(ev.Seq) {
 			return false
 		}
+		r.markReplied(ev.Seq)
+		if r.ReplyIntent == ev.Seq {
+			r.ReplyIntent = 0
+		}
+		if ev.Seq <= r.RenderedSeq {
+			return true // an older event: its reply is done, the message stays newer
+		}
+		before := *r
+		p.before = &before
 		r.RenderedSeq, r.ReplyIntent = ev.Seq, 0
 		r.MessageSeq = max(r.MessageSeq, shown)
 		r.applyState(ev)
+		if ev.Case.Severity != "" {
+			r.Severity = ev.Case.Severity
+		}
+		if burstID != "" {
+			r.Burst = burstID
+		}
 		return true
 	})
 	if err == nil {

@@ -3,7 +3,9 @@ package notifier
 // The Events API endpoint (POST /slack/events) and the Socket Mode side of the events
 // and the slash command. Requests are verified exactly like interactions (signature
 // and timestamp with SLACK_SIGNING_SECRET, bounded body). Slack's url_verification
-// challenge is answered; app_home_opened publishes the user's Home tab after the 200
+// challenge is answered; member_left_channel and member_joined_channel update the
+// cached members of a channel (who sees its cases: visible.go); app_home_opened
+// publishes the user's Home tab after the 200
 // (Slack wants the answer within 3 s and retries otherwise, which only publishes the
 // tab once more).
 
@@ -89,6 +91,14 @@ func (n *Notifier) EventsHandler() http.Handler {
 
 // onEvent handles one inner event after its delivery was answered.
 func (n *Notifier) onEvent(ev slackevents.EventsAPIEvent) {
+	switch e := ev.InnerEvent.Data.(type) {
+	case *slackevents.MemberLeftChannelEvent: // who sees a channel's cases (visible.go)
+		n.memberChanged(e.Channel, e.User, false)
+		return
+	case *slackevents.MemberJoinedChannelEvent:
+		n.memberChanged(e.Channel, e.User, true)
+		return
+	}
 	home, ok := ev.InnerEvent.Data.(*slackevents.AppHomeOpenedEvent)
 	if !ok || home.Tab != "home" || home.User == "" {
 		return

@@ -24,3 +24,9 @@ func (n *Notifier) HomeWatching() bool {
 	defer n.home.mu.Unlock()
 	return n.home.watching
 }
+
+// HomeMaxShown is how many cases one App Home tab shows at most.
+const HomeMaxShown = homeMaxShown
+
+// HomeCaseReads is how many KV case reads the App Home has made.
+func (n *Notifier) HomeCaseReads() int64 { return n.home.caseReads.Load() }

@@ -74,7 +74,8 @@ type onCallState struct {
 	ocErr   error    // the last failure, trusted for onCallErrTTL (a hanging PagerDuty costs one wait, not one per click)
 	ocErrAt time.Time
 
-	home homeState // home.go
+	home    homeState  // home.go
+	members membership // visible.go
 
 	chk checkLimits // `/rootwarden check` limits (checklimit.go)
 
@@ -103,6 +104,8 @@ func (n *Notifier) initOnCall() error {
 	n.startedAt = time.Now()
 	n.home.viewers = map[string]time.Time{}
 	n.home.notices = map[string]string{}
+	n.home.opening = map[string]bool{}
+	n.home.sem = make(chan struct{}, homeMaxConcurrent)
 	return nil
 }
 

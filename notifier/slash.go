@@ -95,7 +95,7 @@ func (n *Notifier) command(ctx context.Context, cmd slack.SlashCommand) commandR
 	case sub == "" || sub == "help":
 		return usage("")
 	case sub == "status" && len(fields) == 1:
-		rep, err := n.statusReply(ctx)
+		rep, err := n.statusReply(ctx, cmd.UserID)
 		if err != nil {
 			log.Warn("slash status", "err", err)
 			return ephemeralReply("rootwarden could not read the cases right now; try again.")
@@ -106,7 +106,7 @@ func (n *Notifier) command(ctx context.Context, cmd slack.SlashCommand) commandR
 	case sub == "check" && len(fields) == 3 && strings.EqualFold(fields[2], "force"):
 		return n.checkReply(ctx, cmd, fields[1], true)
 	case sub == "case" && len(fields) == 2:
-		return n.caseReply(ctx, fields[1])
+		return n.caseReply(ctx, cmd.UserID, fields[1])
 	case sub == "check" || sub == "case":
 		return usage(fmt.Sprintf("`%s` wants exactly one argument.", sub))
 	}
@@ -120,34 +120,44 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func (n *Notifier) statusReply(ctx context.Context) (commandReply, error) {
-	cases, err := n.activeCases(ctx)
+// statusReply counts the active cases the user may see (visible.go), from the shared
+// index of active cases (homeindex.go): no case is read from KV.
+func (n *Notifier) statusReply(ctx context.Context, user string) (commandReply, error) {
+	round, err := n.sharedRound(ctx, homeRoundTTL)
 	if err != nil {
 		return commandReply{}, err
 	}
+	v := n.viewerOf(ctx, user, channelsOf(round.cases))
 	counts := map[model.State]int{}
-	var oldest *model.Case
-	failing := 0
-	for i, c := range cases {
+	var oldest *caseEntry
+	failing, total := 0, 0
+	for i, c := range round.cases {
+		if !v.sees(c) {
+			continue
+		}
+		total++
 		counts[c.State]++
 		if c.State == model.StateOpen && oldest == nil {
-			oldest = &cases[i] // activeCases is oldest first
+			oldest = &round.cases[i] // oldest first
 		}
-		if c.LastError != "" {
+		if c.Failing {
 			failing++
 		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "*rootwarden status* — %d active cases: %d open · %d ticketed · %d verifying · %d risk accepted\n",
-		len(cases), counts[model.StateOpen], counts[model.StateTicketed], counts[model.StateVerifying], counts[model.StateRiskAccepted])
+		total, counts[model.StateOpen], counts[model.StateTicketed], counts[model.StateVerifying], counts[model.StateRiskAccepted])
 	if oldest != nil {
-		fmt.Fprintf(&b, "Oldest open case: `%s` (account %s), open for %s\n", esc(oldest.ID), esc(accountLabel(*oldest)), human(n.now().Sub(oldest.OpenedAt)))
+		fmt.Fprintf(&b, "Oldest open case: `%s` (account %s), open for %s\n", esc(oldest.ID), esc(oldest.label()), human(n.now().Sub(oldest.OpenedAt)))
 	} else {
 		b.WriteString("No open case.\n")
 	}
 	b.WriteString(n.withCoverage(ctx, n.sweepLine(ctx)))
 	if failing > 0 {
 		fmt.Fprintf(&b, "\n:warning: %d active cases whose last check failed.", failing)
+	}
+	if hidden := v.hiddenUnread(round.cases); hidden > 0 {
+		fmt.Fprintf(&b, "\n:lock: %d cases are not counted: rootwarden could not read the members of their channels just now.", hidden)
 	}
 	return ephemeralReply("%s", b.String()), nil
 }
@@ -298,7 +308,7 @@ func (n *Notifier) answerLater(ctx context.Context, responseURL, account, text s
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 }
 
-func (n *Notifier) caseReply(ctx context.Context, arg string) commandReply {
+func (n *Notifier) caseReply(ctx context.Context, user, arg string) commandReply {
 	account, id, ok, err := n.resolveCaseID(ctx, arg)
 	switch {
 	case !ok:
@@ -309,7 +319,7 @@ func (n *Notifier) caseReply(ctx context.Context, arg string) commandReply {
 	case id == "" && arg == account:
 		return ephemeralReply("rootwarden has no case for account %s.", account)
 	case id == "":
-		return ephemeralReply("rootwarden knows no case %s.", arg)
+		return ephemeralReply("rootwarden knows no case %s.", esc(truncate(arg, 40)))
 	}
 	hist, last, err := n.caseHistory(ctx, account, id, 15)
 	if err != nil {
@@ -326,8 +336,11 @@ func (n *Notifier) caseReply(ctx context.Context, arg string) commandReply {
 	if c == nil && last != nil {
 		c = &last.Case
 	}
-	if c == nil {
-		return ephemeralReply("rootwarden knows no case %s.", id)
+	if c == nil || !n.canSee(ctx, user, *c) { // a case the user may not see is not told to exist
+		if arg == account {
+			return ephemeralReply("rootwarden has no case for account %s.", account)
+		}
+		return ephemeralReply("rootwarden knows no case %s.", esc(truncate(arg, 40)))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Case `%s`* — account %s · %s · *%s*", esc(c.ID), esc(accountLabel(*c)), severityWord(c.Severity), esc(stateLine(*c, "")))

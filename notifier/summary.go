@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -39,6 +40,10 @@ const (
 	DefaultSummaryEvery   = 10 * time.Second
 )
 
+// member is what the summary knows of one case of the burst, in memory only: the KV
+// value holds the figures (summaryCounts), never the members, so that it stays a few
+// hundred bytes however many cases a burst has (NATS refuses values over max_payload,
+// 1 MiB by default: about 7,500 members at ~140 bytes each).
 type member struct {
 	Account  string         `json:"account"`
 	Severity model.Severity `json:"severity"`
@@ -47,16 +52,92 @@ type member struct {
 	Posted   bool           `json:"posted,omitempty"`
 }
 
+// summaryCounts are the figures of a burst summary: all that is stored and shown.
+type summaryCounts struct {
+	Cases         int                 `json:"cases"`
+	Accounts      int                 `json:"accounts"`
+	Critical      int                 `json:"critical"`
+	Posted        int                 `json:"posted"`
+	States        map[model.State]int `json:"states,omitempty"`
+	Oldest        *time.Time          `json:"oldest,omitempty"`
+	OldestAccount string              `json:"oldest_account,omitempty"`
+}
+
 // summary is the stored state of one burst.
 type summary struct {
-	ID           string             `json:"id"`
-	Channel      string             `json:"channel,omitempty"`
-	TS           string             `json:"ts,omitempty"`
-	PostingSince *time.Time         `json:"posting_since,omitempty"`
-	Started      time.Time          `json:"started"`
-	LastOpen     time.Time          `json:"last_open"`
-	Members      map[string]*member `json:"members"`
-	Rendered     string             `json:"rendered,omitempty"` // text last sent to Slack
+	ID           string        `json:"id"`
+	Channel      string        `json:"channel,omitempty"`
+	TS           string        `json:"ts,omitempty"`
+	PostingSince *time.Time    `json:"posting_since,omitempty"`
+	Started      time.Time     `json:"started"`
+	LastOpen     time.Time     `json:"last_open"`
+	Counts       summaryCounts `json:"counts"`
+	// Seq is the stream sequence of the newest opening counted: an opening delivered
+	// again after a restart (at or below it) is a member already counted.
+	Seq      uint64 `json:"seq,omitempty"`
+	Rendered string `json:"rendered,omitempty"` // text last sent to Slack
+	// Legacy is the member list of a value saved by an older version: read once
+	// (folded into Counts), never written.
+	Legacy map[string]*member `json:"members,omitempty"`
+
+	members  map[string]*member // this process's view of the burst's cases
+	accounts map[string]bool
+}
+
+func newSummary(id string, started time.Time) *summary {
+	return &summary{ID: id, Started: started, LastOpen: started, Counts: summaryCounts{States: map[model.State]int{}},
+		members: map[string]*member{}, accounts: map[string]bool{}}
+}
+
+// add counts a new member of the burst.
+func (s *summary) add(id string, m *member) {
+	if _, ok := s.members[id]; ok {
+		return
+	}
+	s.members[id] = m
+	c := &s.Counts
+	c.Cases++
+	if !s.accounts[m.Account] {
+		s.accounts[m.Account] = true
+		c.Accounts++
+	}
+	if m.Severity == model.SeverityCritical {
+		c.Critical++
+	}
+	if m.Posted {
+		c.Posted++
+	}
+	c.States[m.State]++
+	if m.Oldest != nil && (c.Oldest == nil || m.Oldest.Before(*c.Oldest) ||
+		m.Oldest.Equal(*c.Oldest) && m.Account < c.OldestAccount) {
+		t := *m.Oldest
+		c.Oldest, c.OldestAccount = &t, m.Account
+	}
+}
+
+// move applies a member's new state, severity and posting to the figures.
+func (s *summary) move(m *member, state model.State, sev model.Severity) {
+	c := &s.Counts
+	if !m.Posted {
+		m.Posted = true
+		c.Posted++
+	}
+	if state != "" && state != m.State {
+		if c.States[m.State]--; c.States[m.State] <= 0 {
+			delete(c.States, m.State)
+		}
+		c.States[state]++
+		m.State = state
+	}
+	if sev != "" && sev != m.Severity {
+		if m.Severity == model.SeverityCritical {
+			c.Critical--
+		}
+		if sev == model.SeverityCritical {
+			c.Critical++
+		}
+		m.Severity = sev
+	}
 }
 
 type burst struct {
@@ -64,6 +145,9 @@ type burst struct {
 	early map[string]earlyOpen // cases opened within the window, before a burst
 	cur   *summary             // the latest burst: kept in step until the next one
 	dirty chan struct{}
+	// failed is the id of the burst whose summary failed for good (a permanent
+	// error): it is not tried again; the next burst gets its own.
+	failed string
 }
 
 type earlyOpen struct {
@@ -86,6 +170,16 @@ func memberOf(c model.Case) *member {
 	return m
 }
 
+// burstOf is the id of the burst the case belongs to ("" when none).
+func (b *burst) burstOf(caseID string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur != nil && b.cur.members[caseID] != nil {
+		return b.cur.ID
+	}
+	return ""
+}
+
 func (b *burst) poke() {
 	select {
 	case b.dirty <- struct{}{}:
@@ -93,8 +187,9 @@ func (b *burst) poke() {
 	}
 }
 
-// opened counts a new case (its first delivery) towards a burst.
-func (n *Notifier) opened(ev model.CaseEvent) {
+// opened counts a new case (its first delivery) towards a burst; sseq is the
+// event's stream sequence (0 when unknown).
+func (n *Notifier) opened(ev model.CaseEvent, sseq uint64) {
 	if n.cfg.BurstThreshold < 0 {
 		return
 	}
@@ -102,8 +197,14 @@ func (n *Notifier) opened(ev model.CaseEvent) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cur != nil && now.Sub(b.cur.LastOpen) <= n.cfg.BurstWindow {
-		if _, ok := b.cur.Members[ev.CaseID]; !ok {
-			b.cur.Members[ev.CaseID] = memberOf(ev.Case)
+		if sseq != 0 && sseq <= b.cur.Seq {
+			if b.cur.members[ev.CaseID] == nil { // counted before a restart
+				b.cur.members[ev.CaseID] = memberOf(ev.Case)
+				b.cur.accounts[ev.AccountID] = true
+			}
+		} else {
+			b.cur.add(ev.CaseID, memberOf(ev.Case))
+			b.cur.Seq = sseq
 		}
 		b.cur.LastOpen = now
 		b.poke()
@@ -120,43 +221,50 @@ func (n *Notifier) opened(ev model.CaseEvent) {
 	if len(b.early) < n.cfg.BurstThreshold {
 		return
 	}
-	s := &summary{ID: fmt.Sprintf("burst-%d", now.UnixMilli()), Started: now, LastOpen: now, Members: map[string]*member{}}
+	s := newSummary(fmt.Sprintf("burst-%d", now.UnixMilli()), now)
+	s.Seq = sseq
 	for id, e := range b.early {
-		s.Members[id] = e.m
+		s.add(id, e.m)
 		if e.at.Before(s.Started) {
 			s.Started = e.at
 		}
 	}
 	b.cur, b.early = s, map[string]earlyOpen{}
-	n.log.Info("burst of new cases: posting a summary", "cases", len(s.Members), "window", n.cfg.BurstWindow)
+	n.log.Info("burst of new cases: posting a summary", "cases", s.Counts.Cases, "window", n.cfg.BurstWindow)
 	b.poke()
 }
 
-// afterProjected keeps the summary in step with its cases.
-func (n *Notifier) afterProjected(_ context.Context, ev model.CaseEvent) {
+// afterProjected keeps the summary in step with its cases. before is the case's
+// record as it was before this event (nil when unknown): after a restart, it tells
+// that a case this process never saw open belongs to the burst (record.Burst) and
+// what the figures counted for it.
+func (n *Notifier) afterProjected(_ context.Context, ev model.CaseEvent, before *record) {
 	b := n.burst
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var m *member
 	if b.cur != nil {
-		m = b.cur.Members[ev.CaseID]
+		m := b.cur.members[ev.CaseID]
+		if m == nil && before != nil && before.Burst == b.cur.ID {
+			// A member from before a restart, counted in the saved figures as the
+			// record last stood.
+			m = &member{Account: before.AccountID, Severity: before.Severity, State: before.State, Posted: before.TS != ""}
+			b.cur.members[ev.CaseID] = m
+			b.cur.accounts[m.Account] = true
+		}
+		if m != nil {
+			b.cur.move(m, ev.Case.State, ev.Case.Severity)
+			b.poke()
+			return
+		}
 	}
-	inBurst := m != nil
-	if m == nil {
-		m = b.early[ev.CaseID].m // may join a burst yet
-	}
-	if m == nil {
-		return
-	}
-	m.Posted = true
-	if ev.Case.State != "" {
-		m.State = ev.Case.State
-	}
-	if ev.Case.Severity != "" {
-		m.Severity = ev.Case.Severity
-	}
-	if inBurst {
-		b.poke()
+	if m := b.early[ev.CaseID].m; m != nil { // may join a burst yet
+		m.Posted = true
+		if ev.Case.State != "" {
+			m.State = ev.Case.State
+		}
+		if ev.Case.Severity != "" {
+			m.Severity = ev.Case.Severity
+		}
 	}
 }
 
@@ -186,8 +294,14 @@ func (n *Notifier) summaryLoop(ctx context.Context) {
 			if err == nil {
 				break
 			}
-			if cl, _ := classify(err); cl == classPermanent || ctx.Err() != nil {
-				n.log.Warn("burst summary", "err", err)
+			if ctx.Err() != nil {
+				return
+			}
+			if cl, _ := classify(err); cl == classPermanent {
+				// Term-like: retrying cannot help (a value over max_payload, a channel
+				// that is gone). Said once; the next burst gets a summary of its own.
+				n.log.Error("burst summary failed for good: not tried again for this burst", "err", err)
+				n.burst.giveUp()
 				break
 			}
 			n.log.Warn("burst summary not in Slack yet: retrying", "err", err)
@@ -201,17 +315,27 @@ func (n *Notifier) summaryLoop(ctx context.Context) {
 	}
 }
 
-// snapshot copies the current summary (nil when there is none).
+// snapshot copies the current summary's stored part (nil when there is none, or
+// when it failed for good).
 func (b *burst) snapshot() *summary {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.cur == nil {
+	if b.cur == nil || b.cur.ID == b.failed {
 		return nil
 	}
-	data, _ := json.Marshal(b.cur)
-	var s summary
-	_ = json.Unmarshal(data, &s)
+	s := *b.cur
+	s.members, s.accounts, s.Legacy = nil, nil, nil
+	s.Counts.States = maps.Clone(b.cur.Counts.States)
 	return &s
+}
+
+// giveUp marks the current burst's summary as failed for good.
+func (b *burst) giveUp() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur != nil {
+		b.failed = b.cur.ID
+	}
 }
 
 func (n *Notifier) flushSummary(ctx context.Context) error {
@@ -324,8 +448,15 @@ func (n *Notifier) loadSummary(ctx context.Context) {
 	if err != nil || s == nil {
 		return
 	}
-	if s.Members == nil {
-		s.Members = map[string]*member{}
+	legacy := s.Legacy
+	s.Legacy, s.members, s.accounts = nil, map[string]*member{}, map[string]bool{}
+	if s.Counts.States == nil {
+		s.Counts.States = map[model.State]int{}
+	}
+	for id, m := range legacy { // an older version's value: its figures from its members
+		if m != nil {
+			s.add(id, m)
+		}
 	}
 	b := n.burst
 	b.mu.Lock()

@@ -155,7 +155,7 @@ func (n *Notifier) enqueueFrom(ctx context.Context, msg jetstream.Msg, urgent bo
 		j.sseq, j.delivered, j.published = md.Sequence.Stream, md.NumDelivered, md.Timestamp
 	}
 	if ev.Type == model.EventOpened && !urgent {
-		n.opened(ev) // redeliveries too: a crash before the summary was saved loses no burst
+		n.opened(ev, j.sseq) // redeliveries too: a crash before the summary was saved loses no burst
 	}
 	w := n.work
 	w.mu.Lock()
@@ -310,7 +310,9 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 		switch cl {
 		case classOK:
 			_ = j.msg.Ack()
-			n.afterProjected(ctx, ev)
+			if !p.older {
+				n.afterProjected(ctx, ev, p.before)
+			}
 			return
 		case classPermanent:
 			n.m.slackErrors.WithLabelValues(cl.String()).Inc()

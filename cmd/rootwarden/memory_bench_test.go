@@ -12,9 +12,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rootwarden/rootwarden/internal/slackfake"
 )
 
 // TestMemoryTable measures the peak RSS of `rootwarden run` holding N accounts, every
@@ -27,6 +30,11 @@ import (
 //	ROOTWARDEN_BENCH_MINUTES   how long `run` is sampled, sweeping every minute (default 7)
 //	ROOTWARDEN_BENCH_MEMLIMIT  MiB: run it in a memory cgroup of that limit, as a container
 //	                           (root only; cgroup v1 or v2), 0 → no limit (default 128)
+//	ROOTWARDEN_BENCH_HOME      App Home openings (signed app_home_opened events) spread over
+//	                           one minute, by the sim's approver and its other user in turn,
+//	                           from minute ROOTWARDEN_BENCH_HOME_AT (default 50 from minute 3,
+//	                           after the first sweep opened every case); 0 → none
+//	ROOTWARDEN_BENCH_LOG       a path: the run's log is copied there at the end
 //
 // The binary is built and run as a child process, as in production (detector,
 // remediator, notifier, embedded NATS with its store on disk); `rootwarden sim` in
@@ -40,6 +48,7 @@ func TestMemoryTable(t *testing.T) {
 	accounts := envInt(t, "ROOTWARDEN_BENCH_ACCOUNTS", 10000)
 	minutes := envInt(t, "ROOTWARDEN_BENCH_MINUTES", 7)
 	limit := envInt(t, "ROOTWARDEN_BENCH_MEMLIMIT", 128)
+	homeOpens, homeAt := envInt(t, "ROOTWARDEN_BENCH_HOME", 50), envInt(t, "ROOTWARDEN_BENCH_HOME_AT", 3)
 	bin := buildBinary(t)
 	dir := t.TempDir()
 
@@ -80,6 +89,10 @@ func TestMemoryTable(t *testing.T) {
 	go func() { exited <- run.Wait() }()
 	t.Cleanup(func() { _ = run.Process.Signal(syscall.SIGTERM); <-exited })
 
+	var homeOK, homeFailed atomic.Int64
+	if homeOpens > 0 {
+		go openHomes(env, runAddr, time.Duration(homeAt)*time.Minute, homeOpens, &homeOK, &homeFailed)
+	}
 	var peakAnon, peakFile, hwm int64
 	gone := ""
 	deadline := time.Now().Add(time.Duration(minutes) * time.Minute)
@@ -98,6 +111,11 @@ func TestMemoryTable(t *testing.T) {
 		}
 	}
 	gc, cpu := metricValue(runAddr, "go_gc_duration_seconds_count"), metricValue(runAddr, "process_cpu_seconds_total")
+	if keep := os.Getenv("ROOTWARDEN_BENCH_LOG"); keep != "" {
+		if b, err := os.ReadFile(logPath); err == nil {
+			_ = os.WriteFile(keep, b, 0o644)
+		}
+	}
 	sweeps, took := sweepLines(t, logPath)
 	oom := ""
 	if cg != "" {
@@ -113,15 +131,49 @@ func TestMemoryTable(t *testing.T) {
 		goal = "**not met**"
 	}
 	fmt.Printf("\n%d accounts, %d open cases, sweeps every minute, sampled %d min\n\n", accounts, accounts, minutes)
-	fmt.Println("| configuration | peak RSS (VmHWM) | peak anonymous / file | sweeps (took) | GC cycles, CPU s | OOM kills | goal ≤ 128 MiB |")
-	fmt.Println("|---|---|---|---|---|---|---|")
-	fmt.Printf("| %s | %d MiB | %d / %d MiB | %d (%s) | %s, %s | %s | %s |\n", where, hwm>>10, peakAnon>>10, peakFile>>10,
+	home := "none"
+	if homeOpens > 0 {
+		logText, _ := os.ReadFile(logPath)
+		home = fmt.Sprintf("%d in a minute from minute %d: %d answered 200, %d not; %d tabs not published", homeOpens, homeAt,
+			homeOK.Load(), homeFailed.Load(), strings.Count(string(logText), "App Home not published"))
+	}
+	fmt.Println("| configuration | App Home openings | peak RSS (VmHWM) | peak anonymous / file | sweeps (took) | GC cycles, CPU s | OOM kills | goal ≤ 128 MiB |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Printf("| %s | %s | %d MiB | %d / %d MiB | %d (%s) | %s, %s | %s | %s |\n", where, home, hwm>>10, peakAnon>>10, peakFile>>10,
 		sweeps, strings.Join(took, ", "), gc, cpu, orDash(oom), goal)
 	if gone != "" {
 		t.Errorf("rootwarden run %s before the end (log: %s)", gone, logPath)
 	}
 	if sweeps < minutes-2 {
 		t.Errorf("%d sweeps in %d minutes of sweeping every minute", sweeps, minutes)
+	}
+}
+
+// openHomes sends n signed app_home_opened events to rootwarden's /slack/events,
+// spread over one minute from after on, by the sim's two users in turn (the sim's
+// Slack knows no others): each publishes a full tab (the approver sees every case,
+// the other user as a member of the case channel).
+func openHomes(env []string, runAddr string, after time.Duration, n int, ok, failed *atomic.Int64) {
+	secret := ""
+	for _, kv := range env {
+		if v, found := strings.CutPrefix(kv, "SLACK_SIGNING_SECRET="); found {
+			secret = v
+		}
+	}
+	time.Sleep(after)
+	users := []string{simApprover, simOther}
+	for i := range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			status, _, err := slackfake.DeliverJSON(ctx, "http://"+runAddr+"/slack/events", secret, slackfake.AppHomeOpened(users[i%len(users)]))
+			if err == nil && status == http.StatusOK {
+				ok.Add(1)
+			} else {
+				failed.Add(1)
+			}
+		}()
+		time.Sleep(time.Minute / time.Duration(n))
 	}
 }
 

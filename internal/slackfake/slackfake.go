@@ -209,6 +209,7 @@ type Server struct {
 	srv        *httptest.Server
 	channels   map[string]*channel
 	users      map[string]slack.User
+	members    map[string][]string // channel → its members, when set (members.go)
 	groups     map[string][]string
 	ephemerals []Ephemeral
 	views      []View
@@ -612,6 +613,8 @@ func (s *Server) dispatch(w http.ResponseWriter, req request) {
 		resp = s.history(req)
 	case "conversations.replies":
 		resp = s.replies(req)
+	case "conversations.members":
+		resp = s.conversationsMembers(req)
 	case "views.open":
 		resp = s.viewsOpen(req)
 	case "usergroups.users.list":
