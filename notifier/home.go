@@ -145,7 +145,7 @@ type homeView struct {
 }
 
 func (n *Notifier) viewFor(ctx context.Context, r *homeRound, v viewer) homeView {
-	hv := homeView{counts: map[model.State]int{}, shown: map[model.State][]*homeCase{}, sweep: r.sweep}
+	hv := homeView{counts: map[model.State]int{}, shown: map[model.State][]*homeCase{}, sweep: n.withCoverage(ctx, r.sweep)}
 	for _, e := range r.cases {
 		if v.sees(e) {
 			hv.total++

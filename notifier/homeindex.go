@@ -203,7 +203,7 @@ func (n *Notifier) buildRound(ctx context.Context) (*homeRound, error) {
 		}
 		return a.ID < b.ID
 	})
-	r.sweep = n.withCoverage(ctx, n.sweepLine(ctx))
+	r.sweep = n.sweepLine(ctx) // the coverage line is added per view (viewFor): it is in memory and moves between rounds
 	return r, nil
 }
 
