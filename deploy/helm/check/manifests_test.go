@@ -57,6 +57,7 @@ func load(t *testing.T) []rendered {
 				"apps/v1/Deployment":                      &appsv1.Deployment{},
 				"v1/Service":                              &corev1.Service{},
 				"v1/Secret":                               &corev1.Secret{},
+				"v1/ConfigMap":                            &corev1.ConfigMap{},
 				"v1/ServiceAccount":                       &corev1.ServiceAccount{},
 				"networking.k8s.io/v1/NetworkPolicy":      &networkingv1.NetworkPolicy{},
 				"networking.k8s.io/v1/Ingress":            &networkingv1.Ingress{},

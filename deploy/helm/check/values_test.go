@@ -8,6 +8,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -45,6 +46,8 @@ func helmTemplate(t *testing.T, sets ...string) ([]any, string) {
 			obj = &monitoringv1.PrometheusRule{}
 		case "Deployment":
 			obj = &appsv1.Deployment{}
+		case "ConfigMap":
+			obj = &corev1.ConfigMap{}
 		default:
 			continue
 		}
