@@ -38,9 +38,12 @@ func TestOneVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"version", "appVersion"} {
-		m := regexp.MustCompile(`(?m)^` + key + `: *"?([^"\n]+)"?$`).FindSubmatch(chart)
-		if m == nil || string(m[1]) != Release {
-			t.Errorf("deploy/helm/rootwarden/Chart.yaml %s = %q, want %q (internal/version/VERSION)", key, m, Release)
+		got := ""
+		if m := regexp.MustCompile(`(?m)^` + key + `: *"?([^"\n]+)"?$`).FindSubmatch(chart); m != nil {
+			got = string(m[1])
+		}
+		if got != Release {
+			t.Errorf("deploy/helm/rootwarden/Chart.yaml %s = %q, want %q (internal/version/VERSION)", key, got, Release)
 		}
 	}
 	notes, err := os.ReadFile("../../CHANGELOG.md")
