@@ -1,6 +1,9 @@
 // Package version tells which build of rootwarden is running: version, commit and
-// build date, set at link time or read from the Go build information. It owns nothing
-// else.
+// build date, set at link time or read from the Go build information. It also holds
+// the release version, in the file VERSION beside this one: the one place it is set.
+// The release builds (goreleaser, deploy/Dockerfile) stamp it with -X; the chart's
+// version and appVersion and the CHANGELOG.md section must equal it (tested). It owns
+// nothing else.
 //
 //	go build -ldflags "-X github.com/rootwarden/rootwarden/internal/version.Version=v1.2.3 \
 //	  -X github.com/rootwarden/rootwarden/internal/version.Commit=$(git rev-parse HEAD) \
@@ -8,10 +11,19 @@
 package version
 
 import (
+	_ "embed"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
+
+// Release is the version this source tree is, from VERSION (0.1.0): what a release
+// build stamps, and what a build without -X reports with -dev appended.
+var Release = strings.TrimSpace(releaseFile)
+
+//go:embed VERSION
+var releaseFile string
 
 // Set with -ldflags -X; empty values are filled from the build information.
 var (
@@ -31,7 +43,7 @@ type Info struct {
 
 // Get returns the build: the -X values where set, else what the Go toolchain
 // recorded (module version for `go install …@v1.2.3`, VCS revision and time for a
-// build in a git work tree), else "dev" / "unknown".
+// build in a git work tree), else Release-dev ("0.1.0-dev") / "unknown".
 func Get() Info {
 	i := Info{Version: Version, Commit: Commit, Date: Date, GoVersion: runtime.Version()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -54,7 +66,7 @@ func Get() Info {
 		}
 	}
 	if i.Version == "" {
-		i.Version = "dev"
+		i.Version = Release + "-dev"
 	}
 	if i.Commit == "" {
 		i.Commit = "unknown"

@@ -57,6 +57,7 @@ func load(t *testing.T) []rendered {
 				"apps/v1/Deployment":                      &appsv1.Deployment{},
 				"v1/Service":                              &corev1.Service{},
 				"v1/Secret":                               &corev1.Secret{},
+				"v1/ConfigMap":                            &corev1.ConfigMap{},
 				"v1/ServiceAccount":                       &corev1.ServiceAccount{},
 				"networking.k8s.io/v1/NetworkPolicy":      &networkingv1.NetworkPolicy{},
 				"networking.k8s.io/v1/Ingress":            &networkingv1.Ingress{},
@@ -225,8 +226,9 @@ func TestAllInOneIsASingletonWithAVolume(t *testing.T) {
 // TestScaledRunsEachComponentAgainstNATS.
 func TestScaledRunsEachComponentAgainstNATS(t *testing.T) {
 	r := byName(t, load(t), "scaled.yaml")
-	if r.kinds["StatefulSet"] != 0 || r.kinds["Deployment"] != 3 || r.kinds["PodDisruptionBudget"] != 3 {
-		t.Fatalf("scaled renders %v, want 3 Deployments with 3 PDBs and no StatefulSet", r.kinds)
+	// The notifier runs one replica: a PDB with minAvailable 1 would block node drains.
+	if r.kinds["StatefulSet"] != 0 || r.kinds["Deployment"] != 3 || r.kinds["PodDisruptionBudget"] != 2 {
+		t.Fatalf("scaled renders %v, want 3 Deployments, 2 PDBs (detector, remediator) and no StatefulSet", r.kinds)
 	}
 	seen := map[string]bool{}
 	for _, o := range r.objects {

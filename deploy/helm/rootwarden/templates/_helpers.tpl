@@ -37,6 +37,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "rootwarden.fullname" .) .Values.secrets.existingSecret -}}
 {{- end -}}
 
+{{/* Seconds in a Go duration (config.ROOTWARDEN_SLA, …), as the binary parses it with
+time.ParseDuration: 15m, 24h, 1h30m, 90s. Call with (dict "name" "ROOTWARDEN_SLA" "value" …). */}}
+{{- define "rootwarden.seconds" -}}
+{{- $s := toString .value -}}
+{{- $unit := "(ns|us|µs|ms|s|m|h)" -}}
+{{- $num := "([0-9]+(\\.[0-9]*)?|\\.[0-9]+)" -}}
+{{- if not (regexMatch (printf "^(%s%s)+$" $num $unit) $s) -}}
+{{- fail (printf "config.%s=%q is not a duration like 15m or 24h (the PrometheusRule's thresholds are derived from it)" .name $s) -}}
+{{- end -}}
+{{- $factor := dict "ns" 0.000000001 "us" 0.000001 "µs" 0.000001 "ms" 0.001 "s" 1 "m" 60 "h" 3600 -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll (printf "%s%s" $num $unit) $s -1 -}}
+{{- $n := regexFind (printf "^%s" $num) . -}}
+{{- $total = addf $total (mulf (float64 $n) (get $factor (trimPrefix $n .))) -}}
+{{- end -}}
+{{- if le $total 0.0 -}}
+{{- fail (printf "config.%s=%q: must be positive" .name $s) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
 {{- define "rootwarden.image" -}}
 {{- if .Values.image.digest -}}
 {{ .Values.image.repository }}@{{ .Values.image.digest }}
@@ -109,9 +130,12 @@ containers:
       - name: {{ $k }}
         value: {{ $val | toString | quote }}
       {{- end }}
+      {{- /* Only the keys the Secret has: secrets.keys with an existing Secret (the
+             default is the two required keys), the keys given a value otherwise. A
+             *_FILE whose file is missing stops the binary at start-up. */}}
       {{- $present := $v.secrets.values }}
       {{- range $key, $var := $v.secrets.keys }}
-      {{- if or $v.secrets.existingSecret (hasKey $present $key) }}
+      {{- if and $var (or $v.secrets.existingSecret (hasKey $present $key)) }}
       - name: {{ $var }}_FILE
         value: /var/run/secrets/rootwarden/{{ $key }}
       {{- end }}
