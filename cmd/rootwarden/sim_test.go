@@ -51,9 +51,9 @@ func startSimEnv(t *testing.T, args ...string) map[string]string {
 	return vars
 }
 
-// startRun runs `rootwarden run` with the environment as it is, until /readyz is 200;
+// startSimRun runs `rootwarden run` with the environment as it is, until /readyz is 200;
 // stop ends it and waits for it to exit.
-func startRun(t *testing.T) (logs *testutil.LogBuffer, stop func()) {
+func startSimRun(t *testing.T) (logs *testutil.LogBuffer, stop func()) {
 	t.Helper()
 	logs = &testutil.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -118,7 +118,7 @@ func waitMessages(t *testing.T, n int, logs *testutil.LogBuffer) []simMessage {
 // shows: each request signed as Slack signs it, each answer what Slack would show.
 func TestSimSlashHomeAndRiskAcceptance(t *testing.T) {
 	startSimEnv(t, "--accounts", "3", "--root-keys", "2", "--seed", "9", "--data-dir", t.TempDir())
-	logs, _ := startRun(t)
+	logs, _ := startSimRun(t)
 	waitMessages(t, 2, logs)
 
 	t.Run("sim slash status", func(t *testing.T) {
@@ -196,10 +196,10 @@ func TestSimEnvKeepsCasesAcrossRestartsOfRun(t *testing.T) {
 	if vars["ROOTWARDEN_DATA_DIR"] != dataDir {
 		t.Fatalf("sim.env sets ROOTWARDEN_DATA_DIR=%q, want %q", vars["ROOTWARDEN_DATA_DIR"], dataDir)
 	}
-	logs, stop := startRun(t)
+	logs, stop := startSimRun(t)
 	first := waitMessages(t, 2, logs)
 	stop()
-	logs, _ = startRun(t)
+	logs, _ = startSimRun(t)
 	time.Sleep(3 * time.Second) // the start-up sweep and scan of cases, had they posted
 	if got := simSlackMessages(t); len(got) != len(first) {
 		t.Fatalf("after a restart of run the local Slack has %d messages, before %d; logs:\n%s", len(got), len(first), logs)
