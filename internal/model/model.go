@@ -307,6 +307,10 @@ type CaseEvent struct {
 	Reason        string        `json:"reason"`
 	ActionID      string        `json:"action_id,omitempty"`
 	Case          Case          `json:"case"` // snapshot after the event
+	// Activity is set on the events of a root activity question (activity_*): the
+	// question after the event. Case then carries only the account (id, name, OU,
+	// tags, severity) for routing; CaseID is the question's id.
+	Activity *Activity `json:"activity,omitempty"`
 }
 
 // Tracker opens and follows the ticket for one case. One implementation per system.
