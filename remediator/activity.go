@@ -108,9 +108,13 @@ func ApplyActivity(cur *model.Activity, in ActivityInput) (*model.Activity, []mo
 		if within <= 0 {
 			within = DefaultActivityAnswerWithin
 		}
+		prev := a
 		a = &model.Activity{ID: ActivityID(rep.AccountID, n, in.At), Number: n, AccountID: rep.AccountID,
 			State: model.ActivityAsked, Items: []model.ActivityItem{rep.Item}, OpenedAt: in.At,
 			AnswerBy: in.At.Add(within), RootCaseID: in.RootCaseID, ActionIDs: ids}
+		if prev != nil { // what the detector did not know this time (name, OU, owner tag) is kept
+			a.AccountName, a.OUPath, a.Tags, a.Management = prev.AccountName, prev.OUPath, prev.Tags, prev.Management
+		}
 		refreshAccount(a, rep)
 		emit(model.EventActivityAsked, "", model.System, "root activity: "+describeItem(rep.Item), "")
 		return a, evs, nil

@@ -131,7 +131,6 @@ type record struct {
 	Channel     string `json:"channel,omitempty"`
 	TS          string `json:"ts,omitempty"` // the channel notice
 	EscalatedTS string `json:"escalated_ts,omitempty"`
-	Paged       bool   `json:"paged,omitempty"`
 	RenderedSeq int    `json:"rendered_seq"`
 }
 
@@ -291,12 +290,11 @@ func (a *asker) Page(ctx context.Context, ev model.CaseEvent) error {
 	if a.d.Pager == nil || q == nil || ev.Type != model.EventActivityEscalated {
 		return nil
 	}
-	rec, rev, err := a.load(ctx, q.ID)
-	if err != nil {
-		return err
-	}
-	if rec != nil && rec.Paged {
+	// Its own marker, apart from the question's record (which Project writes meanwhile).
+	if _, err := a.d.KV.Get(ctx, key(q.ID)+".paged"); err == nil {
 		return nil
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("read the PagerDuty marker of question %s: %w", q.ID, err)
 	}
 	in := pagerduty.Incident{DedupKey: q.ID, Severity: "critical", Source: "aws:" + q.AccountID,
 		Summary: escape.PagerDuty("Critical: unrecognised root activity in AWS account "+label(*q)+" ("+q.Reason+")", 0),
@@ -305,9 +303,9 @@ func (a *asker) Page(ctx context.Context, ev model.CaseEvent) error {
 	if err := a.d.Pager.Trigger(ctx, in); err != nil {
 		return err
 	}
-	if rec != nil { // remember it (a crash before this pages again: PagerDuty folds it by dedup key)
-		rec.Paged = true
-		_, _ = a.save(ctx, rec, rev)
+	// A crash before the marker pages again: PagerDuty folds it by dedup key.
+	if _, err := a.d.KV.Put(ctx, key(q.ID)+".paged", []byte(a.d.Now().UTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("save the PagerDuty marker of question %s: %w", q.ID, err)
 	}
 	a.d.Log.Info("PagerDuty incident triggered for root activity", "question", q.ID, "account", q.AccountID)
 	return nil
