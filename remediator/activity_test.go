@@ -3,9 +3,12 @@ package remediator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/bus/bustest"
@@ -154,5 +157,41 @@ func TestRecordsOfThePreviousReleaseStillDecode(t *testing.T) {
 	d, err := Apply(&rec.Case, Input{At: t0.Add(time.Hour), Action: &a})
 	if err != nil || d.Case == nil || d.Case.State != model.StateVerifying {
 		t.Fatalf("old case no longer moves: %+v %v", d.Case, err)
+	}
+}
+
+func TestActivityMetricsCountOutcomesAndTimeToAnswer(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newActivityMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := report("e1", model.ActivityConsoleLogin, t0)
+	q, evs, _ := ApplyActivity(nil, ActivityInput{At: t0, Report: &r1})
+	m.observe(evs[0])
+	no := model.Action{ID: "n", Kind: model.ActionActivityDeny, AccountID: acct, CaseID: q.ID, Actor: model.Actor{Kind: model.ActorSlack, ID: "U1"}}
+	_, evs, _ = ApplyActivity(q, ActivityInput{At: t0.Add(90 * time.Second), Action: &no})
+	m.observe(evs[0])
+	_, evs, _ = ApplyActivity(q, ActivityInput{At: q.AnswerBy, Expire: true})
+	m.observe(evs[0])
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			label := mt.GetLabel()[0].GetValue()
+			switch mf.GetName() {
+			case "rootwarden_activity_questions_total":
+				got[label] = mt.GetCounter().GetValue()
+			case "rootwarden_activity_answer_seconds":
+				got["answer/"+label] = mt.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	want := map[string]float64{"asked": 1, "denied": 1, "expired": 1, "confirmed": 0, "answer/denied": 90}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("metrics %v, want %v", got, want)
 	}
 }
