@@ -422,9 +422,19 @@ func (r *Remediator) onActivityReport(ctx context.Context, m jetstream.Msg) {
 	if rec, _, err := r.load(ctx, rep.AccountID); err == nil && rec != nil && rec.State.Active() {
 		root = rec.ID
 	}
+	asked := ""
 	_, err := r.applyActivity(ctx, rep.AccountID, func(now time.Time) ActivityInput {
 		return ActivityInput{At: now, Report: &rep, RootCaseID: root}
 	})
+	if err == nil && root != "" {
+		if rec, _, lerr := r.loadActivity(ctx, rep.AccountID); lerr == nil && rec != nil && rec.RootCaseID == root {
+			asked = rec.ID
+		}
+	}
+	if asked != "" {
+		// The case links back to the question (an updated event in its thread).
+		_, err = r.apply(ctx, rep.AccountID, func(now time.Time) Input { return Input{At: now, ActivityAsked: asked} })
+	}
 	stop()
 	r.settleActivity(m, rep.AccountID, "activity report "+rep.ID, err)
 }

@@ -195,3 +195,34 @@ func TestActivityMetricsCountOutcomesAndTimeToAnswer(t *testing.T) {
 		t.Errorf("metrics %v, want %v", got, want)
 	}
 }
+
+// A root credential case and a question of the same account name each other.
+func TestActivityQuestionAndRootCaseLinkEachOther(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	r := newRem(t, b, clk, nil)
+	runRem(t, r)
+	if err := r.HandleFinding(ctxT(t), observation(acct, true, model.SourceSweep, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	c := waitState(t, r, acct, model.StateOpen)
+	rep := report("e1", model.ActivityConsoleLogin, clk.Now())
+	if _, err := b.PublishJSON(ctxT(t), bus.ActivitySubject(acct), rep.ID, rep); err != nil {
+		t.Fatal(err)
+	}
+	var q *activityRecord
+	testutil.Eventually(t, "question linked to the case, and the case to the question", func() bool {
+		q, _, _ = r.loadActivity(context.Background(), acct)
+		cur := getCase(t, r, acct)
+		return q != nil && q.RootCaseID == c.ID && cur.ActivityID == q.ID && len(cur.Outbox) == 0
+	})
+	var said bool
+	for _, ev := range allEvents(t, b, acct) {
+		if ev.CaseID == c.ID && ev.Type == model.EventUpdated && strings.Contains(ev.Reason, q.ID) {
+			said = true
+		}
+	}
+	if !said {
+		t.Fatal("the case's history does not name the question")
+	}
+}

@@ -273,6 +273,9 @@ type Case struct {
 	// ActionIDs are the ids of the most recent actions applied (bounded), so an action
 	// delivered twice causes one transition.
 	ActionIDs []string `json:"action_ids,omitempty"`
+	// ActivityID is the latest root activity question of the account asked while
+	// this case was active ("was this you?", Activity.RootCaseID links back).
+	ActivityID string `json:"activity_id,omitempty"`
 }
 
 // CaseEventType names what happened to a case.
