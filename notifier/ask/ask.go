@@ -131,6 +131,7 @@ type record struct {
 	Channel     string `json:"channel,omitempty"`
 	TS          string `json:"ts,omitempty"` // the channel notice
 	EscalatedTS string `json:"escalated_ts,omitempty"`
+	DMError     string `json:"dm_error,omitempty"` // Slack's refusal of the DM (the notice says it)
 	RenderedSeq int    `json:"rendered_seq"`
 }
 
@@ -203,11 +204,20 @@ func (a *asker) Project(ctx context.Context, ev model.CaseEvent) error {
 		return err
 	}
 	// The DM to the person asked (while the question is open), then the channel notice.
-	if rec.AskedUser != "" && rec.DMTS == "" && q.Open() {
+	if rec.AskedUser != "" && rec.DMTS == "" && rec.DMError == "" && q.Open() {
 		if err := step(func() error {
 			cctx, cancel := context.WithTimeout(ctx, a.d.CallTimeout)
 			ch, _, _, err := a.d.API.OpenConversationContext(cctx, &slack.OpenConversationParameters{Users: []string{rec.AskedUser}})
 			cancel()
+			var se slack.SlackErrorResponse
+			if errors.As(err, &se) && se.Err != "ratelimited" && se.Err != "internal_error" && se.Err != "service_unavailable" && se.Err != "fatal_error" {
+				// Slack refuses the DM for good (missing_scope until the workspace
+				// re-approves im:write, user_not_found, cannot_dm_bot, …): the channel
+				// notice still goes out, saying so, and the deadline still escalates.
+				a.d.Log.Warn("cannot DM the person asked: the channel notice says so", "question", q.ID, "user", rec.AskedUser, "slack_error", se.Err)
+				rec.DMError = se.Err
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("conversations.open with %s for question %s: %w", rec.AskedUser, q.ID, err)
 			}

@@ -315,3 +315,18 @@ func TestUnansweredQuestionEscalatesAtItsDeadlineAndActivityCoalesces(t *testing
 		return len(dm.Buttons()) == 0 && strings.Contains(dm.AllText(), "no answer within")
 	})
 }
+
+// Before a workspace re-approves the app with im:write, Slack refuses the DM: the
+// channel notice still goes out, says so, and an approver answers there.
+func TestRefusedDMStillTellsTheChannel(t *testing.T) {
+	w := newWorld(t)
+	w.fake.FailNext("conversations.open", 1, slackfake.APIError("missing_scope"))
+	w.signIn(w.clock.Now())
+	notice := w.notice(1, has("could not DM <@"+owner+">", "missing_scope"))
+	w.click(approver, ask.ActionIDNo, notice)
+	w.notice(1, has("Critical"))
+	testutil.Eventually(t, "PagerDuty incident", func() bool { return len(w.pager.keys()) == 1 })
+	if n := len(w.fake.DMs(owner)); n != 0 {
+		t.Fatalf("%d DMs despite the refusal", n)
+	}
+}

@@ -167,6 +167,9 @@ func askedLine(q model.Activity, rec *record) string {
 	who := "nobody could be asked by DM (no owner and no on-call approver)"
 	if rec.AskedUser != "" {
 		who = "asked <@" + esc(rec.AskedUser) + "> (" + esc(rec.AskedVia) + ")"
+		if rec.DMError != "" {
+			who = "could not DM <@" + esc(rec.AskedUser) + "> (" + esc(rec.AskedVia) + "; Slack: `" + esc(rec.DMError) + "`): answer here"
+		}
 	}
 	return who + "; escalates at " + clock(q.AnswerBy)
 }
