@@ -226,3 +226,32 @@ func TestActivityQuestionAndRootCaseLinkEachOther(t *testing.T) {
 		t.Fatal("the case's history does not name the question")
 	}
 }
+
+// Two replicas both run the deadline timer: the question escalates once.
+func TestActivityDeadlineFiresOnceAcrossReplicas(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	fast := func(c *Config) { c.ExpiryScanInterval = 10 * time.Millisecond }
+	r1, r2 := newRem(t, b, clk, nil, fast), newRem(t, b, clk, nil, fast)
+	runRem(t, r1)
+	runRem(t, r2)
+	rep := report("e1", model.ActivityConsoleLogin, clk.Now())
+	if _, err := b.PublishJSON(ctxT(t), bus.ActivitySubject(acct), rep.ID, rep); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "question asked", func() bool {
+		rec, _, _ := r1.loadActivity(context.Background(), acct)
+		return rec != nil && rec.Open() && len(rec.Outbox) == 0
+	})
+	clk.Add(DefaultActivityAnswerWithin + 2*time.Minute)
+	testutil.Eventually(t, "escalated", func() bool {
+		rec, _, _ := r2.loadActivity(context.Background(), acct)
+		return rec != nil && rec.State == model.ActivityEscalated && len(rec.Outbox) == 0
+	})
+	time.Sleep(200 * time.Millisecond) // both timers have run many times meanwhile
+	evs := allEvents(t, b, acct)
+	assertEventsUnique(t, evs)
+	if got := strings.Join(eventTypes(evs), ","); got != "activity_asked,activity_escalated" {
+		t.Fatalf("events %s", got)
+	}
+}
