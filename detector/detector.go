@@ -229,6 +229,8 @@ type Detector struct {
 	closing  bool // set before wg.Wait: no goroutine may start after it
 
 	coal *coalescer // CloudTrail events per account (coalesce.go)
+	// failed counts failed root console sign-ins per account and hour (activity.go).
+	failed failedLogins
 
 	sweeps *sweepTally // one log line per sweep (sweeplog.go)
 

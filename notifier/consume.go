@@ -208,6 +208,9 @@ type progress struct {
 // this delivery edited it and only the thread reply failed, nor when an earlier edit
 // already showed this state or a newer one (editCase).
 func (n *Notifier) project(ctx context.Context, ev model.CaseEvent, p *progress) error {
+	if ev.Activity != nil {
+		return n.ask.Project(ctx, ev) // a root activity question (activity.go)
+	}
 	rec, _, err := n.loadRecord(ctx, ev.CaseID)
 	if err != nil {
 		return err

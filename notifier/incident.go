@@ -106,6 +106,9 @@ func (n *Notifier) handleIncidentMsg(ctx context.Context, msg jetstream.Msg) {
 
 // pageFor sends what one case event means for PagerDuty, if anything.
 func (n *Notifier) pageFor(ctx context.Context, ev model.CaseEvent) error {
+	if ev.Activity != nil {
+		return n.ask.Page(ctx, ev) // a root activity question (activity.go)
+	}
 	c := ev.Case
 	if c.Severity != model.SeverityCritical {
 		return nil

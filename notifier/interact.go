@@ -173,6 +173,9 @@ func actorOf(ic slack.InteractionCallback) model.Actor {
 }
 
 func (n *Notifier) onBlockAction(ctx context.Context, ic slack.InteractionCallback) reply {
+	if rep, mine := n.askBlockAction(ctx, ic); mine {
+		return rep // a root activity answer (activity.go)
+	}
 	acts := ic.ActionCallback.BlockActions
 	if len(acts) != 1 || acts[0] == nil || ic.User.ID == "" {
 		return bad("malformed payload: want exactly one action and a user")
@@ -260,6 +263,9 @@ func (n *Notifier) publish(ctx context.Context, log *slog.Logger, a model.Action
 }
 
 func (n *Notifier) onViewSubmission(ctx context.Context, ic slack.InteractionCallback) reply {
+	if n.ask.Handles(ic.View.CallbackID) {
+		return fromAsk(n.ask.ViewSubmission(ctx, ic)) // a root activity answer (activity.go)
+	}
 	if ic.View.CallbackID != CallbackAcceptRisk {
 		return bad("unknown view callback id %q", ic.View.CallbackID)
 	}

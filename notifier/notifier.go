@@ -27,6 +27,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rootwarden/rootwarden/internal/bus"
+	"github.com/rootwarden/rootwarden/notifier/ask"
 )
 
 // Defaults of Config.
@@ -188,6 +189,8 @@ type Notifier struct {
 	// AckWait of it (waitsForOlder).
 	started time.Time
 
+	ask ask.Asker // root activity questions (activity.go, notifier/ask)
+
 	users  map[string]bool // approver user ids
 	groups []string        // approver user-group ids
 
@@ -272,6 +275,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, api *slack.Client) (*Notifier
 		return nil, err
 	}
 	n.m = m
+	n.ask = n.newAsker()
 	return n, nil
 }
 

@@ -348,8 +348,10 @@ func (n *Notifier) handle(ctx context.Context, j job) {
 // the newer one); behind a flood, an urgent event whose case has an older event still
 // in the main consumer's backlog is projected at the latest 2×AckWait after it.
 func (n *Notifier) waitsForOlder(ctx context.Context, j job, log *slog.Logger) bool {
-	if j.ev.Seq <= 1 {
-		return false // an opening has nothing older
+	if j.ev.Seq <= 1 || j.ev.Activity != nil {
+		// An opening has nothing older; a root activity event carries the whole
+		// question, and the asker skips what is older than it rendered (notifier/ask).
+		return false
 	}
 	rec, _, err := n.loadRecord(ctx, j.ev.CaseID)
 	if err != nil {

@@ -74,6 +74,9 @@ type Input struct {
 	Expire bool
 	// Refusal records on the case that a message was refused for good (Term), and why.
 	Refusal string
+	// ActivityAsked links a root activity question just asked for the account to its
+	// active case (activity.go): an updated event names it.
+	ActivityAsked string
 
 	// Policy.
 	AssumeRoot   bool // deletion through AssumeRoot is enabled (ROOTWARDEN_ASSUME_ROOT)
@@ -163,6 +166,12 @@ func Apply(c *model.Case, in Input) (Decision, error) {
 	case in.Refusal != "":
 		if d.c != nil {
 			d.emit(model.EventRefused, d.c.State, model.System, in.Refusal, "")
+		}
+	case in.ActivityAsked != "":
+		if d.c != nil && d.c.State.Active() && d.c.ActivityID != in.ActivityAsked {
+			d.c.ActivityID = in.ActivityAsked
+			d.emit(model.EventUpdated, d.c.State, model.System, "root activity in this account: question "+in.ActivityAsked+
+				" asks the owner \"was this you?\" (see its notice in the channel)", "")
 		}
 	default:
 		return Decision{}, model.Errorf(model.CodeInvalid, "empty input")

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,9 @@ type Config struct {
 	// CheckedEvery is how far a case's LastCheckedAt may lag before an observation
 	// that changes nothing else writes it (default DefaultCheckedEvery; steady.go).
 	CheckedEvery time.Duration
+	// ActivityAnswerWithin is how long the owner has to answer a root activity
+	// question before it escalates (default DefaultActivityAnswerWithin; activity.go).
+	ActivityAnswerWithin time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Metrics registers rootwarden_remediator_* metrics when set.
@@ -133,6 +137,8 @@ type Remediator struct {
 	seen seenTimes
 	// due is the state of the timers over the due-time index (due.go).
 	due dueIndex
+	// act counts root activity questions (activity.go).
+	act activityMetrics
 	// scannedAtStart is closed once Run's start-up scan has read every case (tests
 	// wait for it before counting reads).
 	scannedAtStart     chan struct{}
@@ -201,6 +207,9 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ActivityAnswerWithin <= 0 {
+		cfg.ActivityAnswerWithin = DefaultActivityAnswerWithin
+	}
 	r := &Remediator{cfg: cfg, log: log.With("component", "remediator"), b: b, checker: checker, tracker: tr,
 		scannedAtStart: make(chan struct{}),
 		running:        map[string]bool{}, checking: map[string]bool{}, polling: map[string]bool{}, sem: make(chan struct{}, cfg.Workers)}
@@ -222,6 +231,10 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 				return nil, fmt.Errorf("remediator: register metrics: %w", err)
 			}
 		}
+	}
+	var err error
+	if r.act, err = newActivityMetrics(cfg.Metrics); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -287,6 +300,7 @@ func (r *Remediator) Run(ctx context.Context) error {
 	})
 	r.goTracked(ctx, func() { r.every(ctx, r.cfg.TicketPollInterval, func() { r.pollTickets(ctx, false) }) })
 	r.goTracked(ctx, func() { r.every(ctx, r.cfg.ExpiryScanInterval, func() { r.scan(ctx, false, false) }) })
+	r.goTracked(ctx, func() { r.activityTimer(ctx) }) // root activity deadlines (activity.go)
 	r.log.Info("remediator running", "ticket_poll", r.cfg.TicketPollInterval, "scan", r.cfg.ExpiryScanInterval,
 		"assume_root", r.cfg.AssumeRoot, "instance", r.cfg.Instance)
 	<-ctx.Done()
@@ -350,6 +364,10 @@ func (r *Remediator) heartbeat(m jetstream.Msg) (stop func()) {
 // onFinding handles one message of RW_FINDINGS and ends in exactly one of Ack,
 // NakWithDelay or Term.
 func (r *Remediator) onFinding(ctx context.Context, m jetstream.Msg) {
+	if strings.HasSuffix(m.Subject(), activitySubjectSuffix) {
+		r.onActivityReport(ctx, m) // root activity (activity.go)
+		return
+	}
 	var o model.Observation
 	if err := json.Unmarshal(m.Data(), &o); err != nil || o.AccountID == "" || m.Subject() != bus.FindingSubject(o.AccountID) {
 		r.log.Warn("malformed finding dropped", "subject", m.Subject(), "err", errOr(err, "no account id, or not the subject's account"))
@@ -379,6 +397,10 @@ func (r *Remediator) onAction(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	if h := r.cfg.dieOnDelivery; h != nil && h(m.Subject()) {
+		return
+	}
+	if isActivityAction(a.Kind) {
+		r.onActivityAction(ctx, m, a) // root activity (activity.go)
 		return
 	}
 	stop := r.heartbeat(m)

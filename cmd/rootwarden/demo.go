@@ -21,6 +21,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/model"
 	"github.com/rootwarden/rootwarden/internal/slackfake"
 	"github.com/rootwarden/rootwarden/notifier"
+	"github.com/rootwarden/rootwarden/notifier/ask"
 	"github.com/rootwarden/rootwarden/remediator"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
 )
@@ -314,7 +315,69 @@ func (d *demo) story(ctx context.Context) error {
 	}
 
 	d.section("6. The case API (GET /api/v1/cases, bearer token)")
-	return d.showCases(ctx)
+	if err := d.showCases(ctx); err != nil {
+		return err
+	}
+	return d.rootActivity(ctx)
+}
+
+// rootActivity is the end of the story: root signs in to dev's console without MFA,
+// the on-call approver is asked "was this you?" (dev has no owner tag), says No, and
+// the question escalates (docs/activity.md).
+func (d *demo) rootActivity(ctx context.Context) error {
+	d.section("7. Root signs in to dev's console without MFA: \"was this you?\"")
+	d.sim.SendMessage(d.queueURL, awssim.RootConsoleLoginEvent(demoDev, "203.0.113.99", true, false, time.Now()))
+	d.say("ConsoleLogin by root in %s (dev) from 203.0.113.99, MFA not used", demoDev)
+	var dm slackfake.Message
+	if err := d.poll(ctx, "the question in alice's DMs", func() bool {
+		dms := d.slack.DMs(demoApprover)
+		if len(dms) == 0 || len(dms[0].Buttons()) == 0 {
+			return false
+		}
+		dm = dms[0]
+		return true
+	}); err != nil {
+		return err
+	}
+	d.say("Slack DM to alice (dev has no owner tag, so the on-call approver is asked):")
+	fmt.Fprint(d.out, renderBlocks(dm.Blocks, "          │ "))
+	var notice slackfake.Message
+	if err := d.poll(ctx, "the question's notice in #security-oncall", func() bool {
+		for _, m := range d.slack.Messages(demoChannel) {
+			if m.Metadata != nil && m.Metadata.EventType == ask.MetadataQuestion {
+				notice = m
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	d.say("Slack #security-oncall, at once: %s", firstLine(notice.Text))
+	for _, b := range dm.Buttons() {
+		if b.ActionID != ask.ActionIDNo {
+			continue
+		}
+		d.say("alice clicks %q (signed POST /slack/interactions)", b.Text)
+		if err := d.deliver(ctx, slackfake.BlockAction(demoApprover, "alice", b.ActionID, b.Value, dm.Channel, dm.TS)); err != nil {
+			return err
+		}
+	}
+	var esc slackfake.Message
+	if err := d.poll(ctx, "the escalation in #security-oncall", func() bool {
+		for _, r := range d.slack.Replies(demoChannel, notice.TS) {
+			if r.Broadcast && strings.Contains(r.AllText(), "root activity not confirmed") {
+				esc = r
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	d.say("Slack #security-oncall (also sent to PagerDuty when ROOTWARDEN_PAGERDUTY_ROUTING_KEY is set):")
+	fmt.Fprint(d.out, renderBlocks(esc.Blocks, "          │ "))
+	return nil
 }
 
 // connectBus opens a second connection to the embedded server that `run` started, as

@@ -298,7 +298,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			tr = readyTracker{Tracker: tr, report: srv.Reporter("tracker")}
 		}
 		rcfg := remediator.Config{APIToken: cfg.APIToken, AssumeRoot: cfg.AssumeRoot,
-			TicketPollInterval: cfg.TicketPoll, Metrics: reg,
+			TicketPollInterval: cfg.TicketPoll, Metrics: reg, ActivityAnswerWithin: cfg.ActivityAnswerWithin,
 			CheckTimeout: cfg.AccountTimeout + 15*time.Second} // never shorter than the detector's own bound
 		if cfg.AssumeRoot {
 			rcfg.Deleter = remediator.NewAWSRootKeyDeleter(awsCfg)

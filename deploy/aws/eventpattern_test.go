@@ -60,6 +60,9 @@ func TestRulesForwardRootKeyEvents(t *testing.T) {
 	patterns := map[string]map[string]any{}
 	for _, tc := range []struct{ tpl, id string }{
 		{"member.yaml", "RootKeyUseRule"}, {"member.yaml", "RootKeyChangeRule"}, {"central.yaml", "BusToQueueRule"},
+		{"member.yaml", "RootSignInRule"}, {"member.yaml", "RootPasswordRecoveryRule"},
+		{"member.yaml", "RootCredentialActivityRule"}, {"member.yaml", "AssumeRootRule"},
+		{"central.yaml", "RootActivityToQueueRule"},
 	} {
 		tpl, err := LoadTemplate(tc.tpl)
 		if err != nil {
@@ -71,7 +74,7 @@ func TestRulesForwardRootKeyEvents(t *testing.T) {
 		}
 		patterns[tc.id] = p
 	}
-	const api = "AWS API Call via CloudTrail"
+	const api, signIn = "AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"
 	for _, tc := range []struct {
 		name      string
 		event     map[string]any
@@ -81,7 +84,17 @@ func TestRulesForwardRootKeyEvents(t *testing.T) {
 		{"root key used on S3", cloudTrail(api, "aws.s3", "s3.amazonaws.com", "PutBucketPolicy", "Root", "AKIAEXAMPLE2"), "RootKeyUseRule"},
 		{"root creates an access key in the console", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "CreateAccessKey", "Root", "ASIACONSOLE"), "RootKeyChangeRule"},
 		{"root deletes its access key in the console", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "DeleteAccessKey", "Root", "ASIACONSOLE"), "RootKeyChangeRule"},
-		{"root console sign-in", cloudTrail("AWS Console Sign In via CloudTrail", "aws.signin", "signin.amazonaws.com", "ConsoleLogin", "Root", ""), ""},
+		{"root console sign-in", cloudTrail(signIn, "aws.signin", "signin.amazonaws.com", "ConsoleLogin", "Root", ""), "RootSignInRule"},
+		{"root console sign-in (the other spelling)", cloudTrail("AWS Console Signin via CloudTrail", "aws.signin", "signin.amazonaws.com", "ConsoleLogin", "Root", ""), "RootSignInRule"},
+		{"IAM user console sign-in", cloudTrail(signIn, "aws.signin", "signin.amazonaws.com", "ConsoleLogin", "IAMUser", ""), ""},
+		{"root password changed", cloudTrail(signIn, "aws.signin", "signin.amazonaws.com", "PasswordUpdated", "Root", ""), "RootSignInRule"},
+		{"root password recovery requested", cloudTrail(signIn, "aws.signin", "signin.amazonaws.com", "PasswordRecoveryRequested", "Root", ""), "RootPasswordRecoveryRule"},
+		{"root password recovery completed", cloudTrail(signIn, "aws.signin", "signin.amazonaws.com", "PasswordRecoveryCompleted", "Root", ""), "RootPasswordRecoveryRule"},
+		{"root deactivates its MFA device", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "DeactivateMFADevice", "Root", "ASIACONSOLE"), "RootCredentialActivityRule"},
+		{"root deletes its virtual MFA device", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "DeleteVirtualMFADevice", "Root", "ASIACONSOLE"), "RootCredentialActivityRule"},
+		{"root uploads a signing certificate", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "UploadSigningCertificate", "Root", "ASIACONSOLE"), "RootCredentialActivityRule"},
+		{"IAM user deactivates an MFA device", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "DeactivateMFADevice", "IAMUser", "AKIAUSERKEY"), ""},
+		{"a role starts a root session", cloudTrail(api, "aws.sts", "sts.amazonaws.com", "AssumeRoot", "AssumedRole", "ASIAROLE"), "AssumeRootRule"},
 		{"root in the console, not a key event", cloudTrail(api, "aws.ec2", "ec2.amazonaws.com", "RunInstances", "Root", "ASIACONSOLE"), ""},
 		{"IAM user with a long-term key", cloudTrail(api, "aws.lambda", "lambda.amazonaws.com", "ListFunctions20150331", "IAMUser", "AKIAUSERKEY"), ""},
 		{"IAM user creates a key", cloudTrail(api, "aws.iam", "iam.amazonaws.com", "CreateAccessKey", "IAMUser", "AKIAUSERKEY"), ""},
@@ -89,7 +102,8 @@ func TestRulesForwardRootKeyEvents(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, id := range []string{"RootKeyUseRule", "RootKeyChangeRule"} {
+			for _, id := range []string{"RootKeyUseRule", "RootKeyChangeRule", "RootSignInRule", "RootPasswordRecoveryRule",
+				"RootCredentialActivityRule", "AssumeRootRule"} {
 				if match(patterns[id], tc.event) {
 					got = append(got, id)
 				}
@@ -101,7 +115,7 @@ func TestRulesForwardRootKeyEvents(t *testing.T) {
 			if strings.Join(got, ",") != strings.Join(want, ",") {
 				t.Errorf("member rules matching: %v, want %v", got, want)
 			}
-			if tc.forwarded != "" && !match(patterns["BusToQueueRule"], tc.event) {
+			if tc.forwarded != "" && !match(patterns["BusToQueueRule"], tc.event) && !match(patterns["RootActivityToQueueRule"], tc.event) {
 				t.Errorf("the central rule drops an event a member rule forwards")
 			}
 		})

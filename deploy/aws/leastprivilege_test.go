@@ -554,7 +554,7 @@ func TestScopes(t *testing.T) {
 		t.Errorf("the bus policy is not limited to the organization: %v", s.Condition)
 	}
 	s = find("central.yaml/QueuePolicy", "sqs:SendMessage")
-	if fmt.Sprint(s.Principal) != "map[Service:events.amazonaws.com]" || fmt.Sprint(s.Condition) != "map[ArnEquals:map[aws:SourceArn:${BusToQueueRule.Arn}]]" {
+	if fmt.Sprint(s.Principal) != "map[Service:events.amazonaws.com]" || fmt.Sprint(s.Condition) != "map[ArnEquals:map[aws:SourceArn:[${BusToQueueRule.Arn} ${RootActivityToQueueRule.Arn}]]]" {
 		t.Errorf("the queue policy is not limited to the bus rule: %v %v", s.Principal, s.Condition)
 	}
 	for _, tpl := range []string{"member.yaml", "management.yaml"} {

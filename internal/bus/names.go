@@ -145,6 +145,12 @@ const (
 // FindingSubject is the subject of an account's observations.
 func FindingSubject(account string) string { return SubjectFindings + token(account) }
 
+// ActivitySubject is the subject of an account's root activity reports
+// (model.ActivityReport): on RW_FINDINGS, beside but apart from the account's
+// observations (FindingSubject), so that a reader of observations never takes one for
+// the other and each keeps its own FindingsPerAccount.
+func ActivitySubject(account string) string { return SubjectFindings + token(account) + ".activity" }
+
 // ActionSubject is the subject of an account's actions.
 func ActionSubject(account string) string { return SubjectActions + token(account) }
 

@@ -65,8 +65,11 @@ type Config struct {
 	Approvers          []string      // ROOTWARDEN_APPROVERS: U…/W… user ids, S… user groups
 	RemindAfter        time.Duration // ROOTWARDEN_REMIND_AFTER (default 30m)
 	MaxReminders       int           // ROOTWARDEN_MAX_REMINDERS (default 3; 0 = no reminders)
-	SLA                time.Duration // ROOTWARDEN_SLA (default 24h)
-	MaxRiskAcceptance  time.Duration // ROOTWARDEN_MAX_RISK_ACCEPTANCE (default 2160h = 90 days)
+	// ActivityAnswerWithin is ROOTWARDEN_ACTIVITY_ANSWER_WITHIN (default 15m): the time
+	// an owner has to answer a root activity question.
+	ActivityAnswerWithin time.Duration
+	SLA                  time.Duration // ROOTWARDEN_SLA (default 24h)
+	MaxRiskAcceptance    time.Duration // ROOTWARDEN_MAX_RISK_ACCEPTANCE (default 2160h = 90 days)
 
 	ScanInterval   time.Duration // ROOTWARDEN_SCAN_INTERVAL (default 15m)
 	OrgRoleName    string        // ROOTWARDEN_ORG_ROLE_NAME; set → sweep the whole Organization

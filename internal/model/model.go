@@ -277,6 +277,9 @@ type Case struct {
 	// ActionIDs are the ids of the most recent actions applied (bounded), so an action
 	// delivered twice causes one transition.
 	ActionIDs []string `json:"action_ids,omitempty"`
+	// ActivityID is the latest root activity question of the account asked while
+	// this case was active ("was this you?", Activity.RootCaseID links back).
+	ActivityID string `json:"activity_id,omitempty"`
 }
 
 // CaseEventType names what happened to a case.
@@ -311,6 +314,10 @@ type CaseEvent struct {
 	Reason        string        `json:"reason"`
 	ActionID      string        `json:"action_id,omitempty"`
 	Case          Case          `json:"case"` // snapshot after the event
+	// Activity is set on the events of a root activity question (activity_*): the
+	// question after the event. Case then carries only the account (id, name, OU,
+	// tags, severity) for routing; CaseID is the question's id.
+	Activity *Activity `json:"activity,omitempty"`
 }
 
 // Tracker opens and follows the ticket for one case. One implementation per system.

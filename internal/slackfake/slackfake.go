@@ -607,6 +607,8 @@ func (s *Server) dispatch(w http.ResponseWriter, req request) {
 		resp = s.postMessage(req)
 	case "chat.update":
 		resp = s.update(req)
+	case "conversations.open":
+		resp = s.conversationsOpen(req)
 	case "chat.postEphemeral":
 		resp = s.postEphemeral(req)
 	case "conversations.history":
