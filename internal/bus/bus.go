@@ -52,8 +52,8 @@ type Bus struct {
 	Accounts jetstream.KeyValue
 
 	log       *slog.Logger
-	tempStore string
-	streams   sync.Map // stream name → jetstream.Stream (subject.go) // the embedded store when no data dir was given: removed on Close
+	tempStore string   // the embedded store when no data dir was given: removed on Close
+	streams   sync.Map // stream name → jetstream.Stream (subject.go)
 }
 
 // Open starts or connects to NATS and creates every stream and bucket.
