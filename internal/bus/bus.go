@@ -216,7 +216,7 @@ func (b *Bus) Streams() []jetstream.StreamConfig {
 		{Name: StreamActions, Subjects: []string{SubjectActions + ">"}, Retention: jetstream.WorkQueuePolicy,
 			MaxAge: ActionsMaxAge, MaxMsgs: ActionsMaxMsgs, MaxBytes: ActionsMaxBytes, Discard: jetstream.DiscardNew,
 			Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
-		{Name: StreamCases, Subjects: []string{SubjectCases + ">"}, Retention: jetstream.LimitsPolicy,
+		{Name: StreamCases, Subjects: []string{SubjectCases + ">", SubjectEvidence}, Retention: jetstream.LimitsPolicy,
 			MaxAge: CasesMaxAge, MaxBytes: CasesMaxBytes, Discard: jetstream.DiscardOld,
 			Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
 		{Name: StreamScan, Subjects: []string{SubjectScan + ">"}, Retention: jetstream.WorkQueuePolicy,

@@ -69,6 +69,9 @@ const (
 	SubjectCases  = "rootwarden.cases." // + account
 	CasesMaxAge   = 3 * 365 * day
 	CasesMaxBytes = 16 << 30
+	// SubjectEvidence (on RW_CASES, outside rootwarden.cases.> so no case reader sees
+	// it): one model.EvidenceExport per evidence pack handed out.
+	SubjectEvidence = "rootwarden.audit.evidence"
 
 	// StreamScan is the work queue of per-account sweep jobs shared by detectors.
 	// Design: one job per account per sweep, removed when checked; no new sweep starts

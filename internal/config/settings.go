@@ -258,6 +258,15 @@ var settings = []Setting{
 	{Name: "ROOTWARDEN_API_TOKEN", Group: groupService, Kind: KindSecret, DefaultDoc: "API off",
 		Doc:   "The bearer token of the case API (`/api/v1/…`) and of `rootwarden cases`; unset, the API is off.",
 		field: func(c *Config) any { return &c.APIToken }},
+	{Name: "ROOTWARDEN_EVIDENCE_TOKEN", Group: groupService, Kind: KindSecret, DefaultDoc: "evidence API off",
+		Doc: "The bearer token of the evidence API (`GET /api/v1/evidence`, `/api/v1/evidence/verify`) and of `rootwarden evidence`: " +
+			"read-only, for auditors; it opens nothing else, and the case API's token does not open it (docs/evidence.md).",
+		field: func(c *Config) any { return &c.EvidenceToken }},
+	{Name: "ROOTWARDEN_EVIDENCE_SIGNING_KEY", Group: groupService, Kind: KindSecret, DefaultDoc: "packs unsigned",
+		Doc: "An SSH private key (OpenSSH format, Ed25519, ECDSA or RSA, no passphrase), usually as " +
+			"`ROOTWARDEN_EVIDENCE_SIGNING_KEY_FILE`: evidence packs are signed with it in SSH signature format, namespace " +
+			"`rootwarden-evidence`, which `ssh-keygen -Y verify` checks (docs/evidence.md).",
+		field: func(c *Config) any { return &c.EvidenceSigningKey }},
 	{Name: "ROOTWARDEN_LOG_LEVEL", Group: groupService, Kind: KindOneOf, Default: "info", Values: []string{"debug", "info", "warn", "error"},
 		Flag: "log-level", FlagValue: "LEVEL", Commands: "run, detector, remediator, notifier",
 		Doc:   "The least important log lines written.",

@@ -6,6 +6,8 @@ package model
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 )
 
@@ -307,6 +309,35 @@ type CaseEvent struct {
 	Reason        string        `json:"reason"`
 	ActionID      string        `json:"action_id,omitempty"`
 	Case          Case          `json:"case"` // snapshot after the event
+	// PrevHash chains an account's events (tamper evidence): ChainHash of the bytes of
+	// the account's previous event as published, or ChainStart for the account's first
+	// chained event. Events written before the chain existed have none.
+	PrevHash string `json:"prev_hash,omitempty"`
+}
+
+// EvidenceExport records one evidence pack handed out (on the audit log, subject
+// rootwarden.audit.evidence): what was asked for and the hash of what was given.
+type EvidenceExport struct {
+	SchemaVersion int       `json:"schema_version"`
+	ID            string    `json:"id"`
+	At            time.Time `json:"at"`
+	From          time.Time `json:"from"`
+	To            time.Time `json:"to"`
+	OU            string    `json:"ou,omitempty"`
+	Format        string    `json:"format"`
+	SHA256        string    `json:"sha256"`           // hex of the pack's bytes
+	Signer        string    `json:"signer,omitempty"` // the signing public key, when signed
+	Cases         int       `json:"cases"`
+}
+
+// ChainStart is the PrevHash of an account's first chained case event.
+const ChainStart = "start"
+
+// ChainHash is the hash of one case event's bytes as published on the bus:
+// "sha256:" and the hex digest.
+func ChainHash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Tracker opens and follows the ticket for one case. One implementation per system.
