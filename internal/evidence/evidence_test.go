@@ -114,3 +114,35 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// Every value from AWS, Slack or a tracker is escaped where it lands in the HTML
+// report: a hostile account name, OU, reason or ticket URL stays text.
+func TestHTMLEscapesEveryOutsideValue(t *testing.T) {
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	hostile := `<img src=x onerror=alert(1)>"'&`
+	snap := model.Case{AccountName: hostile, OUPath: "Root/" + hostile, OpenedAt: at, FoundBy: model.SourceSweep,
+		Severity: "high\" onmouseover=\"x", Ticket: &model.TicketRef{System: "jira", ID: hostile, URL: "javascript:alert(1)"}}
+	evs := []model.CaseEvent{
+		{ID: "c-1/1", CaseID: "c-1", AccountID: "1", Seq: 1, Type: model.EventOpened, To: model.StateOpen, At: at, Reason: hostile, Actor: model.System, Case: snap},
+		{ID: "c-1/2", CaseID: "c-1", AccountID: "1", Seq: 2, Type: model.EventTicketed, From: model.StateOpen, To: model.StateTicketed, At: at.Add(time.Minute),
+			Reason: "</li></ol><script>alert(1)</script>", Actor: model.Actor{Kind: model.ActorSlack, ID: "U1", Name: hostile}, Case: snap},
+	}
+	var msgs []Message
+	for i, e := range evs {
+		msgs = append(msgs, Message{Seq: uint64(i + 1), Subject: "rootwarden.cases.1", Data: mustJSON(t, e)})
+	}
+	p := Build(msgs, Options{From: at.Add(-time.Hour), To: at.Add(time.Hour), RoutedTo: func(string) string { return "<#C1|x>" + hostile }})
+	b, err := HTML(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, bad := range []string{"<img", "<script", `" onmouseover`, `href="javascript`} {
+		if strings.Contains(page, bad) {
+			t.Errorf("unescaped %q in the report", bad)
+		}
+	}
+	if !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") {
+		t.Error("the hostile name is not shown as text")
+	}
+}

@@ -216,6 +216,13 @@ type parsed struct {
 // id count once).
 func Build(msgs []Message, o Options) Pack {
 	events := decode(msgs)
+	// The record begins with its oldest event (by the event's own time), or with the
+	// oldest message the log keeps, whichever is earlier.
+	for _, e := range events {
+		if o.RecordBegins.IsZero() || e.At.Before(o.RecordBegins) {
+			o.RecordBegins = e.At
+		}
+	}
 	p := Pack{SchemaVersion: SchemaVersion, Kind: Kind, Generator: o.Generator, GeneratedAt: o.Generated.UTC(),
 		Period: Period{From: o.From.UTC(), To: o.To.UTC()}, OU: o.OU, Completeness: []string{},
 		Cases: []Case{}, Accounts: []Account{}, Controls: Controls(), Integrity: o.Integrity}
