@@ -185,6 +185,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 		log.Info("sweep enqueued", "accounts", n, "listing", time.Since(listStart).Round(time.Millisecond).String())
 		rwmetrics.SweepListed(st.StartedAt, d.e.cfg.Now().UTC(), n)
 	}
+	d.recordListed(ctx, st.ID, st.StartedAt, n, st.Error)
 	data, _ = json.Marshal(st)
 	if _, uerr := kv.Update(context.WithoutCancel(ctx), sweepKey, data, rev); uerr != nil {
 		log.Warn("mark sweep enqueued", "err", safeError(uerr))

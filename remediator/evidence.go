@@ -180,8 +180,13 @@ func (r *Remediator) EvidencePack(ctx context.Context, from, to time.Time, ou st
 		return evidence.Pack{}, err
 	}
 	rep := evidence.VerifyChain(msgs, heads)
+	sweeps, posture, err := readHistory(ctx, r.b)
+	if err != nil {
+		return evidence.Pack{}, err
+	}
 	return evidence.Build(msgs, evidence.Options{From: from, To: to, OU: ou, SLA: r.cfg.Evidence.SLA,
 		Generated: r.cfg.Now(), Generator: r.cfg.Evidence.Generator, RecordBegins: begins, Integrity: &rep,
+		Sweeps: sweeps, Posture: posture,
 		RoutedTo: func(caseID string) string { return r.routedTo(ctx, caseID) }}), nil
 }
 
@@ -236,18 +241,48 @@ func (r *Remediator) routedTo(ctx context.Context, caseID string) string {
 	return ref.Channel
 }
 
-// readAuditLog reads every message of RW_CASES through an ephemeral consumer that it
-// deletes when done (no consumer is left behind), and the time of the oldest one.
+// readHistory reads the retained history (RW_HISTORY).
+func readHistory(ctx context.Context, b *bus.Bus) ([]model.SweepHistory, []model.PostureHistory, error) {
+	msgs, _, err := readStream(ctx, b, bus.StreamHistory)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sweeps []model.SweepHistory
+	var posture []model.PostureHistory
+	for _, m := range msgs {
+		switch {
+		case strings.HasPrefix(m.Subject, bus.SubjectHistorySweep):
+			var h model.SweepHistory
+			if json.Unmarshal(m.Data, &h) == nil && h.SweepID != "" {
+				sweeps = append(sweeps, h)
+			}
+		case strings.HasPrefix(m.Subject, bus.SubjectHistoryPosture):
+			var h model.PostureHistory
+			if json.Unmarshal(m.Data, &h) == nil && h.AccountID != "" {
+				posture = append(posture, h)
+			}
+		}
+	}
+	return sweeps, posture, nil
+}
+
+// readAuditLog reads every message of RW_CASES and the time of the oldest one.
 func readAuditLog(ctx context.Context, b *bus.Bus) ([]evidence.Message, time.Time, error) {
+	return readStream(ctx, b, bus.StreamCases)
+}
+
+// readStream reads every message of a stream through an ephemeral consumer that it
+// deletes when done (no consumer is left behind), and the time of the oldest one.
+func readStream(ctx context.Context, b *bus.Bus, stream string) ([]evidence.Message, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	s, err := b.JS.Stream(ctx, bus.StreamCases)
+	s, err := b.JS.Stream(ctx, stream)
 	if err != nil {
-		return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "open the audit log")
+		return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "open %s", stream)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "read the audit log's state")
+		return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "read the state of %s", stream)
 	}
 	begins := info.State.FirstTime
 	last := info.State.LastSeq
@@ -257,7 +292,7 @@ func readAuditLog(ctx context.Context, b *bus.Bus) ([]evidence.Message, time.Tim
 	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{AckPolicy: jetstream.AckNonePolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy, InactiveThreshold: time.Minute, MemoryStorage: true})
 	if err != nil {
-		return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "read the audit log")
+		return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "read %s", stream)
 	}
 	defer func() {
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -268,7 +303,7 @@ func readAuditLog(ctx context.Context, b *bus.Bus) ([]evidence.Message, time.Tim
 	for done := false; !done; {
 		batch, err := cons.Fetch(512, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
-			return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "read the audit log")
+			return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "read %s", stream)
 		}
 		n := 0
 		for m := range batch.Messages() {
@@ -284,7 +319,7 @@ func readAuditLog(ctx context.Context, b *bus.Bus) ([]evidence.Message, time.Tim
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && n == 0 {
-			return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "read the audit log")
+			return nil, time.Time{}, model.Wrap(model.CodeTransient, err, "read %s", stream)
 		}
 		if n == 0 {
 			break

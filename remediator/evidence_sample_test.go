@@ -116,6 +116,23 @@ func TestEvidenceSampleQuarter(t *testing.T) {
 			act(model.ActionAcceptRisk, "vendor integration signs with the root key; migration to IAM Identity Center planned for Q1", &exp)
 		}
 	}
+	// The detector's sweeps of the quarter, as it records them (detector/history.go):
+	// every 6 hours, 212 to 214 accounts, one account denying access in December.
+	for at := start; at.Before(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)); at = at.Add(6 * time.Hour) {
+		id := at.Format("20060102T150405Z") + "-s"
+		n := 212 + int(at.Sub(start)/(30*day))
+		listed := model.SweepHistory{SchemaVersion: 1, Kind: "listed", SweepID: id, StartedAt: at, At: at, Listed: n}
+		checked := model.SweepHistory{SchemaVersion: 1, Kind: "checked", SweepID: id, StartedAt: at, At: at.Add(40 * time.Second),
+			Checked: n, WithRootCredentials: map[string]int{"access_keys": 1}}
+		if at.Month() == time.December {
+			checked.Unchecked = map[string]string{"210000000099": "AccessDenied"}
+		}
+		for _, h := range []model.SweepHistory{listed, checked} {
+			if _, err := b.PublishJSON(ctx, bus.HistorySweepSubject(id), h.Kind+id, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	clk.Set(time.Date(2027, 1, 2, 9, 0, 0, 0, time.UTC))
 	from, to, _ := ParsePeriod("2026-10-01", "2026-12-31", clk.Now())
 	pack, err := r.EvidencePack(ctx, from, to, "")
@@ -123,8 +140,8 @@ func TestEvidenceSampleQuarter(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(pack.Cases) != len(stories)-1 || len(pack.Accounts) != len(stories) || pack.Summary.CasesResolved != 8 || pack.Summary.CasesRiskAccepted != 2 ||
-		pack.Summary.SLABreaches != 3 || !pack.Integrity.OK {
-		t.Fatalf("summary %+v integrity %+v", pack.Summary, pack.Integrity)
+		pack.Summary.SLABreaches != 3 || !pack.Integrity.OK || pack.Coverage == nil || pack.Coverage.AccountsListed != 215 {
+		t.Fatalf("summary %+v integrity %+v coverage %+v", pack.Summary, pack.Integrity, pack.Coverage)
 	}
 	html, err := evidence.HTML(pack)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -376,5 +377,49 @@ func sshKeygenVerify(t *testing.T, pub string, body, sig []byte) {
 	}
 	if out, err := run(append(slices.Clone(body), '\n')); err == nil {
 		t.Fatalf("ssh-keygen -Y verify accepted a changed pack:\n%s", out)
+	}
+}
+
+// The pack reports the coverage the sweeps of the period left on the history, and
+// the remediator records each posture change there.
+func TestEvidencePackShowsCoverageFromTheHistory(t *testing.T) {
+	r, b, _ := evidenceStory(t)
+	ctx := ctxT(t)
+	sweep := model.SweepHistory{SchemaVersion: 1, SweepID: "20261127T110000Z-ab", StartedAt: t0.Add(-time.Hour)}
+	listed, checked := sweep, sweep
+	listed.Kind, listed.Listed = "listed", 40
+	checked.Kind, checked.Checked, checked.Unchecked = "checked", 39, map[string]string{"555555555555": "AccessDenied"}
+	checked.WithRootCredentials = map[string]int{"access_keys": 1}
+	for i, h := range []model.SweepHistory{listed, checked} {
+		if _, err := b.PublishJSON(ctx, bus.HistorySweepSubject(h.SweepID), fmt.Sprint("h", i), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pack, err := r.EvidencePack(ctx, t0.Add(-24*time.Hour), t0.Add(7*24*time.Hour), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pack.Coverage
+	if c == nil || c.Sweeps != 1 || c.AccountsListed != 40 || c.Checks != 39 || c.Unchecked["AccessDenied"] != 1 ||
+		c.UncheckedAccounts["555555555555"] != "AccessDenied" {
+		t.Fatalf("coverage %+v", c)
+	}
+	// The period starts a day before the first recorded sweep: the pack says so.
+	if !slices.ContainsFunc(pack.Completeness, func(n string) bool { return strings.Contains(n, "history of sweeps begins at 2026-11-27T11:00:00Z") }) ||
+		slices.ContainsFunc(pack.Completeness, func(n string) bool { return strings.Contains(n, "holds no sweep") }) {
+		t.Errorf("completeness notes: %q", pack.Completeness)
+	}
+	_, posture, err := readHistory(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range posture {
+		if p.AccountID == acct {
+			got = append(got, p.Credentials["access_keys"])
+		}
+	}
+	if !slices.Equal(got, []string{"present", "absent"}) {
+		t.Errorf("posture history of %s: %q, want present then absent", acct, got)
 	}
 }

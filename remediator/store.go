@@ -204,6 +204,7 @@ func (r *Remediator) save(ctx context.Context, account string, input func(now ti
 		if err != nil {
 			return d, nil, err
 		}
+		r.recordPosture(ctx, d.Events)
 		return d, func() error { return r.emptyOutbox(ctx, account, next, newRev, done) }, nil
 	}
 	return Decision{}, nil, model.Errorf(model.CodeConflict, "case of %s kept changing: gave up after %d attempts", account, maxCASAttempts)

@@ -185,7 +185,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		defer slackSrv.Close()
 	}
 
-	b, err := bus.Open(ctx, bus.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, Listen: cfg.NATSListen,
+	b, err := bus.Open(ctx, bus.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, Listen: cfg.NATSListen, HistoryRetention: cfg.HistoryRetention,
 		CredsFile: cfg.NATSCreds, CAFile: cfg.NATSCA, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey,
 		Replicas: cfg.NATSReplicas, Name: "rootwarden " + roleNames(roles)}, log)
 	if err != nil {

@@ -267,6 +267,11 @@ var settings = []Setting{
 			"`ROOTWARDEN_EVIDENCE_SIGNING_KEY_FILE`: evidence packs are signed with it in SSH signature format, namespace " +
 			"`rootwarden-evidence`, which `ssh-keygen -Y verify` checks (docs/evidence.md).",
 		field: func(c *Config) any { return &c.EvidenceSigningKey }},
+	{Name: "ROOTWARDEN_HISTORY_RETENTION", Group: groupService, Kind: KindDuration, Default: "26280h",
+		Doc: "How long the retained history (stream `RW_HISTORY`: per sweep the accounts listed, checked and unchecked with an error code; " +
+			"per account the dates its root-credential posture changed) is kept; 26280h is 3 years, the audit log's own age. " +
+			"It holds no personal data (docs/evidence.md: what is kept, and for how long).",
+		field: func(c *Config) any { return &c.HistoryRetention }},
 	{Name: "ROOTWARDEN_LOG_LEVEL", Group: groupService, Kind: KindOneOf, Default: "info", Values: []string{"debug", "info", "warn", "error"},
 		Flag: "log-level", FlagValue: "LEVEL", Commands: "run, detector, remediator, notifier",
 		Doc:   "The least important log lines written.",

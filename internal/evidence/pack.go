@@ -47,6 +47,9 @@ type Options struct {
 	RoutedTo func(caseID string) string
 	// Integrity is the audit log's chain verification, included as it is.
 	Integrity *Report
+	// Sweeps and Posture are the retained history (RW_HISTORY), nil when none.
+	Sweeps  []model.SweepHistory
+	Posture []model.PostureHistory
 }
 
 // Pack is the evidence pack (schema_version 1).
@@ -61,10 +64,41 @@ type Pack struct {
 	// events before the hash chain); empty when nothing is missing.
 	Completeness []string  `json:"completeness"`
 	Summary      Summary   `json:"summary"`
+	// Coverage is what the sweeps of the period covered (RW_HISTORY); nil when the
+	// history holds no sweep of the period.
+	Coverage *Coverage `json:"coverage,omitempty"`
 	Cases        []Case    `json:"cases"`
 	Accounts     []Account `json:"accounts"`
 	Controls     []Control `json:"controls"`
 	Integrity    *Report   `json:"integrity,omitempty"`
+}
+
+// Coverage sums the sweeps that started in the period.
+type Coverage struct {
+	Sweeps        int       `json:"sweeps"`
+	HistoryBegins time.Time `json:"history_begins"`
+	// AccountsListed: by the last sweep of the period; Min/Max over its sweeps.
+	AccountsListed    int `json:"accounts_listed"`
+	AccountsListedMin int `json:"accounts_listed_min"`
+	AccountsListedMax int `json:"accounts_listed_max"`
+	// Checks: every account check of the period's sweeps; Unchecked: failed checks by
+	// error code; UncheckedAccounts: each account that failed at least once, with
+	// its last code.
+	Checks            int               `json:"checks"`
+	Unchecked         map[string]int    `json:"unchecked_by_reason"`
+	UncheckedAccounts map[string]string `json:"unchecked_accounts"`
+	SweepList         []SweepRow        `json:"sweep_list"`
+}
+
+// SweepRow is one sweep of the period.
+type SweepRow struct {
+	SweepID             string         `json:"sweep_id"`
+	StartedAt           time.Time      `json:"started_at"`
+	Listed              int            `json:"listed"`
+	ListError           string         `json:"list_error,omitempty"`
+	Checked             int            `json:"checked"`
+	Unchecked           int            `json:"unchecked"`
+	WithRootCredentials map[string]int `json:"with_root_credentials"`
 }
 
 // Period is the half-open interval the pack covers.
@@ -237,8 +271,15 @@ func Build(msgs []Message, o Options) Pack {
 		p.Completeness = append(p.Completeness,
 			"events written before the hash chain existed cannot be proven unaltered: "+itoa(o.Integrity.BeforeChain)+" in the log")
 	}
-	p.Completeness = append(p.Completeness,
-		"coverage (accounts listed and checked per sweep) is not in this pack: only accounts with a case appear")
+	p.Coverage = coverage(o)
+	switch {
+	case p.Coverage == nil:
+		p.Completeness = append(p.Completeness,
+			"the retained history holds no sweep of the period: coverage (accounts listed and checked) cannot be shown, only accounts with a case")
+	case p.Coverage.HistoryBegins.After(o.From):
+		p.Completeness = append(p.Completeness, "the retained history of sweeps begins at "+
+			p.Coverage.HistoryBegins.UTC().Format(time.RFC3339)+": coverage before it cannot be shown")
+	}
 
 	byCase := map[string][]parsed{}
 	var order []string
@@ -293,8 +334,9 @@ func Build(msgs []Message, o Options) Pack {
 			s.SLABreaches++
 		}
 	}
+	foldPosture(accounts, o)
 	for _, a := range accounts {
-		if a.PostureAtTo[CredAccessKeys] == Unknown && len(a.Changes) == 0 {
+		if a.PostureAtTo[CredAccessKeys] == Unknown && len(a.Changes) == 0 && len(a.PostureAtTo) == 1 {
 			continue
 		}
 		p.Accounts = append(p.Accounts, *a)
@@ -477,3 +519,96 @@ func cmpU(a, b uint64) int {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// coverage sums the history's sweep records of sweeps that started in the period.
+func coverage(o Options) *Coverage {
+	if len(o.Sweeps) == 0 {
+		return nil
+	}
+	c := &Coverage{Unchecked: map[string]int{}, UncheckedAccounts: map[string]string{}, SweepList: []SweepRow{}}
+	rows := map[string]*SweepRow{}
+	for _, h := range o.Sweeps {
+		if c.HistoryBegins.IsZero() || h.StartedAt.Before(c.HistoryBegins) {
+			c.HistoryBegins = h.StartedAt.UTC()
+		}
+		if h.StartedAt.Before(o.From) || !h.StartedAt.Before(o.To) {
+			continue
+		}
+		r := rows[h.SweepID]
+		if r == nil {
+			r = &SweepRow{SweepID: h.SweepID, StartedAt: h.StartedAt.UTC(), WithRootCredentials: map[string]int{}}
+			rows[h.SweepID] = r
+		}
+		switch h.Kind {
+		case "listed":
+			r.Listed, r.ListError = h.Listed, h.Error
+		case "checked":
+			r.Checked += h.Checked
+			r.Unchecked += len(h.Unchecked)
+			for k, n := range h.WithRootCredentials {
+				r.WithRootCredentials[k] += n
+			}
+			c.Checks += h.Checked
+			for acc, code := range h.Unchecked {
+				c.Unchecked[code]++
+				c.UncheckedAccounts[acc] = code
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	for _, r := range rows {
+		c.SweepList = append(c.SweepList, *r)
+	}
+	slices.SortFunc(c.SweepList, func(a, b SweepRow) int { return a.StartedAt.Compare(b.StartedAt) })
+	c.Sweeps = len(c.SweepList)
+	c.AccountsListedMin = -1
+	for _, r := range c.SweepList {
+		if r.Listed == 0 && r.ListError == "" {
+			continue // listed by a detector whose record is missing
+		}
+		c.AccountsListed = r.Listed
+		c.AccountsListedMax = max(c.AccountsListedMax, r.Listed)
+		if c.AccountsListedMin < 0 || r.Listed < c.AccountsListedMin {
+			c.AccountsListedMin = r.Listed
+		}
+	}
+	if c.AccountsListedMin < 0 {
+		c.AccountsListedMin = 0
+	}
+	return c
+}
+
+// foldPosture adds the history's posture records: credential types the case events
+// do not carry, and accounts the audit log no longer holds.
+func foldPosture(accounts map[string]*Account, o Options) {
+	recs := slices.Clone(o.Posture)
+	slices.SortStableFunc(recs, func(a, b model.PostureHistory) int { return a.At.Compare(b.At) })
+	for _, h := range recs {
+		if !h.At.Before(o.To) {
+			continue
+		}
+		a := accounts[h.AccountID]
+		fromCases := a != nil
+		if !fromCases && o.OU != "" {
+			continue // the record names no OU
+		}
+		if a == nil {
+			a = &Account{AccountID: h.AccountID, PostureAtFrom: map[string]string{CredAccessKeys: Unknown},
+				PostureAtTo: map[string]string{CredAccessKeys: Unknown}, Changes: []PostureChange{}}
+			accounts[h.AccountID] = a
+		}
+		for typ, state := range h.Credentials {
+			if fromCases && typ == CredAccessKeys {
+				continue // the case events say it, chained
+			}
+			if h.At.Before(o.From) {
+				a.PostureAtFrom[typ] = state
+			} else {
+				a.Changes = append(a.Changes, PostureChange{At: h.At.UTC(), Credential: typ, State: state, CaseID: h.CaseID, EventID: h.EventID})
+			}
+			a.PostureAtTo[typ] = state
+		}
+	}
+}

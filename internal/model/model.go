@@ -330,6 +330,40 @@ type EvidenceExport struct {
 	Cases         int       `json:"cases"`
 }
 
+// SweepHistory is one record of a sweep on the retained history (RW_HISTORY, subject
+// rootwarden.history.sweep.<sweep id>), written by the detector: "listed" by the
+// detector that listed the accounts, "checked" by each detector for its share of the
+// sweep's checks. A sweep's coverage is the sum of its records.
+type SweepHistory struct {
+	SchemaVersion int       `json:"schema_version"`
+	Kind          string    `json:"kind"` // listed, checked
+	SweepID       string    `json:"sweep_id"`
+	StartedAt     time.Time `json:"started_at"`
+	At            time.Time `json:"at"`
+	Listed        int       `json:"listed,omitempty"`
+	Error         string    `json:"error,omitempty"` // listing failed (after Listed accounts)
+	Checked       int       `json:"checked,omitempty"`
+	// WithRootCredentials counts the accounts found with root credentials, by type
+	// ("access_keys"; more types as the detector reads them).
+	WithRootCredentials map[string]int `json:"with_root_credentials,omitempty"`
+	// Unchecked maps each account whose check failed to the error's code
+	// (AccessDenied, Throttling…): codes only, never a message (no personal data).
+	Unchecked map[string]string `json:"unchecked,omitempty"`
+}
+
+// PostureHistory is one change of an account's root-credential posture on the
+// retained history (RW_HISTORY, subject rootwarden.history.posture.<account>),
+// written by the remediator when a case opens, is resolved or reopens. Credentials
+// maps a type ("access_keys") to "present" or "absent".
+type PostureHistory struct {
+	SchemaVersion int               `json:"schema_version"`
+	AccountID     string            `json:"account_id"`
+	At            time.Time         `json:"at"`
+	Credentials   map[string]string `json:"credentials"`
+	CaseID        string            `json:"case_id"`
+	EventID       string            `json:"event_id"`
+}
+
 // ChainStart is the PrevHash of an account's first chained case event.
 const ChainStart = "start"
 
