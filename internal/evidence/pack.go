@@ -62,15 +62,15 @@ type Pack struct {
 	OU            string    `json:"ou,omitempty"`
 	// Completeness says what the pack cannot show (a period before the record began,
 	// events before the hash chain); empty when nothing is missing.
-	Completeness []string  `json:"completeness"`
-	Summary      Summary   `json:"summary"`
+	Completeness []string `json:"completeness"`
+	Summary      Summary  `json:"summary"`
 	// Coverage is what the sweeps of the period covered (RW_HISTORY); nil when the
 	// history holds no sweep of the period.
-	Coverage *Coverage `json:"coverage,omitempty"`
-	Cases        []Case    `json:"cases"`
-	Accounts     []Account `json:"accounts"`
-	Controls     []Control `json:"controls"`
-	Integrity    *Report   `json:"integrity,omitempty"`
+	Coverage  *Coverage `json:"coverage,omitempty"`
+	Cases     []Case    `json:"cases"`
+	Accounts  []Account `json:"accounts"`
+	Controls  []Control `json:"controls"`
+	Integrity *Report   `json:"integrity,omitempty"`
 }
 
 // Coverage sums the sweeps that started in the period.
