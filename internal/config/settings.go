@@ -312,9 +312,9 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.NATSListen }},
 
 	// Read by other commands
-	{Name: "ROOTWARDEN_API_URL", Group: groupTools, Kind: KindCustom, External: true, Flag: "api-url", FlagValue: "URL", Commands: "cases, cases list, cases show",
+	{Name: "ROOTWARDEN_API_URL", Group: groupTools, Kind: KindCustom, External: true, Flag: "api-url", FlagValue: "URL", Commands: "cases, cases list, cases show, evidence, evidence verify",
 		DefaultDoc: "from ROOTWARDEN_HTTP_ADDR",
-		Doc:        "Where `rootwarden cases` finds the case API of a running rootwarden."},
+		Doc:        "Where `rootwarden cases` and `rootwarden evidence` find the API of a running rootwarden."},
 	{Name: "ROOTWARDEN_SIM_URL", Group: groupTools, Kind: KindCustom, External: true, Flag: "sim-url", FlagValue: "URL", Commands: "sim click",
 		Doc: "Where `rootwarden sim click` finds the simulator (`rootwarden sim` prints it)."},
 	{Name: "ROOTWARDEN_BENCH", Group: groupTools, Kind: KindCustom, External: true,
