@@ -82,3 +82,17 @@ func TestEvidenceCommandWritesASignedPack(t *testing.T) {
 		t.Fatalf("a bad day: exit %d %s", code, stderr.String())
 	}
 }
+
+// A signing key rootwarden cannot read stops the remediator at start-up with one line
+// naming the variable, and never prints the key.
+func TestUnreadableEvidenceKeyStopsStartUp(t *testing.T) {
+	scanSim(t, 0)
+	for k, v := range map[string]string{"ROOTWARDEN_HTTP_ADDR": "127.0.0.1:0", "ROOTWARDEN_CONFIG": "", "ROOTWARDEN_NATS_URL": "",
+		"ROOTWARDEN_DATA_DIR": t.TempDir(), "ROOTWARDEN_EVIDENCE_SIGNING_KEY": "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-key-sekrit\n-----END OPENSSH PRIVATE KEY-----"} {
+		t.Setenv(k, v)
+	}
+	code, _, errOut := runCLI(t, "remediator")
+	if code != 2 || !strings.Contains(errOut, "ROOTWARDEN_EVIDENCE_SIGNING_KEY") || strings.Contains(errOut, "sekrit") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
