@@ -358,7 +358,7 @@ func decode(msgs []Message) []parsed {
 	var out []parsed
 	for _, m := range msgs {
 		var ev model.CaseEvent
-		if json.Unmarshal(m.Data, &ev) != nil || ev.ID == "" || ev.CaseID == "" || seen[ev.ID] {
+		if json.Unmarshal(m.Data, &ev) != nil || ev.ID == "" || ev.CaseID == "" || seen[ev.ID] || !isCaseEvent(ev) {
 			continue
 		}
 		seen[ev.ID] = true
