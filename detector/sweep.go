@@ -191,6 +191,7 @@ func (d *Detector) MaybeSweep(ctx context.Context) (string, bool, error) {
 			st.RootAccess = &ra
 		}
 	}
+	d.recordListed(ctx, st.ID, st.StartedAt, n, st.Error)
 	data, _ = json.Marshal(st)
 	if _, uerr := kv.Update(context.WithoutCancel(ctx), sweepKey, data, rev); uerr != nil {
 		log.Warn("mark sweep enqueued", "err", safeError(uerr))

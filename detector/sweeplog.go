@@ -25,6 +25,8 @@ type sweepCount struct {
 	// start is when the sweep started (its id says, to the second; else this
 	// detector's first check of it), last this detector's last check of it.
 	start, last time.Time
+	// unchecked: account → error code of its failed check (history.go), bounded.
+	unchecked map[string]string
 }
 
 // sweepStart is the start a sweep id names: MaybeSweep makes ids
@@ -80,22 +82,31 @@ func (t *sweepTally) add(o model.Observation, unchanged bool) {
 	switch {
 	case o.Failed():
 		c.failed++
+		if c.unchecked == nil {
+			c.unchecked = map[string]string{}
+		}
+		if len(c.unchecked) < maxUncheckedKept {
+			c.unchecked[o.AccountID] = orUnknown(o.ErrorCode)
+		}
 	case o.RootKeysPresent:
 		c.withKeys++
 	}
 	c.last = now
 }
 
-// flush logs and forgets every sweep quiet for at least quiet (all when quiet is 0).
-func (t *sweepTally) flush(log *slog.Logger, quiet, interval time.Duration) {
+// flush logs and forgets every sweep quiet for at least quiet (all when quiet is 0),
+// and returns this detector's share of each for the retained history (history.go).
+func (t *sweepTally) flush(log *slog.Logger, quiet, interval time.Duration) []model.SweepHistory {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var out []model.SweepHistory
 	for id, c := range t.m {
 		if quiet > 0 && now.Sub(c.last) < quiet {
 			continue
 		}
 		delete(t.m, id)
+		out = append(out, checkedShare(id, c, now))
 		level := slog.LevelInfo
 		if c.failed > 0 {
 			level = slog.LevelWarn
@@ -106,6 +117,7 @@ func (t *sweepTally) flush(log *slog.Logger, quiet, interval time.Duration) {
 			"took", c.last.Sub(c.start).Round(time.Millisecond).String(),
 			"next_sweep", c.start.Add(interval).UTC().Format(time.RFC3339))
 	}
+	return out
 }
 
 // logSweeps flushes the tally every second until ctx ends, then once more.
@@ -115,10 +127,10 @@ func (d *Detector) logSweeps(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			d.sweeps.flush(d.log, 0, d.e.cfg.ScanInterval)
+			d.recordSweeps(context.WithoutCancel(ctx), d.sweeps.flush(d.log, 0, d.e.cfg.ScanInterval))
 			return nil
 		case <-t.C:
-			d.sweeps.flush(d.log, sweepQuiet, d.e.cfg.ScanInterval)
+			d.recordSweeps(ctx, d.sweeps.flush(d.log, sweepQuiet, d.e.cfg.ScanInterval))
 		}
 	}
 }

@@ -84,6 +84,7 @@ func (r *Remediator) APIHandler() http.Handler {
 		// with the failure's group, count and times.
 		writeJSON(w, http.StatusOK, map[string]any{"unchecked": u, "accounts": l})
 	}))
+	r.evidenceRoutes(mux)
 	mux.HandleFunc("/api/v1/", r.auth(func(w http.ResponseWriter, req *http.Request) {
 		writeErr(w, http.StatusNotFound, model.CodeNotFound, "no such API endpoint: "+req.Method+" "+req.URL.Path)
 	}))

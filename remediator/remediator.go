@@ -37,6 +37,8 @@ type Config struct {
 	// APIToken is the bearer token of the case API (ROOTWARDEN_API_TOKEN); empty
 	// turns the API off (404).
 	APIToken string
+	// Evidence configures the evidence API for auditors (evidence.go).
+	Evidence EvidenceConfig
 	// AssumeRoot enables deletion of a member account's root keys through
 	// sts:AssumeRoot after an approval (ROOTWARDEN_ASSUME_ROOT). Needs Deleter.
 	AssumeRoot bool

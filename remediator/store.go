@@ -42,6 +42,9 @@ type record struct {
 	// clock): an attempt right after an interrupted one waits for the tracker's
 	// search to show what the interrupted one may have created.
 	OpenAttemptAt *time.Time `json:"open_attempt_at,omitempty"`
+	// ChainHead is model.ChainHash of the account's last case event (published or in
+	// the outbox): the PrevHash of its next one (chain.go).
+	ChainHead string `json:"chain_head,omitempty"`
 }
 
 const maxCASAttempts = 20
@@ -182,6 +185,10 @@ func (r *Remediator) save(ctx context.Context, account string, input func(now ti
 		if rec != nil {
 			next.Outbox = slices.Clone(rec.Outbox)
 			next.TicketOps = slices.Clone(rec.TicketOps)
+			next.ChainHead = rec.ChainHead
+		}
+		if err := chain(next, d.Events); err != nil {
+			return Decision{}, nil, err
 		}
 		next.Outbox = append(next.Outbox, d.Events...)
 		next.TicketOps = append(next.TicketOps, d.TicketOps...)
@@ -215,6 +222,7 @@ func (r *Remediator) save(ctx context.Context, account string, input func(now ti
 		if err != nil {
 			return d, nil, err
 		}
+		r.recordPosture(ctx, d.Events)
 		return d, func() error { return r.emptyOutbox(ctx, account, next, newRev, done) }, nil
 	}
 	return Decision{}, nil, model.Errorf(model.CodeConflict, "case of %s kept changing: gave up after %d attempts", account, maxCASAttempts)

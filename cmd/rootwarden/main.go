@@ -151,6 +151,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd("notifier", "Start the notifier only (Slack messages and interactions)", []config.Role{config.RoleNotifier}),
 		newScanCmd(),
 		newCasesCmd(),
+		newEvidenceCmd(),
 		newDemoCmd(),
 		newSimCmd(),
 		newVersionCmd(),

@@ -21,6 +21,7 @@ import (
 	"github.com/rootwarden/rootwarden/detector"
 	"github.com/rootwarden/rootwarden/internal/bus"
 	"github.com/rootwarden/rootwarden/internal/config"
+	"github.com/rootwarden/rootwarden/internal/evidence"
 	"github.com/rootwarden/rootwarden/internal/httpx"
 	"github.com/rootwarden/rootwarden/internal/metrics"
 	"github.com/rootwarden/rootwarden/internal/model"
@@ -184,7 +185,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		defer slackSrv.Close()
 	}
 
-	b, err := bus.Open(ctx, bus.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, Listen: cfg.NATSListen,
+	b, err := bus.Open(ctx, bus.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, Listen: cfg.NATSListen, HistoryRetention: cfg.HistoryRetention,
 		CredsFile: cfg.NATSCreds, CAFile: cfg.NATSCA, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey,
 		Replicas: cfg.NATSReplicas, Name: "rootwarden " + roleNames(roles)}, log)
 	if err != nil {
@@ -302,6 +303,14 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			CheckTimeout: cfg.AccountTimeout + 15*time.Second} // never shorter than the detector's own bound
 		if cfg.AssumeRoot {
 			rcfg.Deleter = remediator.NewAWSRootKeyDeleter(awsCfg)
+		}
+		rcfg.Evidence = remediator.EvidenceConfig{Token: cfg.EvidenceToken, SLA: cfg.SLA, Generator: "rootwarden " + version.Get().String()}
+		if cfg.EvidenceSigningKey != "" {
+			if rcfg.Evidence.Signer, err = evidence.NewSigner([]byte(cfg.EvidenceSigningKey)); err != nil {
+				g.cancel()
+				_ = g.Wait()
+				return fmt.Errorf("ROOTWARDEN_EVIDENCE_SIGNING_KEY: %w", err)
+			}
 		}
 		r, err := remediator.New(rcfg, log, b, bus.Checker{NC: b.NC}, tr)
 		if err != nil {

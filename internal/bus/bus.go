@@ -34,6 +34,9 @@ type Config struct {
 	KeyFile   string // ROOTWARDEN_NATS_KEY
 	Replicas  int    // 0 → 1 embedded or single server, 3 on a cluster
 	Name      string // connection name shown by the server
+	// HistoryRetention is RW_HISTORY's age limit (ROOTWARDEN_HISTORY_RETENTION);
+	// 0 → HistoryMaxAge.
+	HistoryRetention time.Duration
 }
 
 // Bus is a connection to NATS with JetStream and the buckets rootwarden uses.
@@ -50,6 +53,8 @@ type Bus struct {
 	Due     jetstream.KeyValue // the remediator's due-time index
 	// Accounts is the detector's account inventory (BucketAccounts).
 	Accounts jetstream.KeyValue
+
+	historyRetention time.Duration
 
 	log       *slog.Logger
 	tempStore string   // the embedded store when no data dir was given: removed on Close
@@ -104,6 +109,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	b.JS = js
+	b.historyRetention = cfg.HistoryRetention
 	b.Replicas = cfg.Replicas
 	if b.Replicas <= 0 {
 		b.Replicas = 1
@@ -218,13 +224,24 @@ func (b *Bus) Streams() []jetstream.StreamConfig {
 		{Name: StreamActions, Subjects: []string{SubjectActions + ">"}, Retention: jetstream.WorkQueuePolicy,
 			MaxAge: ActionsMaxAge, MaxMsgs: ActionsMaxMsgs, MaxBytes: ActionsMaxBytes, Discard: jetstream.DiscardNew,
 			Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
-		{Name: StreamCases, Subjects: []string{SubjectCases + ">"}, Retention: jetstream.LimitsPolicy,
+		{Name: StreamCases, Subjects: []string{SubjectCases + ">", SubjectEvidence}, Retention: jetstream.LimitsPolicy,
 			MaxAge: CasesMaxAge, MaxBytes: CasesMaxBytes, Discard: jetstream.DiscardOld,
 			Duplicates: 30 * time.Minute, Storage: jetstream.FileStorage, Replicas: b.Replicas},
+		{Name: StreamHistory, Subjects: []string{SubjectHistorySweep + ">", SubjectHistoryPosture + ">"},
+			Retention: jetstream.LimitsPolicy, MaxAge: b.historyAge(), MaxBytes: HistoryMaxBytes, Discard: jetstream.DiscardOld,
+			Duplicates: HistoryDuplicates, Storage: jetstream.FileStorage, Replicas: b.Replicas},
 		{Name: StreamScan, Subjects: []string{SubjectScan + ">"}, Retention: jetstream.WorkQueuePolicy,
 			MaxAge: ScanMaxAge, MaxMsgs: ScanMaxMsgs, MaxBytes: ScanMaxBytes, Discard: jetstream.DiscardNew,
 			Duplicates: ScanDuplicates, Storage: jetstream.FileStorage, Replicas: b.Replicas},
 	}
+}
+
+// historyAge is RW_HISTORY's age limit.
+func (b *Bus) historyAge() time.Duration {
+	if b.historyRetention > 0 {
+		return b.historyRetention
+	}
+	return HistoryMaxAge
 }
 
 // Buckets returns the configuration of every KV bucket (limits: names.go).

@@ -69,6 +69,23 @@ const (
 	SubjectCases  = "rootwarden.cases." // + account
 	CasesMaxAge   = 3 * 365 * day
 	CasesMaxBytes = 16 << 30
+	// SubjectEvidence (on RW_CASES, outside rootwarden.cases.> so no case reader sees
+	// it): one model.EvidenceExport per evidence pack handed out.
+	SubjectEvidence = "rootwarden.audit.evidence"
+
+	// StreamHistory is the retained record of coverage and posture (evidence packs).
+	// Design: one small message per sweep share (model.SweepHistory: counts, and the
+	// unchecked accounts with an error code) and one per account posture change
+	// (model.PostureHistory); no observation, no snapshot, no personal data. Its age
+	// limit is ROOTWARDEN_HISTORY_RETENTION (HistoryMaxAge by default: 3 years);
+	// HistoryMaxBytes is a ceiling (hourly sweeps of 10,000 accounts with a few
+	// hundred unchecked write well under 1 GiB in 3 years), at which the oldest go.
+	StreamHistory         = "RW_HISTORY"
+	SubjectHistorySweep   = "rootwarden.history.sweep."   // + sweep id
+	SubjectHistoryPosture = "rootwarden.history.posture." // + account
+	HistoryMaxAge         = 3 * 365 * day
+	HistoryMaxBytes       = 4 << 30
+	HistoryDuplicates     = 30 * time.Minute
 
 	// StreamScan is the work queue of per-account sweep jobs shared by detectors.
 	// Design: one job per account per sweep, removed when checked; no new sweep starts
@@ -156,6 +173,12 @@ func ActionSubject(account string) string { return SubjectActions + token(accoun
 
 // CaseSubject is the subject of an account's case events.
 func CaseSubject(account string) string { return SubjectCases + token(account) }
+
+// HistorySweepSubject is the subject of a sweep's history records.
+func HistorySweepSubject(sweepID string) string { return SubjectHistorySweep + token(sweepID) }
+
+// HistoryPostureSubject is the subject of an account's posture changes.
+func HistoryPostureSubject(account string) string { return SubjectHistoryPosture + token(account) }
 
 // ScanSubject is the subject of an account's sweep jobs.
 func ScanSubject(account string) string { return SubjectScan + token(account) }

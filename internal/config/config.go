@@ -51,6 +51,15 @@ type Config struct {
 	// ingress can expose them without /metrics and the case API.
 	SlackHTTPAddr string
 	APIToken      string // ROOTWARDEN_API_TOKEN; empty → case API off
+	// EvidenceToken is ROOTWARDEN_EVIDENCE_TOKEN: the evidence API's own read-only
+	// token; empty → evidence API off.
+	EvidenceToken string
+	// EvidenceSigningKey is ROOTWARDEN_EVIDENCE_SIGNING_KEY: the SSH private key
+	// (PEM text) evidence packs are signed with; empty → unsigned.
+	EvidenceSigningKey string
+	// HistoryRetention is ROOTWARDEN_HISTORY_RETENTION: how long RW_HISTORY keeps
+	// sweep coverage and posture changes (default 3 years).
+	HistoryRetention time.Duration
 	// PProf is ROOTWARDEN_PPROF: serve Go's /debug/pprof/ on HTTPAddr (never on the
 	// public Slack address) to profile memory and CPU; off by default.
 	PProf     bool

@@ -261,6 +261,20 @@ var settings = []Setting{
 	{Name: "ROOTWARDEN_API_TOKEN", Group: groupService, Kind: KindSecret, DefaultDoc: "API off",
 		Doc:   "The bearer token of the case API (`/api/v1/…`) and of `rootwarden cases`; unset, the API is off.",
 		field: func(c *Config) any { return &c.APIToken }},
+	{Name: "ROOTWARDEN_EVIDENCE_TOKEN", Group: groupService, Kind: KindSecret, DefaultDoc: "evidence API off",
+		Doc: "The bearer token of the evidence API (`GET /api/v1/evidence`, `/api/v1/evidence/verify`) and of `rootwarden evidence`: " +
+			"read-only, for auditors; it opens nothing else, and the case API's token does not open it (docs/evidence.md).",
+		field: func(c *Config) any { return &c.EvidenceToken }},
+	{Name: "ROOTWARDEN_EVIDENCE_SIGNING_KEY", Group: groupService, Kind: KindSecret, DefaultDoc: "packs unsigned",
+		Doc: "An SSH private key (OpenSSH format, Ed25519, ECDSA or RSA, no passphrase), usually as " +
+			"`ROOTWARDEN_EVIDENCE_SIGNING_KEY_FILE`: evidence packs are signed with it in SSH signature format, namespace " +
+			"`rootwarden-evidence`, which `ssh-keygen -Y verify` checks (docs/evidence.md).",
+		field: func(c *Config) any { return &c.EvidenceSigningKey }},
+	{Name: "ROOTWARDEN_HISTORY_RETENTION", Group: groupService, Kind: KindDuration, Default: "26280h",
+		Doc: "How long the retained history (stream `RW_HISTORY`: per sweep the accounts listed, checked and unchecked with an error code; " +
+			"per account the dates its root-credential posture changed) is kept; 26280h is 3 years, the audit log's own age. " +
+			"It holds no personal data (docs/evidence.md: what is kept, and for how long).",
+		field: func(c *Config) any { return &c.HistoryRetention }},
 	{Name: "ROOTWARDEN_LOG_LEVEL", Group: groupService, Kind: KindOneOf, Default: "info", Values: []string{"debug", "info", "warn", "error"},
 		Flag: "log-level", FlagValue: "LEVEL", Commands: "run, detector, remediator, notifier",
 		Doc:   "The least important log lines written.",
@@ -301,9 +315,9 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.NATSListen }},
 
 	// Read by other commands
-	{Name: "ROOTWARDEN_API_URL", Group: groupTools, Kind: KindCustom, External: true, Flag: "api-url", FlagValue: "URL", Commands: "cases, cases list, cases show, cases unchecked",
+	{Name: "ROOTWARDEN_API_URL", Group: groupTools, Kind: KindCustom, External: true, Flag: "api-url", FlagValue: "URL", Commands: "cases, cases list, cases show, cases unchecked, evidence, evidence verify",
 		DefaultDoc: "from ROOTWARDEN_HTTP_ADDR",
-		Doc:        "Where `rootwarden cases` finds the case API of a running rootwarden."},
+		Doc:        "Where `rootwarden cases` and `rootwarden evidence` find the API of a running rootwarden."},
 	{Name: "ROOTWARDEN_SIM_URL", Group: groupTools, Kind: KindCustom, External: true, Flag: "sim-url", FlagValue: "URL", Commands: "sim click",
 		Doc: "Where `rootwarden sim click` finds the simulator (`rootwarden sim` prints it)."},
 	{Name: "ROOTWARDEN_BENCH", Group: groupTools, Kind: KindCustom, External: true,

@@ -6,6 +6,8 @@ package model
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 )
 
@@ -318,6 +320,69 @@ type CaseEvent struct {
 	// question after the event. Case then carries only the account (id, name, OU,
 	// tags, severity) for routing; CaseID is the question's id.
 	Activity *Activity `json:"activity,omitempty"`
+	// PrevHash chains an account's events (tamper evidence): ChainHash of the bytes of
+	// the account's previous event as published, or ChainStart for the account's first
+	// chained event. Events written before the chain existed have none.
+	PrevHash string `json:"prev_hash,omitempty"`
+}
+
+// EvidenceExport records one evidence pack handed out (on the audit log, subject
+// rootwarden.audit.evidence): what was asked for and the hash of what was given.
+type EvidenceExport struct {
+	SchemaVersion int       `json:"schema_version"`
+	ID            string    `json:"id"`
+	At            time.Time `json:"at"`
+	From          time.Time `json:"from"`
+	To            time.Time `json:"to"`
+	OU            string    `json:"ou,omitempty"`
+	Format        string    `json:"format"`
+	SHA256        string    `json:"sha256"`           // hex of the pack's bytes
+	Signer        string    `json:"signer,omitempty"` // the signing public key, when signed
+	Cases         int       `json:"cases"`
+}
+
+// SweepHistory is one record of a sweep on the retained history (RW_HISTORY, subject
+// rootwarden.history.sweep.<sweep id>), written by the detector: "listed" by the
+// detector that listed the accounts, "checked" by each detector for its share of the
+// sweep's checks. A sweep's coverage is the sum of its records.
+type SweepHistory struct {
+	SchemaVersion int       `json:"schema_version"`
+	Kind          string    `json:"kind"` // listed, checked
+	SweepID       string    `json:"sweep_id"`
+	StartedAt     time.Time `json:"started_at"`
+	At            time.Time `json:"at"`
+	Listed        int       `json:"listed,omitempty"`
+	Error         string    `json:"error,omitempty"` // listing failed (after Listed accounts)
+	Checked       int       `json:"checked,omitempty"`
+	// WithRootCredentials counts the accounts found with root credentials, by type
+	// ("access_keys"; more types as the detector reads them).
+	WithRootCredentials map[string]int `json:"with_root_credentials,omitempty"`
+	// Unchecked maps each account whose check failed to the error's code
+	// (AccessDenied, Throttling…): codes only, never a message (no personal data).
+	Unchecked map[string]string `json:"unchecked,omitempty"`
+}
+
+// PostureHistory is one change of an account's root-credential posture on the
+// retained history (RW_HISTORY, subject rootwarden.history.posture.<account>),
+// written by the remediator when a case opens, is resolved or reopens. Credentials
+// maps a type ("access_keys") to "present" or "absent".
+type PostureHistory struct {
+	SchemaVersion int               `json:"schema_version"`
+	AccountID     string            `json:"account_id"`
+	At            time.Time         `json:"at"`
+	Credentials   map[string]string `json:"credentials"`
+	CaseID        string            `json:"case_id"`
+	EventID       string            `json:"event_id"`
+}
+
+// ChainStart is the PrevHash of an account's first chained case event.
+const ChainStart = "start"
+
+// ChainHash is the hash of one case event's bytes as published on the bus:
+// "sha256:" and the hex digest.
+func ChainHash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Tracker opens and follows the ticket for one case. One implementation per system.
