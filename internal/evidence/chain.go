@@ -10,10 +10,10 @@ import (
 )
 
 // isCaseEvent says whether an event on rootwarden.cases.<account> belongs to the
-// account's case chain (and to the pack's cases). Every event does today; an event
-// another writer publishes on the same subject from its own state (main's root
-// activity questions, remediator/activity.go: ev.Activity != nil) is outside the
-// chain until that writer chains its events: return false for it here, the one place.
+// account's case chain (and to the pack's cases). The root activity questions'
+// events (remediator/activity.go: ev.Activity != nil) are published on the same
+// subject from the question's own record, and are outside the chain until that
+// writer chains its events: this is the one place that says so.
 func isCaseEvent(ev model.CaseEvent) bool { return ev.Activity == nil }
 
 // Report is the audit log's chain verification (`rootwarden evidence verify`).
