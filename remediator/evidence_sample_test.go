@@ -51,7 +51,7 @@ func TestEvidenceSampleQuarter(t *testing.T) {
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	set := func(account string, p bool) { mu.Lock(); present[account] = p; mu.Unlock() }
 	r := newRem(t, b, clk, tracker.NewBuiltin(b), func(c *Config) {
-		c.Evidence = EvidenceConfig{Token: evidenceTk, SLA: 24 * time.Hour, Generator: "rootwarden v1.4.0"}
+		c.Evidence = EvidenceConfig{Token: evidenceTk, SLA: 24 * time.Hour, Generator: "rootwarden 0.1.0"}
 	})
 	type story struct {
 		account, name, ou string
