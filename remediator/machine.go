@@ -74,6 +74,10 @@ type Input struct {
 	Expire bool
 	// Refusal records on the case that a message was refused for good (Term), and why.
 	Refusal string
+	// SecurityHub records what was changed in Security Hub for case SecurityHubCase
+	// (securityhub.go), as an updated event.
+	SecurityHub     string
+	SecurityHubCase string
 
 	// Policy.
 	AssumeRoot   bool // deletion through AssumeRoot is enabled (ROOTWARDEN_ASSUME_ROOT)
@@ -164,6 +168,10 @@ func Apply(c *model.Case, in Input) (Decision, error) {
 		d.deleted(*in.Deleted)
 	case in.Expire:
 		d.expire()
+	case in.SecurityHub != "":
+		if d.c != nil && d.c.ID == in.SecurityHubCase {
+			d.emit(model.EventUpdated, d.c.State, model.System, in.SecurityHub, "")
+		}
 	case in.Refusal != "":
 		if d.c != nil {
 			d.emit(model.EventRefused, d.c.State, model.System, in.Refusal, "")

@@ -86,6 +86,14 @@ type Config struct {
 	CheckedEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// SecurityHub, when set, makes the account's Security Hub findings follow the
+	// case (securityhub.go; ROOTWARDEN_SECURITYHUB=out|both).
+	SecurityHub FindingMarker
+	// SecurityHubTimeout bounds one marking of a case's findings (default 2m).
+	SecurityHubTimeout time.Duration
+	// SecurityHubSyncInterval is how often the findings of running cases are read
+	// again, so that a finding AWS reset to NEW is marked again (default 1h).
+	SecurityHubSyncInterval time.Duration
 	// Metrics registers rootwarden_remediator_* metrics when set.
 	Metrics prometheus.Registerer
 
@@ -202,6 +210,12 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SecurityHubTimeout <= 0 {
+		cfg.SecurityHubTimeout = 2 * time.Minute
+	}
+	if cfg.SecurityHubSyncInterval <= 0 {
+		cfg.SecurityHubSyncInterval = time.Hour
+	}
 	r := &Remediator{cfg: cfg, log: log.With("component", "remediator"), b: b, checker: checker, tracker: tr,
 		scannedAtStart: make(chan struct{}),
 		running:        map[string]bool{}, checking: map[string]bool{}, polling: map[string]bool{}, sem: make(chan struct{}, cfg.Workers)}
@@ -278,6 +292,9 @@ func (r *Remediator) Run(ctx context.Context) error {
 	})
 	r.goTracked(ctx, func() { r.every(ctx, r.cfg.TicketPollInterval, func() { r.pollTickets(ctx, false) }) })
 	r.goTracked(ctx, func() { r.every(ctx, r.cfg.ExpiryScanInterval, func() { r.scan(ctx, false, false) }) })
+	if r.cfg.SecurityHub != nil {
+		r.goTracked(ctx, func() { r.every(ctx, r.cfg.SecurityHubSyncInterval, func() { r.syncSecurityHub(ctx, false) }) })
+	}
 	r.log.Info("remediator running", "ticket_poll", r.cfg.TicketPollInterval, "scan", r.cfg.ExpiryScanInterval,
 		"assume_root", r.cfg.AssumeRoot, "instance", r.cfg.Instance)
 	<-ctx.Done()

@@ -42,6 +42,9 @@ type record struct {
 	// clock): an attempt right after an interrupted one waits for the tracker's
 	// search to show what the interrupted one may have created.
 	OpenAttemptAt *time.Time `json:"open_attempt_at,omitempty"`
+	// SecurityHub is what the account's Security Hub findings were last made to say
+	// ("<case id>/<status>"; securityhub.go).
+	SecurityHub string `json:"securityhub,omitempty"`
 }
 
 const maxCASAttempts = 20
@@ -164,6 +167,7 @@ func (r *Remediator) save(ctx context.Context, account string, input func(now ti
 		if rec != nil {
 			next.Outbox = slices.Clone(rec.Outbox)
 			next.TicketOps = slices.Clone(rec.TicketOps)
+			next.SecurityHub = rec.SecurityHub
 		}
 		next.Outbox = append(next.Outbox, d.Events...)
 		next.TicketOps = append(next.TicketOps, d.TicketOps...)

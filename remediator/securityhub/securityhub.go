@@ -369,3 +369,11 @@ func (h *Hub) markV2(ctx context.Context, account, status, note string) ([]strin
 	return done, nil
 }
 
+// Want is the package's Want (for the remediator's FindingMarker).
+func (h *Hub) Want(c model.Case) string { return Want(c) }
+
+// MarkCase is Mark with its result as audit text (for the remediator's FindingMarker).
+func (h *Hub) MarkCase(ctx context.Context, c model.Case) (string, error) {
+	res, err := h.Mark(ctx, c)
+	return res.Summary(), err
+}
