@@ -220,3 +220,23 @@ func TestSecurityHubDownDoesNotHoldUpTheCase(t *testing.T) {
 		t.Fatal("the marking Security Hub refused is not owed any more")
 	}
 }
+
+func TestSecurityHubHintForAnAccountWithoutKeysOpensNoCase(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	o, fake := withSecurityHub(t)
+	r := newRem(t, b, clk, nil, o)
+	// The detector checked the account Security Hub named (IAM.4 FAILED, hours old):
+	// AWS says no root keys.
+	if err := r.HandleFinding(ctx, observation(acct, false, model.SourceSecurityHub, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	r.work(ctx, acct)
+	if rec := getCase(t, r, acct); rec != nil {
+		t.Fatalf("a case from a Security Hub hint AWS contradicts: %+v", rec.Case)
+	}
+	if n := len(fake.Updates()); n != 0 {
+		t.Fatalf("%d Security Hub updates without a case", n)
+	}
+}

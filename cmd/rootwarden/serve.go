@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awssecurityhub "github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -27,6 +28,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/version"
 	"github.com/rootwarden/rootwarden/notifier"
 	"github.com/rootwarden/rootwarden/remediator"
+	"github.com/rootwarden/rootwarden/remediator/securityhub"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
 )
 
@@ -279,7 +281,8 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	if has(roles, config.RoleDetector) {
 		d, err := detector.New(detector.Config{OrgRoleName: cfg.OrgRoleName, ExternalID: cfg.OrgExternalID,
 			ScanInterval: cfg.ScanInterval, Concurrency: cfg.Concurrency, AccountTimeout: cfg.AccountTimeout,
-			SQSQueueURL: cfg.SQSQueueURL, Metrics: reg}, log, b, awsCfg)
+			SQSQueueURL: cfg.SQSQueueURL, Metrics: reg,
+			SecurityHubIn: cfg.SecurityHub == "in" || cfg.SecurityHub == "both"}, log, b, awsCfg)
 		if err != nil {
 			g.cancel()
 			return fmt.Errorf("detector: %w", err)
@@ -302,6 +305,12 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 			CheckTimeout: cfg.AccountTimeout + 15*time.Second} // never shorter than the detector's own bound
 		if cfg.AssumeRoot {
 			rcfg.Deleter = remediator.NewAWSRootKeyDeleter(awsCfg)
+		}
+		if cfg.SecurityHub == "out" || cfg.SecurityHub == "both" {
+			// Region and endpoint through the SDK's own chain (AWS_REGION, AWS_ENDPOINT_URL_SECURITYHUB).
+			rcfg.SecurityHub = securityhub.New(securityhub.Config{OCSF: cfg.SecurityHubOCSF, CaseURL: cfg.CaseURL},
+				awssecurityhub.NewFromConfig(awsCfg))
+			rcfg.SecurityHubSyncInterval = cfg.SecurityHubSync
 		}
 		r, err := remediator.New(rcfg, log, b, bus.Checker{NC: b.NC}, tr)
 		if err != nil {

@@ -75,13 +75,14 @@ type Config struct {
 	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 64, detector.DefaultConcurrency; run and scan alike)
 	AccountTimeout time.Duration // ROOTWARDEN_ACCOUNT_TIMEOUT (default 60s)
 
-	AssumeRoot  bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
 	// SecurityHub is ROOTWARDEN_SECURITYHUB: off (default), in, out, both;
 	// SecurityHubOCSF, SecurityHubSync and CaseURL are _OCSF, _SYNC and ROOTWARDEN_CASE_URL.
 	SecurityHub     string
 	SecurityHubOCSF bool
 	SecurityHubSync time.Duration
 	CaseURL         string
+
+	AssumeRoot  bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
 	Tracker     string        // ROOTWARDEN_TRACKER: builtin (default), jira, github
 	TicketPoll  time.Duration // ROOTWARDEN_TICKET_POLL (default 2m)
 	JiraURL     string        // ROOTWARDEN_JIRA_URL, e.g. https://example.atlassian.net
