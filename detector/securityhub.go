@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -197,8 +198,13 @@ func (d *Detector) handleSecurityHub(ctx context.Context, m sqstypes.Message, h 
 			return // shutting down: the message comes back
 		}
 		if err := d.publish(ctx, obs); err != nil {
-			alog.Error("publish Security Hub finding failed; the message will come back", "err", safeError(err))
-			return
+			n, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+			if n < maxReceives {
+				alog.Error("publish Security Hub finding failed; the message will come back", "err", safeError(err), "receives", n)
+				return
+			}
+			alog.Error("publish Security Hub finding failed too often; deleting the message", "err", safeError(err), "receives", n)
+			break
 		}
 	}
 	d.deleteMessage(ctx, m, log)

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -33,9 +34,14 @@ type FindingMarker interface {
 	// Want is the workflow status case c asks of its findings ("" for none).
 	Want(c model.Case) string
 	// MarkCase makes the findings say it; idempotent. summary says what changed
-	// ("" for nothing), also when err is set.
-	MarkCase(ctx context.Context, c model.Case) (summary string, err error)
+	// ("" for nothing), also when err is set; with confirm, also findings that
+	// already said so when nothing else changed (an earlier update whose answer was
+	// lost, never recorded).
+	MarkCase(ctx context.Context, c model.Case, confirm bool) (summary string, err error)
 }
+
+// syncPrefix marks a marker the periodic sync asked to read again.
+const syncPrefix = "sync:"
 
 // securityHubMarker is the marker of what the record's case last had Security Hub say.
 func securityHubMarker(c model.Case, want string) string { return c.ID + "/" + want }
@@ -57,7 +63,9 @@ func (r *Remediator) markSecurityHub(ctx context.Context, rec *record) error {
 	c := rec.Case
 	want := r.cfg.SecurityHub.Want(c)
 	mctx, cancel := context.WithTimeout(ctx, r.cfg.SecurityHubTimeout)
-	summary, err := r.cfg.SecurityHub.MarkCase(mctx, c)
+	// After a sync, findings that still say what was recorded need no second record.
+	confirm := rec.SecurityHub != syncPrefix+securityHubMarker(c, want)
+	summary, err := r.cfg.SecurityHub.MarkCase(mctx, c, confirm)
 	cancel()
 	final := err != nil && finalSecurityHubError(err)
 	if final {
@@ -123,10 +131,10 @@ func (r *Remediator) syncSecurityHub(ctx context.Context, wait bool) {
 			continue
 		}
 		if err := r.update(ctx, c.AccountID, func(rec *record) bool {
-			if rec.SecurityHub == "" {
+			if rec.SecurityHub == "" || strings.HasPrefix(rec.SecurityHub, syncPrefix) {
 				return false
 			}
-			rec.SecurityHub = ""
+			rec.SecurityHub = syncPrefix + rec.SecurityHub
 			return true
 		}); err != nil {
 			r.log.Warn("Security Hub sync", "account", c.AccountID, "err", err)

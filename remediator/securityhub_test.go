@@ -169,8 +169,10 @@ func TestSecurityHubLostAnswerAndThrottlingApplyOnce(t *testing.T) {
 	}
 	evs := allEvents(t, b, acct)
 	assertEventsUnique(t, evs)
-	if n := len(hubEvents(t, r, acct)); n > 1 {
-		t.Fatalf("%d Security Hub case events for one change", n)
+	// The change is in the audit log once, whether the SDK's retry saw it applied
+	// ("set to") or the next round found it already done ("already").
+	if evs := hubEvents(t, r, acct); len(evs) != 1 || !strings.Contains(evs[0].Reason, "NOTIFIED") {
+		t.Fatalf("Security Hub case events %+v; want exactly one recording NOTIFIED", evs)
 	}
 	if rec := getCase(t, r, acct); r.owes(rec) {
 		t.Fatal("marking still owed after the retry")

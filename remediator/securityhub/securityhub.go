@@ -119,6 +119,7 @@ func Want(c model.Case) string {
 type Result struct {
 	Status  string
 	Updated []string // finding ids (or OCSF metadata.uid) set to Status
+	Already []string // those that already said so, with the case's note
 }
 
 // Summary is the audit text of a Result.
@@ -172,6 +173,7 @@ func (h *Hub) Mark(ctx context.Context, c model.Case) (Result, error) {
 			continue
 		}
 		if f.Workflow != nil && string(f.Workflow.Status) == status && f.Note != nil && aws.ToString(f.Note.Text) == note {
+			res.Already = append(res.Already, aws.ToString(f.Id))
 			continue // already says so
 		}
 		ids = append(ids, types.AwsSecurityFindingIdentifier{Id: f.Id, ProductArn: f.ProductArn})
@@ -183,8 +185,9 @@ func (h *Hub) Mark(ctx context.Context, c model.Case) (Result, error) {
 		errs = append(errs, err)
 	}
 	if h.cfg.OCSF {
-		done, err := h.markV2(ctx, c.AccountID, status, note)
+		done, already, err := h.markV2(ctx, c.AccountID, status, note)
 		res.Updated = append(res.Updated, done...)
+		res.Already = append(res.Already, already...)
 		errs = append(errs, err)
 	}
 	sort.Strings(res.Updated)
@@ -308,7 +311,7 @@ type ocsfFinding struct {
 }
 
 // markV2 does Mark's work on the new Security Hub's OCSF findings.
-func (h *Hub) markV2(ctx context.Context, account, status, note string) ([]string, error) {
+func (h *Hub) markV2(ctx context.Context, account, status, note string) (done, already []string, err error) {
 	var ctrl []types.OcsfStringFilter
 	for _, c := range Controls {
 		ctrl = append(ctrl, types.OcsfStringFilter{FieldName: types.OcsfStringFieldComplianceControl,
@@ -328,15 +331,18 @@ func (h *Hub) markV2(ctx context.Context, account, status, note string) ([]strin
 		resp, err := h.api.GetFindingsV2(cctx, in)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("get OCSF findings of %s: %w", account, err)
+			return nil, nil, fmt.Errorf("get OCSF findings of %s: %w", account, err)
 		}
 		for _, d := range resp.Findings {
 			var f ocsfFinding
 			if d == nil || d.UnmarshalSmithyDocument(&f) != nil || f.Metadata.UID == "" {
 				continue
 			}
-			if !wanted(status, f.Compliance.Control, f.Compliance.Status) ||
-				(f.StatusID == ocsfStatus[status] && f.Comment == note) {
+			if !wanted(status, f.Compliance.Control, f.Compliance.Status) {
+				continue
+			}
+			if f.StatusID == ocsfStatus[status] && f.Comment == note {
+				already = append(already, f.Metadata.UID)
 				continue
 			}
 			uids = append(uids, f.Metadata.UID)
@@ -346,34 +352,39 @@ func (h *Hub) markV2(ctx context.Context, account, status, note string) ([]strin
 		}
 		in.NextToken = resp.NextToken
 	}
-	var done []string
 	for chunk := range slices.Chunk(uids, maxBatch) {
 		if err := h.pace(ctx); err != nil {
-			return done, err
+			return done, already, err
 		}
 		cctx, cancel := context.WithTimeout(ctx, h.cfg.CallTimeout)
 		out, err := h.api.BatchUpdateFindingsV2(cctx, &securityhub.BatchUpdateFindingsV2Input{
 			MetadataUids: chunk, StatusId: aws.Int32(ocsfStatus[status]), Comment: aws.String(note)})
 		cancel()
 		if err != nil {
-			return done, fmt.Errorf("batch update OCSF findings: %w", err)
+			return done, already, fmt.Errorf("batch update OCSF findings: %w", err)
 		}
 		for _, p := range out.ProcessedFindings {
 			done = append(done, aws.ToString(p.MetadataUid))
 		}
 		if n := len(out.UnprocessedFindings); n > 0 {
 			u := out.UnprocessedFindings[0]
-			return done, fmt.Errorf("%d OCSF finding(s) unprocessed: %s: %s", n, u.ErrorCode, aws.ToString(u.ErrorMessage))
+			return done, already, fmt.Errorf("%d OCSF finding(s) unprocessed: %s: %s", n, u.ErrorCode, aws.ToString(u.ErrorMessage))
 		}
 	}
-	return done, nil
+	return done, already, nil
 }
 
 // Want is the package's Want (for the remediator's FindingMarker).
 func (h *Hub) Want(c model.Case) string { return Want(c) }
 
 // MarkCase is Mark with its result as audit text (for the remediator's FindingMarker).
-func (h *Hub) MarkCase(ctx context.Context, c model.Case) (string, error) {
+// With confirm, findings that already said so (a lost answer's update took effect)
+// are reported too when nothing else changed.
+func (h *Hub) MarkCase(ctx context.Context, c model.Case, confirm bool) (string, error) {
 	res, err := h.Mark(ctx, c)
-	return res.Summary(), err
+	if s := res.Summary(); s != "" || !confirm || len(res.Already) == 0 {
+		return s, err
+	}
+	slices.Sort(res.Already)
+	return fmt.Sprintf("Security Hub: %d finding(s) already %s (%s)", len(res.Already), res.Status, strings.Join(res.Already, ", ")), err
 }
