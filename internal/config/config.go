@@ -303,7 +303,13 @@ func (c Config) Validate(roles ...Role) error {
 			if c.OrgExternalID != "" && c.OrgRoleName == "" {
 				bad("ROOTWARDEN_ORG_EXTERNAL_ID", "set without ROOTWARDEN_ORG_ROLE_NAME")
 			}
+			if (c.SecurityHub == "in" || c.SecurityHub == "both") && c.SQSQueueURL == "" {
+				bad("ROOTWARDEN_SECURITYHUB", "%s reads Security Hub's findings from the events queue: set ROOTWARDEN_SQS_QUEUE_URL (docs/securityhub.md)", c.SecurityHub)
+			}
 		case RoleRemediator:
+			if c.CaseURL != "" && (!strings.Contains(c.CaseURL, "%s") || !strings.HasPrefix(c.CaseURL, "https://") && !strings.HasPrefix(c.CaseURL, "http://")) {
+				bad("ROOTWARDEN_CASE_URL", "%q must be an http(s) URL with %%s where the case id goes", c.CaseURL)
+			}
 			switch c.Tracker {
 			case "jira":
 				for name, v := range map[string]string{"ROOTWARDEN_JIRA_URL": c.JiraURL, "ROOTWARDEN_JIRA_EMAIL": c.JiraEmail,
