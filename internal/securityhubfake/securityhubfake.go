@@ -71,6 +71,7 @@ type Server struct {
 	calls    map[string]int
 	throttle int
 	lose     int
+	refuse   int
 }
 
 // New starts a fake; Close it when done.
@@ -193,6 +194,10 @@ func (s *Server) Refail(id string) {
 
 // Throttle makes the next n requests answer 429 TooManyRequestsException.
 func (s *Server) Throttle(n int) { s.mu.Lock(); s.throttle = n; s.mu.Unlock() }
+
+// Unprocess makes the next n BatchUpdateFindings calls leave their first finding
+// unprocessed (ErrorCode ConcurrentUpdateError), as AWS does under contention.
+func (s *Server) Unprocess(n int) { s.mu.Lock(); s.refuse = n; s.mu.Unlock() }
 
 // LoseAnswers makes the next n updates take effect and then drop the connection
 // without an answer.
@@ -436,7 +441,16 @@ func (s *Server) batchUpdate(body map[string]json.RawMessage) (any, int, string,
 	}
 	processed := []any{}
 	unprocessed := []any{}
-	for _, id := range in.FindingIdentifiers {
+	refuse := s.refuse > 0
+	if refuse {
+		s.refuse--
+	}
+	for i, id := range in.FindingIdentifiers {
+		if refuse && i == 0 {
+			unprocessed = append(unprocessed, map[string]any{"FindingIdentifier": map[string]any{"Id": id.Id, "ProductArn": id.ProductArn},
+				"ErrorCode": "ConcurrentUpdateError", "ErrorMessage": "the finding is being updated by another request"})
+			continue
+		}
 		var f *Finding
 		for _, x := range s.findings {
 			if x.ID == id.Id && productArn(x) == id.ProductArn {

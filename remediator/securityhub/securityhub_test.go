@@ -160,3 +160,28 @@ func TestBatchesOfAtMost100(t *testing.T) {
 		t.Fatalf("%d update calls for 130 findings, want 2", n)
 	}
 }
+
+func TestUnprocessedFindingsAreRetriedThenReported(t *testing.T) {
+	hub, fake := newHub(t, securityhub.Config{})
+	fake.Add(securityhubfake.Finding{AccountID: "111111111111", ControlID: "IAM.4"},
+		securityhubfake.Finding{AccountID: "111111111111", ControlID: "IAM.9"})
+	c := openCase("111111111111")
+	fake.Unprocess(1) // once: the retry within the call takes it
+	if res, err := hub.Mark(context.Background(), c); err != nil || len(res.Updated) != 2 {
+		t.Fatalf("updated %v, err %v; want both after one retry", res.Updated, err)
+	}
+	c.State = model.StateRiskAccepted
+	fake.Unprocess(2) // twice: reported, and the next Mark finishes
+	res, err := hub.Mark(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "ConcurrentUpdateError") || len(res.Updated) != 1 {
+		t.Fatalf("updated %v, err %v; want one done and the other reported", res.Updated, err)
+	}
+	if res, err := hub.Mark(context.Background(), c); err != nil || len(res.Updated) != 1 {
+		t.Fatalf("next mark updated %v, err %v; want the one left", res.Updated, err)
+	}
+	for _, f := range fake.Findings("111111111111") {
+		if f.WorkflowStatus != "SUPPRESSED" {
+			t.Errorf("%s is %s", f.ControlID, f.WorkflowStatus)
+		}
+	}
+}
