@@ -242,3 +242,23 @@ func TestSecurityHubHintForAnAccountWithoutKeysOpensNoCase(t *testing.T) {
 		t.Fatalf("%d Security Hub updates without a case", n)
 	}
 }
+
+func TestAccountSecurityHubReportsButRootwardenCannotCheckIsUncheckedAtOnce(t *testing.T) {
+	b := bustest.New(t)
+	clk := newClock()
+	ctx := ctxT(t)
+	r := newRem(t, b, clk, nil)
+	o := model.Observation{SchemaVersion: 1, ID: "securityhub-ev-1-999999999999", AccountID: "999999999999",
+		Source: model.SourceSecurityHub, ObservedAt: clk.Now(), ErrorCode: "SecurityHub/UnknownAccount",
+		Error: `Security Hub reports IAM.4 ("arn:…") FAILED, and rootwarden could not check the account: not among the accounts this detector checks`}
+	if err := r.HandleFinding(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	u, err := r.Unchecked(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u["999999999999"]; !strings.Contains(got, "SecurityHub/UnknownAccount") {
+		t.Fatalf("unchecked accounts %v; want the one Security Hub reports, naming Security Hub", u)
+	}
+}

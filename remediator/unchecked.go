@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,6 +64,11 @@ func (r *Remediator) noteCheck(ctx context.Context, o model.Observation) {
 			u.Since = o.ObservedAt
 		}
 		u.Failures++
+		if strings.HasPrefix(o.ErrorCode, "SecurityHub/") {
+			// Security Hub reports the account and rootwarden cannot check it: a blind
+			// spot known at once, not after a run of sweeps (detector/securityhub.go).
+			u.Failures = max(u.Failures, r.cfg.UncheckedAfter)
+		}
 		u.Error = StableError(o.ErrorCode + ": " + o.Error)
 		report := u.Failures >= r.cfg.UncheckedAfter && u.Reported != u.Error
 		if report {
