@@ -2,6 +2,7 @@ package remediator
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -254,11 +255,15 @@ func TestAccountSecurityHubReportsButRootwardenCannotCheckIsUncheckedAtOnce(t *t
 	if err := r.HandleFinding(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	u, err := r.Unchecked(ctx)
+	e, err := r.b.Sched.Get(ctx, uncheckedPrefix+"999999999999")
 	if err != nil {
+		t.Fatalf("no unchecked record for the account Security Hub reports: %v", err)
+	}
+	var u unchecked
+	if err := json.Unmarshal(e.Value(), &u); err != nil {
 		t.Fatal(err)
 	}
-	if got := u["999999999999"]; !strings.Contains(got, "SecurityHub/UnknownAccount") {
-		t.Fatalf("unchecked accounts %v; want the one Security Hub reports, naming Security Hub", u)
+	if u.Failures < r.cfg.UncheckedAfter || !strings.Contains(u.Error, "SecurityHub/UnknownAccount") {
+		t.Fatalf("unchecked record %+v; want the account unchecked at once, naming Security Hub", u)
 	}
 }

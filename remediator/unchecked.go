@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,12 +62,10 @@ func (r *Remediator) noteCheck(ctx context.Context, o model.Observation) {
 		if u.Failures == 0 {
 			u.Since = o.ObservedAt
 		}
-		u.Failures++
-		if strings.HasPrefix(o.ErrorCode, "SecurityHub/") {
-			// Security Hub reports the account and rootwarden cannot check it: a blind
-			// spot known at once, not after a run of sweeps (detector/securityhub.go).
-			u.Failures = max(u.Failures, r.cfg.UncheckedAfter)
+		if securityHubOnly(o) {
+			u.Failures = max(u.Failures, r.cfg.UncheckedAfter-1) // unchecked at once (securityhub.go)
 		}
+		u.Failures++
 		u.Error = StableError(o.ErrorCode + ": " + o.Error)
 		report := u.Failures >= r.cfg.UncheckedAfter && u.Reported != u.Error
 		if report {
