@@ -110,12 +110,12 @@ func (d *Detector) pollEvents(ctx context.Context) error {
 // deletes the message.
 func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 	log := d.log.With("sqs_message_id", aws.ToString(m.MessageId))
-	if hint, sk, ok := parseSecurityHubEvent([]byte(aws.ToString(m.Body))); ok {
-		d.handleSecurityHub(ctx, m, hint, sk, log) // securityhub.go
-		return
-	}
 	trig, sk := parseEvent([]byte(aws.ToString(m.Body)))
 	if sk != nil {
+		if hint, shSkip, ok := parseSecurityHubEvent([]byte(aws.ToString(m.Body))); ok {
+			d.handleSecurityHub(ctx, m, hint, shSkip, log) // not CloudTrail: a Security Hub finding (securityhub.go)
+			return
+		}
 		if sk.Malformed {
 			d.e.met.ignored.WithLabelValues("malformed").Inc()
 			log.Warn("deleting malformed event message", "reason", sk.Reason)

@@ -207,14 +207,14 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	if cfg.StaleWork <= 0 {
 		cfg.StaleWork = time.Minute
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.SecurityHubTimeout <= 0 {
 		cfg.SecurityHubTimeout = 2 * time.Minute
 	}
 	if cfg.SecurityHubSyncInterval <= 0 {
 		cfg.SecurityHubSyncInterval = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	r := &Remediator{cfg: cfg, log: log.With("component", "remediator"), b: b, checker: checker, tracker: tr,
 		scannedAtStart: make(chan struct{}),
@@ -290,11 +290,11 @@ func (r *Remediator) Run(ctx context.Context) error {
 		r.scan(ctx, true, false)
 		r.scannedAtStartOnce.Do(func() { close(r.scannedAtStart) })
 	})
-	r.goTracked(ctx, func() { r.every(ctx, r.cfg.TicketPollInterval, func() { r.pollTickets(ctx, false) }) })
-	r.goTracked(ctx, func() { r.every(ctx, r.cfg.ExpiryScanInterval, func() { r.scan(ctx, false, false) }) })
 	if r.cfg.SecurityHub != nil {
 		r.goTracked(ctx, func() { r.every(ctx, r.cfg.SecurityHubSyncInterval, func() { r.syncSecurityHub(ctx, false) }) })
 	}
+	r.goTracked(ctx, func() { r.every(ctx, r.cfg.TicketPollInterval, func() { r.pollTickets(ctx, false) }) })
+	r.goTracked(ctx, func() { r.every(ctx, r.cfg.ExpiryScanInterval, func() { r.scan(ctx, false, false) }) })
 	r.log.Info("remediator running", "ticket_poll", r.cfg.TicketPollInterval, "scan", r.cfg.ExpiryScanInterval,
 		"assume_root", r.cfg.AssumeRoot, "instance", r.cfg.Instance)
 	<-ctx.Done()
