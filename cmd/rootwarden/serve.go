@@ -303,14 +303,14 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		rcfg := remediator.Config{APIToken: cfg.APIToken, AssumeRoot: cfg.AssumeRoot,
 			TicketPollInterval: cfg.TicketPoll, Metrics: reg,
 			CheckTimeout: cfg.AccountTimeout + 15*time.Second} // never shorter than the detector's own bound
-		if cfg.AssumeRoot {
-			rcfg.Deleter = remediator.NewAWSRootKeyDeleter(awsCfg)
-		}
 		if cfg.SecurityHub == "out" || cfg.SecurityHub == "both" {
 			// Region and endpoint through the SDK's own chain (AWS_REGION, AWS_ENDPOINT_URL_SECURITYHUB).
 			rcfg.SecurityHub = securityhub.New(securityhub.Config{OCSF: cfg.SecurityHubOCSF, CaseURL: cfg.CaseURL},
 				awssecurityhub.NewFromConfig(awsCfg))
 			rcfg.SecurityHubSyncInterval = cfg.SecurityHubSync
+		}
+		if cfg.AssumeRoot {
+			rcfg.Deleter = remediator.NewAWSRootKeyDeleter(awsCfg)
 		}
 		r, err := remediator.New(rcfg, log, b, bus.Checker{NC: b.NC}, tr)
 		if err != nil {
