@@ -113,6 +113,10 @@ type Config struct {
 	// once its newest one is this old, spread over [d, 2d) per account (unchanged.go);
 	// 0 → DefaultRepublishEvery (6h); negative → every check is published.
 	RepublishEvery time.Duration
+	// SecurityHubIn (ROOTWARDEN_SECURITYHUB=in|both): Security Hub findings of the
+	// root-user controls arriving on the SQS queue are hints to check the account
+	// (securityhub.go); off → they are deleted as irrelevant.
+	SecurityHubIn bool
 }
 
 var roleNameRE = regexp.MustCompile(`^[\w+=,.@/-]+$`)

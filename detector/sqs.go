@@ -116,6 +116,10 @@ func (d *Detector) handleMessage(ctx context.Context, m sqstypes.Message) {
 	}
 	trig, sk := parseEvent([]byte(aws.ToString(m.Body)))
 	if sk != nil {
+		if hint, shSkip, ok := parseSecurityHubEvent([]byte(aws.ToString(m.Body))); ok {
+			d.handleSecurityHub(ctx, m, hint, shSkip, log) // not CloudTrail: a Security Hub finding (securityhub.go)
+			return
+		}
 		if sk.Malformed {
 			d.e.met.ignored.WithLabelValues("malformed").Inc()
 			log.Warn("deleting malformed event message", "reason", sk.Reason)

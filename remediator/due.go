@@ -107,7 +107,7 @@ func (r *Remediator) dueOf(rec *record, now time.Time) []dueItem {
 	// Not for the outbox alone: it is flushed right after the write, and a leftover is
 	// flushed by the next touch of the account (a sweep's observation), the scan at
 	// start-up, or the full pass.
-	if len(rec.TicketOps) > 0 || len(c.Pending) > 0 || c.State == model.StateVerifying {
+	if len(rec.TicketOps) > 0 || len(c.Pending) > 0 || c.State == model.StateVerifying || r.shubOwed(rec) {
 		out = append(out, dueItem{dueWork, workAt})
 	}
 	if c.State == model.StateTicketed && c.Ticket != nil {

@@ -68,6 +68,10 @@ type Input struct {
 	// TicketOpFailed says that a ticket operation (comment, close, reopen) failed for
 	// good, and why (e.g. "could not reopen ticket SEC-1: …").
 	TicketOpFailed string
+	// SecurityHub records what was changed in Security Hub for case SecurityHubCase
+	// (securityhub.go), as an updated event.
+	SecurityHub     string
+	SecurityHubCase string
 	// Deleted is the outcome of the AssumeRoot deletion.
 	Deleted *Deletion
 	// Expire asks whether a risk acceptance has expired at At.
@@ -159,6 +163,10 @@ func Apply(c *model.Case, in Input) (Decision, error) {
 		d.ticketError(in.TicketError)
 	case in.TicketOpFailed != "":
 		d.ticketProblem(in.TicketOpFailed)
+	case in.SecurityHub != "":
+		if d.c != nil && d.c.ID == in.SecurityHubCase {
+			d.emit(model.EventUpdated, d.c.State, model.System, in.SecurityHub, "")
+		}
 	case in.Deleted != nil:
 		d.deleted(*in.Deleted)
 	case in.Expire:

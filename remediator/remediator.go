@@ -91,6 +91,14 @@ type Config struct {
 	ActivityAnswerWithin time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// SecurityHub, when set, makes the account's Security Hub findings follow the
+	// case (securityhub.go; ROOTWARDEN_SECURITYHUB=out|both).
+	SecurityHub FindingMarker
+	// SecurityHubTimeout bounds one marking of a case's findings (default 2m).
+	SecurityHubTimeout time.Duration
+	// SecurityHubSyncInterval is how often the findings of running cases are read
+	// again, so that a finding AWS reset to NEW is marked again (default 1h).
+	SecurityHubSyncInterval time.Duration
 	// Metrics registers rootwarden_remediator_* metrics when set.
 	Metrics prometheus.Registerer
 
@@ -206,6 +214,12 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, checker model.Checker, tr mod
 	if cfg.StaleWork <= 0 {
 		cfg.StaleWork = time.Minute
 	}
+	if cfg.SecurityHubTimeout <= 0 {
+		cfg.SecurityHubTimeout = 2 * time.Minute
+	}
+	if cfg.SecurityHubSyncInterval <= 0 {
+		cfg.SecurityHubSyncInterval = time.Hour
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -300,6 +314,9 @@ func (r *Remediator) Run(ctx context.Context) error {
 		r.scan(ctx, true, false)
 		r.scannedAtStartOnce.Do(func() { close(r.scannedAtStart) })
 	})
+	if r.cfg.SecurityHub != nil {
+		r.goTracked(ctx, func() { r.every(ctx, r.cfg.SecurityHubSyncInterval, func() { r.syncSecurityHub(ctx, false) }) })
+	}
 	r.goTracked(ctx, func() { r.every(ctx, r.cfg.TicketPollInterval, func() { r.pollTickets(ctx, false) }) })
 	r.goTracked(ctx, func() { r.every(ctx, r.cfg.ExpiryScanInterval, func() { r.scan(ctx, false, false) }) })
 	r.goTracked(ctx, func() { r.activityTimer(ctx) }) // root activity deadlines (activity.go)

@@ -38,6 +38,9 @@ type record struct {
 	// TicketClosure is the closure of the case's ticket last taken as "I deleted the
 	// keys" (ticket id @ the tracker's closure time): one closure is verified once.
 	TicketClosure string `json:"ticket_closure,omitempty"`
+	// SecurityHub is what the account's Security Hub findings were last made to say
+	// ("<case id>/<status>"; securityhub.go).
+	SecurityHub string `json:"securityhub,omitempty"`
 	// OpenAttemptAt is when this case's ticket was last asked to be opened (wall
 	// clock): an attempt right after an interrupted one waits for the tracker's
 	// search to show what the interrupted one may have created.
@@ -183,6 +186,7 @@ func (r *Remediator) save(ctx context.Context, account string, input func(now ti
 		}
 		next := &record{Case: *d.Case}
 		if rec != nil {
+			next.SecurityHub = rec.SecurityHub
 			next.Outbox = slices.Clone(rec.Outbox)
 			next.TicketOps = slices.Clone(rec.TicketOps)
 			next.ChainHead = rec.ChainHead

@@ -63,6 +63,9 @@ func (r *Remediator) noteCheck(ctx context.Context, o model.Observation) {
 		if u.Failures == 0 {
 			u.Since = o.ObservedAt
 		}
+		if securityHubOnly(o) {
+			u.Failures = max(u.Failures, r.cfg.UncheckedAfter-1) // unchecked at once (securityhub.go)
+		}
 		u.Failures++
 		u.Last = o.ObservedAt
 		u.Error = StableError(o.ErrorCode + ": " + o.Error)

@@ -155,7 +155,7 @@ func (r *Remediator) retryLater(ctx context.Context, account string, d time.Dura
 			return
 		case <-t.C:
 		}
-		if rec, _, err := r.load(ctx, account); err == nil && rec != nil && owed(rec) {
+		if rec, _, err := r.load(ctx, account); err == nil && rec != nil && r.owes(rec) {
 			r.work(ctx, account)
 		}
 	})
@@ -223,6 +223,9 @@ func (r *Remediator) nextStep(ctx context.Context, rec *record, tried map[string
 	case slices.Contains(c.Pending, PendingRecheck) && !tried[PendingRecheck]:
 		tried[PendingRecheck] = true
 		return true, r.check(ctx, c, false)
+	case r.shubOwed(rec) && !tried["securityhub"] && len(rec.TicketOps) == 0 && len(c.Pending) == 0 && c.State != model.StateVerifying:
+		tried["securityhub"] = true // after the case's own steps (securityhub.go)
+		return true, r.markSecurityHub(ctx, rec)
 	}
 	return false, nil
 }
@@ -408,7 +411,7 @@ func (r *Remediator) scan(ctx context.Context, startup, wait bool) {
 				continue
 			}
 		}
-		if owed(rec) && (startup || now.Sub(c.UpdatedAt) >= r.cfg.StaleWork) {
+		if r.owes(rec) && (startup || now.Sub(c.UpdatedAt) >= r.cfg.StaleWork) {
 			account := c.AccountID
 			if wait {
 				wg.Add(1)

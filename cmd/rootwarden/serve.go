@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awssecurityhub "github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -28,6 +29,7 @@ import (
 	"github.com/rootwarden/rootwarden/internal/version"
 	"github.com/rootwarden/rootwarden/notifier"
 	"github.com/rootwarden/rootwarden/remediator"
+	"github.com/rootwarden/rootwarden/remediator/securityhub"
 	"github.com/rootwarden/rootwarden/remediator/tracker"
 )
 
@@ -280,7 +282,8 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	if has(roles, config.RoleDetector) {
 		d, err := detector.New(detector.Config{OrgRoleName: cfg.OrgRoleName, ExternalID: cfg.OrgExternalID,
 			ScanInterval: cfg.ScanInterval, Concurrency: cfg.Concurrency, AccountTimeout: cfg.AccountTimeout,
-			SQSQueueURL: cfg.SQSQueueURL, Metrics: reg}, log, b, awsCfg)
+			SQSQueueURL: cfg.SQSQueueURL, Metrics: reg,
+			SecurityHubIn: cfg.SecurityHub == "in" || cfg.SecurityHub == "both"}, log, b, awsCfg)
 		if err != nil {
 			g.cancel()
 			return fmt.Errorf("detector: %w", err)
@@ -301,6 +304,12 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 		rcfg := remediator.Config{APIToken: cfg.APIToken, AssumeRoot: cfg.AssumeRoot,
 			TicketPollInterval: cfg.TicketPoll, Metrics: reg, ActivityAnswerWithin: cfg.ActivityAnswerWithin,
 			CheckTimeout: cfg.AccountTimeout + 15*time.Second} // never shorter than the detector's own bound
+		if cfg.SecurityHub == "out" || cfg.SecurityHub == "both" {
+			// Region and endpoint through the SDK's own chain (AWS_REGION, AWS_ENDPOINT_URL_SECURITYHUB).
+			rcfg.SecurityHub = securityhub.New(securityhub.Config{OCSF: cfg.SecurityHubOCSF, CaseURL: cfg.CaseURL},
+				awssecurityhub.NewFromConfig(awsCfg))
+			rcfg.SecurityHubSyncInterval = cfg.SecurityHubSync
+		}
 		if cfg.AssumeRoot {
 			rcfg.Deleter = remediator.NewAWSRootKeyDeleter(awsCfg)
 		}

@@ -14,6 +14,17 @@ func match(pattern map[string]any, event map[string]any) bool {
 		got, present := event[k]
 		switch w := want.(type) {
 		case map[string]any:
+			if list, isList := got.([]any); isList { // an array matches when one element does
+				hit := false
+				for _, e := range list {
+					sub, ok := e.(map[string]any)
+					hit = hit || (ok && match(w, sub))
+				}
+				if !hit {
+					return false
+				}
+				continue
+			}
 			sub, ok := got.(map[string]any)
 			if !ok || !match(w, sub) {
 				return false
@@ -117,6 +128,59 @@ func TestRulesForwardRootKeyEvents(t *testing.T) {
 			}
 			if tc.forwarded != "" && !match(patterns["BusToQueueRule"], tc.event) && !match(patterns["RootActivityToQueueRule"], tc.event) {
 				t.Errorf("the central rule drops an event a member rule forwards")
+			}
+		})
+	}
+}
+
+// TestSecurityHubRulesForwardFailedRootControls: what of Security Hub reaches the queue
+// (EnableSecurityHub=in|both).
+func TestSecurityHubRulesForwardFailedRootControls(t *testing.T) {
+	tpl, err := LoadTemplate("central.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern := func(id string) map[string]any {
+		p, ok := tpl.Resources()[id]["Properties"].(map[string]any)["EventPattern"].(map[string]any)
+		if !ok {
+			t.Fatalf("%s: no literal EventPattern", id)
+		}
+		return p
+	}
+	asff, ocsf := pattern("SecurityHubToQueueRule"), pattern("SecurityHubV2ToQueueRule")
+	event := func(s string) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	cspm := func(control, status, state string) map[string]any {
+		return event(fmt.Sprintf(`{"source":"aws.securityhub","detail-type":"Security Hub Findings - Imported","detail":{"findings":[
+		  {"AwsAccountId":"222222222222","Compliance":{"SecurityControlId":%q,"Status":%q},"RecordState":%q}]}}`, control, status, state))
+	}
+	v2 := func(control, status string) map[string]any {
+		return event(fmt.Sprintf(`{"source":"aws.securityhub","detail-type":"Findings Imported V2","detail":{"findings":[
+		  {"cloud":{"account":{"uid":"222222222222"}},"compliance":{"control":%q,"status":%q}}]}}`, control, status))
+	}
+	for _, tc := range []struct {
+		name  string
+		event map[string]any
+		want  bool
+	}{
+		{"IAM.4 FAILED", cspm("IAM.4", "FAILED", "ACTIVE"), true},
+		{"IAM.6 FAILED", cspm("IAM.6", "FAILED", "ACTIVE"), true},
+		{"IAM.9 FAILED", cspm("IAM.9", "FAILED", "ACTIVE"), true},
+		{"IAM.4 PASSED", cspm("IAM.4", "PASSED", "ACTIVE"), false},
+		{"IAM.4 FAILED but archived", cspm("IAM.4", "FAILED", "ARCHIVED"), false},
+		{"another control", cspm("S3.1", "FAILED", "ACTIVE"), false},
+		{"OCSF IAM.4 Fail", v2("IAM.4", "Fail"), true},
+		{"OCSF IAM.9 Pass", v2("IAM.9", "Pass"), false},
+		{"OCSF another control", v2("EC2.2", "Fail"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := match(asff, tc.event) || match(ocsf, tc.event); got != tc.want {
+				t.Errorf("reaches the queue: %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
@@ -65,6 +67,23 @@ var calls = []awsCall{
 	{"organizations", "ListParents", []string{central}, "detector/org.go OU path of one account", ""},
 	{"organizations", "DescribeOrganizationalUnit", []string{central}, "detector/org.go OU names", ""},
 	{"organizations", "ListTagsForResource", []string{central}, "detector/org.go account tags", ""},
+	// Security Hub out (EnableSecurityHub=out|both): lookup before write, then the workflow.
+	{"securityhub", "GetFindings", []string{central}, "remediator/securityhub Mark", ""},
+	{"securityhub", "BatchUpdateFindings", []string{central}, "remediator/securityhub Mark", ""},
+	{"securityhub", "GetFindingsV2", []string{central}, "remediator/securityhub markV2 (ROOTWARDEN_SECURITYHUB_OCSF)", ""},
+	{"securityhub", "BatchUpdateFindingsV2", []string{central}, "remediator/securityhub markV2 (ROOTWARDEN_SECURITYHUB_OCSF)", ""},
+}
+
+// iamAction is the IAM action an operation needs: its own name but where AWS says
+// otherwise (the Security Hub V2 operations use the V1 actions, per the API reference).
+func iamAction(svc, op string) string {
+	switch svc + ":" + op {
+	case "securityhub:GetFindingsV2":
+		return "securityhub:GetFindings"
+	case "securityhub:BatchUpdateFindingsV2":
+		return "securityhub:BatchUpdateFindings"
+	}
+	return svc + ":" + op
 }
 
 // implied are actions no code calls by name but a called operation needs, per principal.
@@ -82,6 +101,7 @@ var services = map[string]struct {
 	"sts":           {"github.com/aws/aws-sdk-go-v2/service/sts", &sts.Client{}},
 	"organizations": {"github.com/aws/aws-sdk-go-v2/service/organizations", &organizations.Client{}},
 	"sqs":           {"github.com/aws/aws-sdk-go-v2/service/sqs", &sqs.Client{}},
+	"securityhub":   {"github.com/aws/aws-sdk-go-v2/service/securityhub", &securityhub.Client{}},
 }
 
 func operations(client any) map[string]bool {
@@ -430,7 +450,7 @@ func TestEveryCallIsAllowedForItsCaller(t *testing.T) {
 		}
 	}
 	for _, c := range calls {
-		action := c.svc + ":" + c.op
+		action := iamAction(c.svc, c.op)
 		for _, pr := range c.principals {
 			switch pr {
 			case anyone, rootSession:
@@ -459,7 +479,7 @@ func TestTemplatesGrantNothingTheCodeNeverCalls(t *testing.T) {
 			if need[pr] == nil {
 				need[pr] = map[string]bool{}
 			}
-			need[pr][c.svc+":"+c.op] = true
+			need[pr][iamAction(c.svc, c.op)] = true
 			if c.svc == "organizations" && pr == central {
 				if need["delegation"] == nil {
 					need["delegation"] = map[string]bool{}
@@ -503,6 +523,7 @@ func TestTemplatesGrantNothingTheCodeNeverCalls(t *testing.T) {
 				continue
 			}
 			sort.Strings(got)
+			got = slices.Compact(got) // one action in two statements (the Security Hub rules' own)
 			sort.Strings(want)
 			if strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Errorf("%s allows %v, want exactly %v", p.name, got, want)
@@ -556,6 +577,17 @@ func TestScopes(t *testing.T) {
 	s = find("central.yaml/QueuePolicy", "sqs:SendMessage")
 	if fmt.Sprint(s.Principal) != "map[Service:events.amazonaws.com]" || fmt.Sprint(s.Condition) != "map[ArnEquals:map[aws:SourceArn:[${BusToQueueRule.Arn} ${RootActivityToQueueRule.Arn}]]]" {
 		t.Errorf("the queue policy is not limited to the bus rule: %v %v", s.Principal, s.Condition)
+	}
+	for _, p := range policies(t) {
+		for _, s := range p.statements {
+			if s.Sid == "SecurityHubRulesSend" && (fmt.Sprint(s.Conditions) != "[SecurityHubIn]" ||
+				fmt.Sprint(s.Condition) != "map[ArnEquals:map[aws:SourceArn:[${SecurityHubToQueueRule.Arn} ${SecurityHubV2ToQueueRule.Arn}]]]") {
+				t.Errorf("the Security Hub rules' send is not limited to them and to EnableSecurityHub in|both: %v %v", s.Conditions, s.Condition)
+			}
+			if slices.Contains(s.Actions, "securityhub:BatchUpdateFindings") && fmt.Sprint(s.Conditions) != "[SecurityHubOut]" {
+				t.Errorf("%s: securityhub:BatchUpdateFindings granted outside EnableSecurityHub out|both: %v", p.name, s.Conditions)
+			}
+		}
 	}
 	for _, tpl := range []string{"member.yaml", "management.yaml"} {
 		s = find(tpl+"/ReadOnlyRole (trust)", "sts:AssumeRole")

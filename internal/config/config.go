@@ -87,6 +87,13 @@ type Config struct {
 	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 64, detector.DefaultConcurrency; run and scan alike)
 	AccountTimeout time.Duration // ROOTWARDEN_ACCOUNT_TIMEOUT (default 60s)
 
+	// SecurityHub is ROOTWARDEN_SECURITYHUB: off (default), in, out, both;
+	// SecurityHubOCSF, SecurityHubSync and CaseURL are _OCSF, _SYNC and ROOTWARDEN_CASE_URL.
+	SecurityHub     string
+	SecurityHubOCSF bool
+	SecurityHubSync time.Duration
+	CaseURL         string
+
 	AssumeRoot  bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
 	Tracker     string        // ROOTWARDEN_TRACKER: builtin (default), jira, github
 	TicketPoll  time.Duration // ROOTWARDEN_TICKET_POLL (default 2m)
@@ -308,7 +315,13 @@ func (c Config) Validate(roles ...Role) error {
 			if c.OrgExternalID != "" && c.OrgRoleName == "" {
 				bad("ROOTWARDEN_ORG_EXTERNAL_ID", "set without ROOTWARDEN_ORG_ROLE_NAME")
 			}
+			if (c.SecurityHub == "in" || c.SecurityHub == "both") && c.SQSQueueURL == "" {
+				bad("ROOTWARDEN_SECURITYHUB", "%s reads Security Hub's findings from the events queue: set ROOTWARDEN_SQS_QUEUE_URL (docs/securityhub.md)", c.SecurityHub)
+			}
 		case RoleRemediator:
+			if c.CaseURL != "" && (!strings.Contains(c.CaseURL, "%s") || !strings.HasPrefix(c.CaseURL, "https://") && !strings.HasPrefix(c.CaseURL, "http://")) {
+				bad("ROOTWARDEN_CASE_URL", "%q must be an http(s) URL with %%s where the case id goes", c.CaseURL)
+			}
 			switch c.Tracker {
 			case "jira":
 				for name, v := range map[string]string{"ROOTWARDEN_JIRA_URL": c.JiraURL, "ROOTWARDEN_JIRA_EMAIL": c.JiraEmail,

@@ -198,6 +198,18 @@ var settings = []Setting{
 	{Name: "ROOTWARDEN_ASSUME_ROOT", Group: groupAWS, Kind: KindBool, Default: "false",
 		Doc:   "After approval, delete member accounts' root access keys through `sts:AssumeRoot` (never the management account's). Off: a person deletes them, the ticket says how.",
 		field: func(c *Config) any { return &c.AssumeRoot }},
+	{Name: "ROOTWARDEN_SECURITYHUB", Group: groupAWS, Kind: KindOneOf, Default: "off", Values: []string{"off", "in", "out", "both"},
+		Doc:   "AWS Security Hub both ways (docs/securityhub.md). `in`: FAILED findings of controls IAM.4, IAM.6 and IAM.9 arriving on the SQS queue (central.yaml with `EnableSecurityHub`) are hints: the detector checks the account with AWS, and an account it cannot check shows as unchecked with an error code naming Security Hub. `out`: the account's findings get workflow status NOTIFIED when a case opens, SUPPRESSED while a risk acceptance runs, RESOLVED once AWS verified the removal, each with a note naming the case (`securityhub:GetFindings`, `securityhub:BatchUpdateFindings`). `both` does both. Region and endpoint are the SDK's own (`AWS_REGION`, `AWS_ENDPOINT_URL_SECURITYHUB`).",
+		field: func(c *Config) any { return &c.SecurityHub }},
+	{Name: "ROOTWARDEN_SECURITYHUB_OCSF", Group: groupAWS, Kind: KindBool, Default: "false",
+		Doc:   "Also update the new Security Hub's OCSF findings (`BatchUpdateFindingsV2`: `status_id`, `comment`), found by `cloud.account.uid` and `compliance.control`. Same IAM actions.",
+		field: func(c *Config) any { return &c.SecurityHubOCSF }},
+	{Name: "ROOTWARDEN_SECURITYHUB_SYNC", Group: groupAWS, Kind: KindDuration, Default: "1h",
+		Doc:   "With `out`: how often the findings of open and risk-accepted cases are read again. AWS puts a finding that fails again back to NEW; rootwarden marks it again.",
+		field: func(c *Config) any { return &c.SecurityHubSync }},
+	{Name: "ROOTWARDEN_CASE_URL", Group: groupAWS, Kind: KindString, DefaultDoc: "none: the note names the case id only",
+		Doc:   "The link to a case put in Security Hub notes: `%s` is replaced by the case id, like `https://rootwarden.example.com/api/v1/cases/%s`.",
+		field: func(c *Config) any { return &c.CaseURL }},
 
 	// Tickets
 	{Name: "ROOTWARDEN_TRACKER", Group: groupTickets, Kind: KindOneOf, Default: "builtin", Values: []string{"builtin", "jira", "github"},

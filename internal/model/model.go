@@ -22,6 +22,9 @@ const (
 	SourceSweep Source = "sweep" // periodic sweep of every account
 	SourceEvent Source = "event" // a CloudTrail event arrived through SQS
 	SourceCheck Source = "check" // an on-demand check (verification, re-check)
+	// SourceSecurityHub: a Security Hub finding (IAM.4/6/9 FAILED) made the detector
+	// check the account (detector/securityhub.go).
+	SourceSecurityHub Source = "securityhub"
 )
 
 // KeyDetail is one root access key as the credential report describes it. AWS names
