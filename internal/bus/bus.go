@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -259,39 +260,95 @@ func Buckets() []jetstream.KeyValueConfig {
 	}
 }
 
+// setup creates every stream and bucket, all at once: on a fresh cluster each one
+// waits for its replica group to elect a leader, and one after another those waits add
+// up. Errors come back in the order of Streams and Buckets, as before.
 func (b *Bus) setup(ctx context.Context) error {
-	for _, sc := range b.Streams() {
-		if err := retryJS(ctx, func(ctx context.Context) error {
-			if b.streamIs(ctx, sc.Name, func(c jetstream.StreamConfig) bool { return sameStream(c, sc) }) {
-				return nil // as configured: no update (an update racing a consumer's creation is a nats-server data race)
+	b.waitMetaLeader(ctx)
+	streams, buckets := b.Streams(), Buckets()
+	errs := make([]error, len(streams)+len(buckets))
+	kvs := make([]jetstream.KeyValue, len(buckets))
+	var wg sync.WaitGroup
+	for i, sc := range streams {
+		wg.Go(func() {
+			if err := retryJS(ctx, func(ctx context.Context) error {
+				if b.streamIs(ctx, sc.Name, func(c jetstream.StreamConfig) bool { return sameStream(c, sc) }) {
+					return nil // as configured: no update (an update racing a consumer's creation is a nats-server data race)
+				}
+				_, err := b.JS.CreateOrUpdateStream(ctx, sc)
+				return err
+			}); err != nil {
+				errs[i] = fmt.Errorf("create stream %s (replicas %d): %w", sc.Name, sc.Replicas, err)
 			}
-			_, err := b.JS.CreateOrUpdateStream(ctx, sc)
+		})
+	}
+	for i, cfg := range buckets {
+		cfg.Replicas = b.Replicas
+		cfg.Storage = jetstream.FileStorage
+		wg.Go(func() {
+			if err := retryJS(ctx, func(ctx context.Context) error {
+				var err error
+				if b.streamIs(ctx, "KV_"+cfg.Bucket, func(c jetstream.StreamConfig) bool { return sameBucket(c, cfg) }) {
+					kvs[i], err = b.JS.KeyValue(ctx, cfg.Bucket)
+					return err
+				}
+				kvs[i], err = b.JS.CreateOrUpdateKeyValue(ctx, cfg)
+				return err
+			}); err != nil {
+				errs[len(streams)+i] = fmt.Errorf("create bucket %s (replicas %d): %w", cfg.Bucket, b.Replicas, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return err
-		}); err != nil {
-			return fmt.Errorf("create stream %s (replicas %d): %w", sc.Name, sc.Replicas, err)
 		}
 	}
 	handles := map[string]*jetstream.KeyValue{BucketCases: &b.Cases, BucketSlack: &b.Slack,
 		BucketTickets: &b.Tickets, BucketSched: &b.Sched, BucketDue: &b.Due, BucketAccounts: &b.Accounts}
-	for _, cfg := range Buckets() {
-		cfg.Replicas = b.Replicas
-		cfg.Storage = jetstream.FileStorage
-		var kv jetstream.KeyValue
-		if err := retryJS(ctx, func(ctx context.Context) error {
-			var err error
-			if b.streamIs(ctx, "KV_"+cfg.Bucket, func(c jetstream.StreamConfig) bool { return sameBucket(c, cfg) }) {
-				kv, err = b.JS.KeyValue(ctx, cfg.Bucket)
-				return err
-			}
-			kv, err = b.JS.CreateOrUpdateKeyValue(ctx, cfg)
-			return err
-		}); err != nil {
-			return fmt.Errorf("create bucket %s (replicas %d): %w", cfg.Bucket, b.Replicas, err)
-		}
-		*handles[cfg.Bucket] = kv
+	for i, cfg := range buckets {
+		*handles[cfg.Bucket] = kvs[i]
 	}
 	return nil
 }
+
+// waitMetaLeader waits, polling with short requests, until JetStream answers an
+// account-info request, i.e. until a cluster has elected its meta leader. Until then
+// a fresh cluster drops every JetStream API request without an answer (nats-server
+// answers "cluster not available" only once the meta group has been leaderless for
+// a while), so a request made then waits out its whole timeout. It gives up quietly
+// on any other answer, or after metaWait: the creations that follow retry on their
+// own and report the error an operator should see.
+func (b *Bus) waitMetaLeader(ctx context.Context) {
+	deadline := time.Now().Add(metaWait)
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		_, err := b.JS.AccountInfo(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !noMetaLeader(err) {
+			return
+		}
+		if !sleepCtx(ctx, jitter(50*time.Millisecond)) {
+			return
+		}
+	}
+}
+
+// noMetaLeader tells the answers of a cluster without a meta leader: none (a timeout),
+// or, once it has been leaderless for a while, "JetStream system temporarily
+// unavailable" (10008).
+func noMetaLeader(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrClusterNotAvailable)
+}
+
+// jsErrClusterNotAvailable is nats-server's JSClusterNotAvailErr.
+const jsErrClusterNotAvailable jetstream.ErrorCode = 10008
+
+// metaWait bounds waitMetaLeader; a cluster elects its meta leader within seconds.
+const metaWait = 15 * time.Second
 
 // streamIs reports whether the stream exists with a configuration ok accepts.
 func (b *Bus) streamIs(ctx context.Context, name string, ok func(jetstream.StreamConfig) bool) bool {
@@ -321,25 +378,54 @@ func sameBucket(have jetstream.StreamConfig, want jetstream.KeyValueConfig) bool
 		have.MaxMsgSize == maxValue && have.Replicas == want.Replicas && have.Description == want.Description
 }
 
-// retryJS retries a JetStream API call with short per-attempt timeouts: on a fresh
-// cluster calls made before the meta leader is elected hang until their context ends.
+// retryJS retries a JetStream API call with short per-attempt timeouts that grow
+// (attemptTimeouts) and a short jittered pause between attempts. On a fresh cluster a
+// request that reaches no leader (the meta leader, or the replica group of a stream
+// still being created, perhaps by another process) gets no answer at all, so a long
+// timeout would be waited out whole; f must therefore be safe to repeat (look first,
+// then create or update). Other errors, such as a configuration the server refuses,
+// are returned at once.
 func retryJS(ctx context.Context, f func(context.Context) error) error {
 	var err error
 	for attempt := 0; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		actx, cancel := context.WithTimeout(ctx, attemptTimeouts[min(attempt, len(attemptTimeouts)-1)])
 		err = f(actx)
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || attempt >= 5 || !retryable(err) {
+		if ctx.Err() != nil || attempt >= maxAttempts-1 || !retryable(err) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepCtx(ctx, jitter(time.Duration(min(attempt+1, 5))*100*time.Millisecond)) {
 			return err
-		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
 		}
+	}
+}
+
+// attemptTimeouts are retryJS's per-attempt timeouts, the last repeated; with
+// maxAttempts they give up after about 35 s, the old six attempts of 5 s. The first is
+// not shorter because six processes creating the eleven replicated streams together
+// take about a second on two cores: a shorter first attempt only adds retries.
+var attemptTimeouts = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}
+
+const maxAttempts = 8
+
+// jitter returns a duration between d/2 and 3d/2, so that processes started together
+// do not retry in step.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d+1)
+}
+
+// sleepCtx sleeps d, or less if ctx ends first (then it returns false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
