@@ -19,6 +19,7 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	typ     string // Organizations' exception Type member, when it has one
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -173,6 +174,9 @@ func (s *Sim) call(req *request) (any, *apiError) {
 		return nil, aerr
 	}
 	if aerr := s.faultsLocked(req, c); aerr != nil {
+		return nil, aerr
+	}
+	if aerr := s.rateLimitedLocked(req, c); aerr != nil {
 		return nil, aerr
 	}
 	switch req.service {
@@ -371,7 +375,15 @@ func writeJSONError(w http.ResponseWriter, reqID, ver string, e *apiError) {
 	w.Header().Set("Content-Type", "application/x-amz-json-"+ver)
 	w.Header().Set("X-Amzn-ErrorType", e.code)
 	w.WriteHeader(statusOf(e))
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.code, "message": e.message})
+	body := map[string]string{"__type": e.code, "message": e.message}
+	if ver == "1.1" {
+		// Organizations' error shapes name their members Message (and Type).
+		body = map[string]string{"__type": e.code, "Message": e.message}
+		if e.typ != "" {
+			body["Type"] = e.typ
+		}
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func statusOf(e *apiError) int {
