@@ -271,7 +271,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	if has(roles, config.RoleDetector) {
 		d, err := detector.New(detector.Config{OrgRoleName: cfg.OrgRoleName, ExternalID: cfg.OrgExternalID,
 			ScanInterval: cfg.ScanInterval, Concurrency: cfg.Concurrency, AccountTimeout: cfg.AccountTimeout,
-			SQSQueueURL: cfg.SQSQueueURL, Metrics: reg}, log, b, awsCfg)
+			OrgAPIShare: float64(cfg.OrgAPIShare) / 100, SQSQueueURL: cfg.SQSQueueURL, Metrics: reg}, log, b, awsCfg)
 		if err != nil {
 			g.cancel()
 			return fmt.Errorf("detector: %w", err)

@@ -159,6 +159,7 @@ type Sim struct {
 	throttleRNG *mrand.Rand // seeded: the same seed throttles the same calls in order
 	throttled   int
 	throttledOp map[string]int // "Service.Action" → calls refused beyond the published rate
+	throttleOp  map[string]int // "Service.Action" → next calls to answer throttling (ThrottleOperation)
 	rateLimits  bool
 	buckets     map[bucketKey]*rate.Limiter
 	baseURL     string
@@ -224,6 +225,7 @@ func New(opts Options) *Sim {
 		ous:      make(map[string]*orgUnit),
 
 		throttledOp: make(map[string]int),
+		throttleOp:  make(map[string]int),
 		rateLimits:  !opts.NoRateLimits,
 		buckets:     make(map[bucketKey]*rate.Limiter),
 	}
@@ -500,6 +502,14 @@ func (s *Sim) Throttle(accountID string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mustAccount(accountID).throttle = n
+}
+
+// ThrottleOperation makes the next n calls of one operation ("Organizations.ListAccounts",
+// "STS.AssumeRole", …), whoever makes them, answer the service's throttling error.
+func (s *Sim) ThrottleOperation(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttleOp[op] = n
 }
 
 // SetRootSessions enables or disables centralized root access (sts:AssumeRoot).

@@ -256,8 +256,13 @@ func (s *Sim) authenticateLocked(req *request) (*cred, *apiError) {
 func (s *Sim) faultsLocked(req *request, c *cred) *apiError {
 	acc := c.acct
 	share := s.throttleP > 0 && s.throttleRNG.Float64() < s.throttleP
-	if acc.throttle > 0 || share {
-		if !share {
+	op := req.service + "." + req.action
+	if acc.throttle > 0 || share || s.throttleOp[op] > 0 {
+		switch {
+		case share:
+		case s.throttleOp[op] > 0:
+			s.throttleOp[op]--
+		default:
 			acc.throttle--
 		}
 		s.throttled++

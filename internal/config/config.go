@@ -62,6 +62,7 @@ type Config struct {
 	SQSQueueURL    string        // ROOTWARDEN_SQS_QUEUE_URL
 	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 64, detector.DefaultConcurrency; run and scan alike)
 	AccountTimeout time.Duration // ROOTWARDEN_ACCOUNT_TIMEOUT (default 60s)
+	OrgAPIShare    int           // ROOTWARDEN_ORG_API_SHARE: percent of AWS's published Organizations and STS rates the detectors use together (default 80)
 
 	AssumeRoot   bool          // ROOTWARDEN_ASSUME_ROOT: delete member-account root keys through sts:AssumeRoot after approval
 	Tracker      string        // ROOTWARDEN_TRACKER: builtin (default), jira, github
@@ -173,6 +174,7 @@ func read(r *reader, getenv func(string) string, path string) Config {
 		SQSQueueURL:    r.str("ROOTWARDEN_SQS_QUEUE_URL", ""),
 		Concurrency:    r.integer("ROOTWARDEN_SCAN_CONCURRENCY", 64, 1, 4096),
 		AccountTimeout: r.duration("ROOTWARDEN_ACCOUNT_TIMEOUT", 60*time.Second),
+		OrgAPIShare:    r.integer("ROOTWARDEN_ORG_API_SHARE", 80, 1, 100),
 
 		AssumeRoot:   r.boolean("ROOTWARDEN_ASSUME_ROOT", false),
 		Tracker:      r.oneOf("ROOTWARDEN_TRACKER", "builtin", "builtin", "jira", "github"),
