@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -125,11 +126,31 @@ func (p *pacer) wait(ctx context.Context, key string) error {
 	return nil
 }
 
-// spare reports whether the bucket has tokens to spare for background work: at least
-// half its burst is left for calls somebody waits for.
-func (p *pacer) spare(key string) bool {
+// spare takes a token for background work when the bucket has tokens to spare (at
+// least half its burst stays for calls somebody waits for) and returns ctx carrying
+// it, for the call's first attempt; ok is false, and nothing taken, otherwise.
+func (p *pacer) spare(ctx context.Context, key string) (context.Context, bool) {
+	l := p.limiter(key)
+	p.mu.Lock() // one taker at a time: Tokens then Allow
+	defer p.mu.Unlock()
+	if l.Tokens() < float64(max(1, l.Burst()/2)) || !l.Allow() {
+		return ctx, false
+	}
+	return context.WithValue(ctx, prepaidKey{}, &prepaid{key: key}), true
+}
+
+// spareNow reports whether the bucket has tokens to spare, taking none.
+func (p *pacer) spareNow(key string) bool {
 	l := p.limiter(key)
 	return l.Tokens() >= float64(max(1, l.Burst()/2))
+}
+
+type prepaidKey struct{}
+
+// prepaid is a token spare took: the first attempt of a call of key uses it.
+type prepaid struct {
+	key  string
+	used atomic.Bool
 }
 
 // apiOption adds the pacing to a client of service ("Organizations" or "STS"): a
@@ -141,6 +162,9 @@ func (p *pacer) apiOption(service string) func(*middleware.Stack) error {
 				key := service
 				if service == "Organizations" {
 					key += "." + awsmiddleware.GetOperationName(ctx)
+				}
+				if pp, ok := ctx.Value(prepaidKey{}).(*prepaid); ok && pp.key == key && pp.used.CompareAndSwap(false, true) {
+					return next.HandleFinalize(ctx, in)
 				}
 				if err := p.wait(ctx, key); err != nil {
 					return middleware.FinalizeOutput{}, middleware.Metadata{}, err

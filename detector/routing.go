@@ -89,13 +89,20 @@ func (r *routing) forCase(ctx context.Context, a accountInfo) (accountInfo, erro
 // buckets have tokens to spare; ok is false when nothing was read.
 func (r *routing) background(ctx context.Context, a accountInfo) (accountInfo, bool) {
 	a = r.current(a)
-	if !r.e.tagsStale(a) || !r.e.pace.spare("Organizations.ListTagsForResource") {
+	if !r.e.tagsStale(a) {
+		return a, false
+	}
+	// The OU path too when the tree cannot be listed (else the tree's listing has it).
+	ou := !a.OUKnown && r.e.noTree.Load()
+	if ou && !r.e.pace.spareNow("Organizations.ListParents") {
+		return a, false
+	}
+	ctx, ok := r.e.pace.spare(ctx, "Organizations.ListTagsForResource")
+	if !ok {
 		return a, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, routingWait)
 	defer cancel()
-	// The OU path too when the tree cannot be listed (else the tree's listing has it).
-	ou := !a.OUKnown && r.e.noTree.Load() && r.e.pace.spare("Organizations.ListParents")
 	fresh, err := r.read(ctx, a, ou, true)
 	if err != nil {
 		r.e.log.Debug("account tags not refreshed", "account", a.ID, "err", safeError(err))
