@@ -89,21 +89,21 @@ func (r *routing) forCase(ctx context.Context, a accountInfo) (accountInfo, erro
 // buckets have tokens to spare; ok is false when nothing was read.
 func (r *routing) background(ctx context.Context, a accountInfo) (accountInfo, bool) {
 	a = r.current(a)
-	if !r.e.tagsStale(a) {
+	// The OU path only when the tree cannot be listed (else the tree's listing has it).
+	tags := r.e.tagsOld(a)
+	ou := !a.OUKnown && r.e.noTree.Load() && r.e.pace.spareNow("Organizations.ListParents")
+	if !tags && !ou {
 		return a, false
 	}
-	// The OU path too when the tree cannot be listed (else the tree's listing has it).
-	ou := !a.OUKnown && r.e.noTree.Load()
-	if ou && !r.e.pace.spareNow("Organizations.ListParents") {
-		return a, false
-	}
-	ctx, ok := r.e.pace.spare(ctx, "Organizations.ListTagsForResource")
-	if !ok {
-		return a, false
+	if tags {
+		var ok bool
+		if ctx, ok = r.e.pace.spare(ctx, "Organizations.ListTagsForResource"); !ok {
+			return a, false
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, routingWait)
 	defer cancel()
-	fresh, err := r.read(ctx, a, ou, true)
+	fresh, err := r.read(ctx, a, ou, tags)
 	if err != nil {
 		r.e.log.Debug("account tags not refreshed", "account", a.ID, "err", safeError(err))
 		return a, false
