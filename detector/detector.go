@@ -10,6 +10,15 @@
 // when the report must first be read), and for a sweep's check only what is new
 // against the account's newest observation (unchanged.go).
 //
+// It calls Organizations and STS at a share (ROOTWARDEN_ORG_API_SHARE, 80 %) of the
+// rates AWS publishes for them, per operation (pace.go, internal/awslimits), shared by
+// every detector process: the sweep's owner alone lists, and each process paces to
+// the share divided by the detectors it sees in rw_sched (replicas.go), so two
+// detectors never double the rate; a throttled Organizations call is retried until
+// its deadline, never failing a listing. An account's tags and OU path are read first
+// for a check that finds root credentials, and for clean accounts only with tokens to
+// spare (routing.go).
+//
 // It never decides a case (opening, resolving or accepting is the remediator's job),
 // never deletes or changes a key, never talks to Slack, and never puts a secret in an
 // error, a log line or a message.
