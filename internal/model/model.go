@@ -71,15 +71,11 @@ type Observation struct {
 	// (names of the organizational units from the root down); empty outside one.
 	OUPath string `json:"ou_path,omitempty"`
 	// Tags are the account's Organizations tags (routing and owner lookups use them).
-	Tags map[string]string `json:"tags,omitempty"`
-	// RoutingError: the account's tags or OU path (what routes its case and names its
-	// owner) could not be read in time; OUPath and Tags are what was known before, and
-	// the case is routed with them. Empty when they were read (or are not needed).
-	RoutingError    string      `json:"routing_error,omitempty"`
-	Source          Source      `json:"source"`
-	ObservedAt      time.Time   `json:"observed_at"`
-	RootKeysPresent bool        `json:"root_keys_present"`
-	Keys            []KeyDetail `json:"keys"`
+	Tags            map[string]string `json:"tags,omitempty"`
+	Source          Source            `json:"source"`
+	ObservedAt      time.Time         `json:"observed_at"`
+	RootKeysPresent bool              `json:"root_keys_present"`
+	Keys            []KeyDetail       `json:"keys"`
 	// KeyDetailsPending: presence is decided (RootKeysPresent, from the account
 	// summary) but the key details are still being read from the credential report;
 	// they follow in a second observation with the same ObservedAt. Keys says
@@ -91,6 +87,10 @@ type Observation struct {
 	RequestID         string      `json:"request_id,omitempty"` // the check request it answers
 	Error             string      `json:"error"`                // empty when the check worked
 	ErrorCode         string      `json:"error_code,omitempty"` // e.g. AccessDenied, Throttling
+	// RoutingError: the account's tags or OU path (what routes its case and names its
+	// owner) could not be read in time; OUPath and Tags are what was known before, and
+	// the case is routed with them. Empty when they were read (or are not needed).
+	RoutingError string `json:"routing_error,omitempty"`
 }
 
 // Failed reports whether the check could not decide presence.
@@ -247,23 +247,21 @@ type Case struct {
 	OrgMember     bool              `json:"org_member"`
 	OUPath        string            `json:"ou_path,omitempty"` // from the latest observation
 	Tags          map[string]string `json:"tags,omitempty"`    // from the latest observation
-	// RoutingError (from the latest observation): its tags or OU path could not be
-	// read when it was posted; the owner may be missing. Cleared when they are read.
-	RoutingError  string          `json:"routing_error,omitempty"`
-	State         State           `json:"state"`
-	Severity      Severity        `json:"severity"`
-	Keys          []KeyDetail     `json:"keys"`
-	FoundBy       Source          `json:"found_by"`
-	Event         *TrailEvent     `json:"event,omitempty"`        // the latest CloudTrail event seen
-	LastError     string          `json:"last_error,omitempty"`   // the last check failure (request ids stripped)
-	TicketError   string          `json:"ticket_error,omitempty"` // the last ticket failure, apart from check errors
-	LastCheckedAt time.Time       `json:"last_checked_at"`
-	Ticket        *TicketRef      `json:"ticket,omitempty"`
-	Risk          *RiskAcceptance `json:"risk,omitempty"`
-	DeletedKeyIDs []string        `json:"deleted_key_ids,omitempty"` // by AssumeRoot
-	OpenedAt      time.Time       `json:"opened_at"`
-	UpdatedAt     time.Time       `json:"updated_at"`
-	ResolvedAt    *time.Time      `json:"resolved_at,omitempty"`
+	State         State             `json:"state"`
+	Severity      Severity          `json:"severity"`
+	Keys          []KeyDetail       `json:"keys"`
+	FoundBy       Source            `json:"found_by"`
+	Event         *TrailEvent       `json:"event,omitempty"`        // the latest CloudTrail event seen
+	LastError     string            `json:"last_error,omitempty"`   // the last check failure (request ids stripped)
+	TicketError   string            `json:"ticket_error,omitempty"` // the last ticket failure, apart from check errors
+	LastCheckedAt time.Time         `json:"last_checked_at"`
+	RoutingError  string            `json:"routing_error,omitempty"`
+	Ticket        *TicketRef        `json:"ticket,omitempty"`
+	Risk          *RiskAcceptance   `json:"risk,omitempty"`
+	DeletedKeyIDs []string          `json:"deleted_key_ids,omitempty"` // by AssumeRoot
+	OpenedAt      time.Time         `json:"opened_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+	ResolvedAt    *time.Time        `json:"resolved_at,omitempty"`
 	// VerifyingSince is when the case last entered verifying (the claim); a keys-present
 	// observation made after it means the keys are still there.
 	VerifyingSince *time.Time `json:"verifying_since,omitempty"`
