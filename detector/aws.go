@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -69,9 +70,14 @@ type engine struct {
 
 	ouMu sync.Mutex
 	ous  map[string]ouNode // OU and root names by id, learnt from listings and lookups
+	// noTree: the last listing could not walk the tree, so OU paths come per account
+	// (background reads include them).
+	noTree atomic.Bool
 
 	cache *caches
-	lim   *limiter
+	lim   *limiter // member-account checks (IAM, STS), adaptive
+	pace  *pacer   // Organizations and STS at their published rates (pace.go)
+	rt    *routing // tags and OU paths of accounts with a finding first (routing.go)
 
 	posture posture // root-credential posture for the metrics (rootaccess.go)
 }
@@ -99,20 +105,31 @@ func newEngine(cfg Config, log *slog.Logger, awsCfg aws.Config) (*engine, error)
 		}
 	}
 	awsCfg = tuneAWS(awsCfg, cfg, lim.throttled)
+	pace := newPacer(cfg.OrgAPIShare)
 	e := &engine{
-		cfg:   cfg,
-		log:   log,
-		met:   met,
-		iam:   iam.NewFromConfig(awsCfg),
-		sts:   sts.NewFromConfig(awsCfg),
-		org:   organizations.NewFromConfig(awsCfg),
+		cfg: cfg,
+		log: log,
+		met: met,
+		iam: iam.NewFromConfig(awsCfg),
+		sts: sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+			o.APIOptions = append(o.APIOptions, pace.apiOption("STS"))
+		}),
+		// Organizations has its own retryer: its throttling is paced and retried
+		// (pace.go), and never lowers the member-account checks (limit.go).
+		org: organizations.NewFromConfig(awsCfg, func(o *organizations.Options) {
+			o.Retryer = newPatientRetryer(cfg.MaxAttempts, cfg.MaxBackoff)
+			o.RetryMaxAttempts = 0 // would cap the throttled retries
+			o.APIOptions = append(o.APIOptions, pace.apiOption("Organizations"))
+		}),
 		sqs:   sqs.NewFromConfig(awsCfg, sqsRegion(cfg.SQSQueueURL)),
 		root:  "rootwarden-detector",
 		dir:   map[string]accountInfo{},
 		ous:   map[string]ouNode{},
 		cache: newCaches(),
 		lim:   lim,
+		pace:  pace,
 	}
+	e.rt = newRouting(e)
 	if cfg.Metrics != nil {
 		if _, err := register[*postureCollector](cfg.Metrics, newPostureCollector(e)); err != nil {
 			return nil, err
@@ -235,19 +252,9 @@ func (e *engine) eachAccount(ctx context.Context, fn func([]accountInfo) error) 
 		e.dirMu.Lock()
 		e.mgmt = mgmt
 		e.dirMu.Unlock()
-		collect := func(page []accountInfo) error {
-			accounts = append(accounts, page...)
-			return fn(page)
-		}
-		if err := e.listTree(ctx, mgmt, collect); err != nil {
-			if len(accounts) > 0 || ctx.Err() != nil {
-				return err // part of the tree was handed out: no second listing
-			}
-			e.log.Warn("cannot list the organization's tree; listing its accounts without OU paths",
-				"code", apiCode(err), "err", safeError(err))
-			if err := e.listFlat(ctx, mgmt, collect); err != nil {
-				return err
-			}
+		accounts, err = e.listOrganization(ctx, mgmt, fn)
+		if err != nil {
+			return err
 		}
 	}
 	dir := make(map[string]accountInfo, len(accounts))
@@ -421,6 +428,16 @@ func (e *engine) checkPresence(ctx context.Context, a accountInfo, src model.Sou
 	cancel()
 	if obs.ObservedAt.IsZero() {
 		obs.ObservedAt = e.cfg.Now().UTC()
+	}
+	if err == nil && obs.RootKeysPresent {
+		// A case: its channel and owner come from the account's tags and OU path,
+		// read first (routing.go), with the member-check slot already given back.
+		routed, rerr := e.rt.forCase(ctx, a)
+		obs.OUPath, obs.Tags = routed.OUPath, maps.Clone(routed.Tags)
+		if rerr != nil {
+			obs.RoutingError = routingError(rerr)
+			e.log.Warn("root credentials found; routing facts not read", "account", a.ID, "err", safeError(rerr))
+		}
 	}
 	defer func() {
 		e.met.checked.WithLabelValues(string(src)).Inc()

@@ -27,8 +27,9 @@ import (
 //
 // Knobs: ROOTWARDEN_BENCH_ACCOUNTS (10000), ROOTWARDEN_BENCH_LATENCY (50ms per AWS
 // call), ROOTWARDEN_BENCH_CONCURRENCY (256). 1% of the accounts have a root key
-// (their checks also read the credential report). The simulator and the NATS
-// server run in the same process, so the memory figures include them.
+// (their checks also read the credential report). The simulator (AWS's published
+// Organizations and STS rates on) and the NATS server run in the same process, so the
+// memory figures include them.
 func TestBenchSweep10k(t *testing.T) {
 	if os.Getenv("ROOTWARDEN_BENCH") != "1" {
 		t.Skip("benchmark: set ROOTWARDEN_BENCH=1 to run")
@@ -45,6 +46,7 @@ func TestBenchSweep10k(t *testing.T) {
 		w.sim.CreateRootKey(member(i), w.clock.Now().Add(-time.Hour))
 	}
 	w.sim.SetLatency(latency)
+	w.sim.SetRateLimits(true) // AWS's published rates, as in every benchmark
 	cfg := w.config("OrganizationAccountAccessRole")
 	cfg.Concurrency = conc
 	cfg.AccountTimeout = 60 * time.Second

@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -95,10 +96,20 @@ func (c *caches) markUnknown(account string, now time.Time) {
 func (c *caches) sessionFor(account string, now time.Time) aws.CredentialsProvider {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.creds[account]; ok && now.Before(e.expires.Add(-credMargin)) {
+	if e, ok := c.creds[account]; ok && now.Before(e.expires.Add(-credMargin-renewSpread(account))) {
 		return e.p
 	}
 	return nil
+}
+
+// renewSpread is how much earlier than credMargin before expiry an account's session
+// is renewed: up to half a session, fixed per account. Sessions the first sweep
+// opened together (all of them) are then renewed over half an hour, a share of them
+// per sweep, not all 50,000 AssumeRole calls in one sweep.
+func renewSpread(account string) time.Duration {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(account))
+	return time.Duration(h.Sum32()%1800) * (sessionDuration / 2) / 1800
 }
 
 func (c *caches) keepSession(account string, p aws.CredentialsProvider, expires time.Time) {

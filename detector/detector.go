@@ -10,6 +10,15 @@
 // when the report must first be read), and for a sweep's check only what is new
 // against the account's newest observation (unchanged.go).
 //
+// It calls Organizations and STS at a share (ROOTWARDEN_ORG_API_SHARE, 80 %) of the
+// rates AWS publishes for them, per operation (pace.go, internal/awslimits), shared by
+// every detector process: the sweep's owner alone lists, and each process paces to
+// the share divided by the detectors it sees in rw_sched (replicas.go), so two
+// detectors never double the rate; a throttled Organizations call is retried until
+// its deadline, never failing a listing. An account's tags and OU path are read first
+// for a check that finds root credentials, and for clean accounts only with tokens to
+// spare (routing.go).
+//
 // It never decides a case (opening, resolving or accepting is the remediator's job),
 // never deletes or changes a key, never talks to Slack, and never puts a secret in an
 // error, a log line or a message.
@@ -51,17 +60,18 @@ const (
 	//     buckets whose size and refill "depends on the API" (AWS Security Blog, "How
 	//     to monitor and query IAM resources at scale – Part 2").
 	//   - Organizations calls (the listing, tags) count against the management
-	//     account. AWS publishes no request rate for them either: "Quotas for AWS
-	//     Organizations" (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html)
-	//     lists entity counts; a throttled call answers TooManyRequestsException.
-	// Sessions are cached for an hour and tags refreshed every 1–2 hours, so only a
-	// first sweep calls AssumeRole for every account. A first-sweep check is AssumeRole
-	// and then GetAccountSummary (and tags), so 64 checks in flight make at most
-	// 64 ÷ (2 × call latency) AssumeRole calls a second: 640/s at 50 ms per call,
-	// about the STS quota, 160/s at 200 ms. What the quota (or an unpublished IAM or
-	// Organizations rate) refuses is absorbed by the SDK's retries and by the adaptive
-	// limit (limit.go), which halves the checks in flight on throttling and grows
-	// back by one per round.
+	//     account, which AWS throttles per operation with published token buckets
+	//     (ListAccounts 8/s, ListTagsForResource 10/s, …: internal/awslimits). They
+	//     do not go through this bound: pace.go keeps them to a share of those rates,
+	//     and a check that finds root keys reads its account's tags first (routing.go).
+	// Sessions are cached for an hour (renewed over half an hour per account, cache.go)
+	// and tags refreshed every 1–2 hours, so only a first sweep calls AssumeRole for
+	// every account; AssumeRole is paced to the share of STS's 600/s (pace.go). A
+	// first-sweep check is AssumeRole and then GetAccountSummary, so 64 checks in
+	// flight make at most 64 ÷ (2 × call latency) AssumeRole calls a second: 640/s at
+	// 50 ms per call, 160/s at 200 ms. What IAM refuses (it publishes no rate) is
+	// absorbed by the SDK's retries and by the adaptive limit (limit.go), which halves
+	// the checks in flight on throttling and grows back by one per round.
 	DefaultConcurrency    = 64
 	DefaultAccountTimeout = 60 * time.Second
 	DefaultMaxAttempts    = 3
@@ -109,6 +119,11 @@ type Config struct {
 	// EventWindow: further calls signed with a root key already checked within this
 	// window are folded into one check at its end (coalesce.go); 0 → 30s, negative → off.
 	EventWindow time.Duration
+	// OrgAPIShare (ROOTWARDEN_ORG_API_SHARE) is the share of AWS's published
+	// Organizations and STS request rates the detectors use together (pace.go);
+	// 0 → DefaultOrgAPIShare (0.8): Control Tower, AFT and other tools draw on the
+	// same buckets.
+	OrgAPIShare float64
 	// RepublishEvery: a sweep publishes an unchanged observation of an account again
 	// once its newest one is this old, spread over [d, 2d) per account (unchanged.go);
 	// 0 → DefaultRepublishEvery (6h); negative → every check is published.
@@ -152,6 +167,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAttempts < 0 || c.MaxAttempts > 20 {
 		errs = append(errs, fmt.Errorf("AWS_MAX_ATTEMPTS: %d is out of range 1..20", c.MaxAttempts))
+	}
+	if c.OrgAPIShare < 0 || c.OrgAPIShare > 1 {
+		errs = append(errs, fmt.Errorf("ROOTWARDEN_ORG_API_SHARE: %g is out of range (0, 1]", c.OrgAPIShare))
 	}
 	if c.MaxBackoff < 0 {
 		errs = append(errs, fmt.Errorf("detector max backoff: %s is negative", c.MaxBackoff))
@@ -268,7 +286,7 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, awsCfg aws.Config) (*Detector
 	if err != nil {
 		return nil, err
 	}
-	return &Detector{
+	d := &Detector{
 		e:          e,
 		b:          b,
 		log:        e.log,
@@ -277,7 +295,19 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, awsCfg aws.Config) (*Detector
 		checkSem:   make(chan struct{}, max(8, e.cfg.Concurrency)),
 		coal:       newCoalescer(cfg.EventWindow),
 		sweeps:     newSweepTally(time.Now),
-	}, nil
+	}
+	// Routing facts read for a check are kept in the inventory, so every detector
+	// (and the next sweep) has them without reading them again.
+	e.rt.onRead = func(a accountInfo) {
+		d.track(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := d.keepTags(ctx, a); err != nil {
+				d.log.Warn("keep account tags", "account", a.ID, "err", safeError(err))
+			}
+		})
+	}
+	return d, nil
 }
 
 // Config returns the configuration in effect (defaults applied).
@@ -303,7 +333,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 
-	errc := make(chan error, 6)
+	errc := make(chan error, 7)
 	run := func(name string, f func(context.Context) error) {
 		d.track(func() {
 			if err := f(ctx); err != nil && ctx.Err() == nil {
@@ -311,6 +341,7 @@ func (d *Detector) Run(ctx context.Context) error {
 			}
 		})
 	}
+	run("detector count", d.countReplicas) // before the first sweep: the rates are shared
 	ready := make(chan struct{})
 	run("account inventory", func(ctx context.Context) error { return d.watchInventory(ctx, ready) })
 	select { // events and checks take accounts from the inventory

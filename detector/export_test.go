@@ -22,3 +22,13 @@ func ListOnly(ctx context.Context, s *Scanner) (int, error) {
 
 // SetAckWait changes the AckWait of the sweep-job consumer d creates in Run.
 func SetAckWait(d *Detector, w time.Duration) { d.ackWait = w }
+
+// PaceReplicas is how many detectors d divides AWS's request rates by.
+func PaceReplicas(d *Detector) int {
+	d.e.pace.mu.Lock()
+	defer d.e.pace.mu.Unlock()
+	return d.e.pace.replicas
+}
+
+// OrgRate is the rate (calls a second) d uses now for an Organizations operation.
+func OrgRate(d *Detector, op string) float64 { return d.e.pace.rateOf(op) }

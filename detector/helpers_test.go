@@ -38,6 +38,9 @@ func newWorld(t *testing.T, members int, org bool, opts awssim.Options) *world {
 	if opts.Now == nil {
 		opts.Now = clk.Now
 	}
+	// AWS's published rates are off for speed; the tests of pacing (pace_test.go)
+	// and the benchmarks turn them on with w.sim.SetRateLimits(true).
+	opts.NoRateLimits = true
 	sim := awssim.New(opts)
 	sim.AddAccount(awssim.Account{ID: mgmtID, Name: "management", Management: true, Alias: "acme-mgmt"})
 	for i := 1; i <= members; i++ {

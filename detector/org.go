@@ -15,25 +15,112 @@ import (
 )
 
 // Listing an Organization. Organizations answers at most 20 accounts a page, and a
-// page needs the previous page's token, so ListAccounts over 10,000 accounts is 500
-// calls one after another. The tree is listed instead: ListRoots, then for every
-// root and OU at once (listConcurrency at a time) ListOrganizationalUnitsForParent
-// and ListAccountsForParent. Each parent's pages are still sequential, but parents
-// run side by side, and each account's OU path falls out of the walk. Without
-// permission for the tree (or on any error from ListRoots) the listing falls back to
-// ListAccounts, and OU paths are then looked up per account (ListParents,
-// DescribeOrganizationalUnit, both cached per OU) when an account is checked.
+// page needs the previous page's token, so one listing of 10,000 accounts is 500 calls
+// one after another, each paced to its operation's published rate (pace.go). Two
+// listings run at once on separate buckets (listOrganization): ListAccounts (8 pages a
+// second: every account soonest) and the tree: ListRoots, then for every root and OU
+// (listConcurrency at a time) ListOrganizationalUnitsForParent and
+// ListAccountsForParent (5 a second each), from which each account's OU path falls
+// out. Without permission for the tree (or on any error from ListRoots) ListAccounts
+// alone lists, and OU paths are then looked up per account (ListParents,
+// DescribeOrganizationalUnit, both cached per OU).
 
 const (
-	// listConcurrency of the tree walk: parents listed at once. Organizations
-	// throttles per account (TooManyRequestsException), which the SDK retries with
-	// backoff; 16 parents at once keep the listing of a tree with a dozen large OUs
-	// to the pages of its largest OU.
+	// listConcurrency of the tree walk: parents listed at once. Their pages share
+	// their operation's bucket (pace.go), so this bounds the goroutines waiting on it,
+	// not the rate.
 	listConcurrency = 16
 	// tagsMaxAge: account tags are read again when older than this plus a per-account
 	// offset of up to the same again, so refreshes spread over sweeps.
 	tagsMaxAge = time.Hour
 )
+
+// listTimeout bounds a listing of the organization: its throttled pages are retried
+// until then (pace.go). 50,000 accounts are 2,500 ListAccounts pages: 5 minutes at the
+// published 8 a second, 6.5 at the default share.
+const listTimeout = time.Hour
+
+// listOrganization lists the organization's ACTIVE accounts with two listings at once,
+// each on its own Organizations buckets: ListAccounts (8 pages a second: every
+// account soonest) and the tree (ListOrganizationalUnitsForParent and
+// ListAccountsForParent, 5 a second each: the OU paths). fn gets each account once,
+// from whichever listing names it first (not concurrently, a page at a time), so
+// checks start at the pace of the faster listing; an account handed out by
+// ListAccounts has no OU path yet (a check that finds root credentials reads it,
+// routing.go). The accounts returned carry the tree's OU paths. Without permission
+// for the tree, ListAccounts alone lists (OU paths then come per account); either
+// listing failing otherwise fails the listing.
+func (e *engine) listOrganization(ctx context.Context, mgmt string, fn func([]accountInfo) error) ([]accountInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		byID  = map[string]int{} // index in all
+		all   []accountInfo
+		fnErr error
+	)
+	collect := func(page []accountInfo) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fnErr != nil {
+			return fnErr
+		}
+		var fresh []accountInfo
+		for _, a := range page {
+			if i, ok := byID[a.ID]; ok {
+				if a.OUKnown && !all[i].OUKnown {
+					all[i].OUPath, all[i].OUKnown = a.OUPath, true
+				}
+				continue
+			}
+			byID[a.ID] = len(all)
+			all = append(all, a)
+			fresh = append(fresh, a)
+		}
+		if len(fresh) > 0 {
+			fnErr = fn(fresh)
+		}
+		return fnErr
+	}
+	// The tree, once complete, has every account: ListAccounts then stops. ListAccounts
+	// failing fails the listing: the tree stops too.
+	treeCtx, stopTree := context.WithCancel(ctx)
+	defer stopTree()
+	flatCtx, stopFlat := context.WithCancel(ctx)
+	defer stopFlat()
+	var treeErr, flatErr error
+	treeDone := make(chan struct{})
+	go func() {
+		defer close(treeDone)
+		treeErr = e.listTree(treeCtx, mgmt, collect)
+		if treeErr == nil {
+			stopFlat()
+		}
+	}()
+	flatErr = e.listFlat(flatCtx, mgmt, collect)
+	if flatErr != nil && flatCtx.Err() != nil && ctx.Err() == nil {
+		flatErr = nil // stopped: the tree listed every account
+	}
+	if flatErr != nil {
+		stopTree()
+	}
+	<-treeDone
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case fnErr != nil:
+		return all, fnErr
+	case flatErr != nil:
+		return all, flatErr
+	case treeErr != nil && ctx.Err() != nil:
+		return all, treeErr
+	case treeErr != nil:
+		e.log.Warn("cannot list the organization's tree; OU paths are read per account",
+			"code", apiCode(treeErr), "err", safeError(treeErr))
+	}
+	e.noTree.Store(treeErr != nil)
+	return all, nil
+}
 
 // listTree walks the organization's tree and hands fn the ACTIVE accounts one page
 // at a time (fn is never called concurrently).
@@ -243,7 +330,16 @@ func (e *engine) tagsStale(a accountInfo) bool {
 	if e.cfg.OrgRoleName == "" {
 		return false
 	}
-	if a.TagsAt.IsZero() || !a.OUKnown {
+	return !a.OUKnown || e.tagsOld(a)
+}
+
+// tagsOld reports whether a's tags should be read again (never read, or older than
+// tagsMaxAge plus a per-account offset).
+func (e *engine) tagsOld(a accountInfo) bool {
+	if e.cfg.OrgRoleName == "" {
+		return false
+	}
+	if a.TagsAt.IsZero() {
 		return true
 	}
 	h := fnv.New32a()
@@ -252,27 +348,17 @@ func (e *engine) tagsStale(a accountInfo) bool {
 	return e.cfg.Now().Sub(a.TagsAt) >= tagsMaxAge+offset
 }
 
-// refreshOrgDetails reads a's tags (and OU path when unknown). It returns a with
-// what it could read and whether anything changed; failures keep the old values.
+// refreshOrgDetails reads a's tags (and OU path when unknown), within routingWait.
+// It returns a with what it could read and whether anything changed; failures keep
+// the old values.
 func (e *engine) refreshOrgDetails(ctx context.Context, a accountInfo) (accountInfo, bool) {
-	before := a
-	if !a.OUKnown {
-		if p, err := e.ouPath(ctx, a.ID); err == nil {
-			a.OUPath, a.OUKnown = p, true
-		} else {
-			e.log.Debug("no OU path", "account", a.ID, "err", safeError(err))
-		}
-	}
-	tags, err := e.accountTags(ctx, a.ID)
+	ctx, cancel := context.WithTimeout(ctx, routingWait)
+	defer cancel()
+	fresh, err := e.readOrgDetails(ctx, a, true, true)
 	if err != nil {
-		e.log.Debug("no account tags", "account", a.ID, "err", safeError(err))
-		return a, a.OUPath != before.OUPath || a.OUKnown != before.OUKnown
+		e.log.Debug("account tags or OU path not read", "account", a.ID, "err", safeError(err))
 	}
-	a.Tags, a.TagsAt = tags, e.cfg.Now().UTC()
-	if len(a.Tags) == 0 {
-		a.Tags = nil
-	}
-	return a, true
+	return fresh, fresh.OUPath != a.OUPath || fresh.OUKnown != a.OUKnown || !fresh.TagsAt.Equal(a.TagsAt)
 }
 
 // sameOrgDetails: what an observation shows of the organization is the same.

@@ -129,6 +129,14 @@ func (s *Scanner) Scan(ctx context.Context, progress io.Writer) ([]model.Observa
 		return nil, fmt.Errorf("scan interrupted after %d/%d accounts: %w", checked.Load(), listed.Load(), err)
 	}
 	report()
+	// Accounts checked before the tree walk reached them get its OU paths.
+	s.e.dirMu.Lock()
+	for i, o := range out {
+		if a, ok := s.e.dir[o.AccountID]; ok && o.OUPath == "" && a.OUKnown {
+			out[i].OUPath = a.OUPath
+		}
+	}
+	s.e.dirMu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
 	return out, nil
 }

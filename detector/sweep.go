@@ -304,6 +304,15 @@ func (d *Detector) enqueue(ctx context.Context, st *sweepState, rev *uint64) (in
 	if len(errs) > 0 {
 		return n, fmt.Errorf("publish %d sweep jobs: %w", len(errs), errs[0])
 	}
+	// Accounts ListAccounts handed out first get the tree's OU paths now.
+	d.e.dirMu.Lock()
+	for id, a := range fresh {
+		if cur, ok := d.e.dir[id]; ok && cur.OUKnown && !a.OUKnown {
+			a.OUPath, a.OUKnown = cur.OUPath, true
+			fresh[id] = a
+		}
+	}
+	d.e.dirMu.Unlock()
 	written, deleted, rerr := d.reconcile(ctx, prev, fresh)
 	if rerr != nil {
 		log.Warn("reconcile the account inventory", "err", safeError(rerr))
@@ -461,24 +470,24 @@ func (d *Detector) handleJob(ctx context.Context, msg jetstream.Msg, stopped <-c
 		a = cur // tags read since the job was queued
 	}
 	d.e.dirMu.Unlock()
+	// Stale tags of an account are refreshed beside its check when Organizations has
+	// tokens to spare; a check that finds root credentials reads them first itself
+	// (routing.go), joining this read when it is in flight.
 	var orgDone chan accountInfo
 	if d.e.tagsStale(a) {
 		orgDone = make(chan accountInfo, 1)
 		go func() {
-			fresh, changed := d.e.refreshOrgDetails(ctx, a)
-			if !changed {
-				fresh.ID = "" // nothing to write
+			fresh, ok := d.e.rt.background(ctx, a)
+			if !ok {
+				fresh.ID = "" // nothing read
 			}
 			orgDone <- fresh
 		}()
 	}
 	obs := d.e.check(ctx, a, model.SourceSweep)
 	if orgDone != nil {
-		if fresh := <-orgDone; fresh.ID != "" {
+		if fresh := <-orgDone; fresh.ID != "" && !obs.RootKeysPresent {
 			obs.OUPath, obs.Tags = fresh.OUPath, fresh.Tags
-			if err := d.keepTags(context.WithoutCancel(ctx), fresh); err != nil {
-				log.Warn("keep account tags", "err", safeError(err))
-			}
 		}
 	}
 	if ctx.Err() != nil {

@@ -417,12 +417,15 @@ func TestRetriedEnumerationChecksEachAccountOnce(t *testing.T) {
 	const members = 4
 	w := newWorld(t, members, true, awssim.Options{})
 	w.sim.SetPageSize(1)
-	// Organizations fails once on the third page, with an error the SDK does not retry.
+	// Organizations fails once on the third page of both listings (the tree's and
+	// ListAccounts, which list at once), with an error the SDK does not retry.
 	target, _ := url.Parse(w.url)
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	var failed atomic.Bool
+	var failedTree, failedFlat atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") == "AWSOrganizationsV20161128.ListAccountsForParent" {
+		failed := map[string]*atomic.Bool{"AWSOrganizationsV20161128.ListAccountsForParent": &failedTree,
+			"AWSOrganizationsV20161128.ListAccounts": &failedFlat}[r.Header.Get("X-Amz-Target")]
+		if failed != nil {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			if strings.Contains(string(body), `"NextToken":"2"`) && failed.CompareAndSwap(false, true) {

@@ -199,6 +199,9 @@ func caseBlocks(c model.Case, last *model.CaseEvent) []slack.Block {
 	if c.LastError != "" {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(":warning: last check failed: "+esc(c.LastError))))
 	}
+	if c.RoutingError != "" && c.State.Active() {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(":warning: routing: "+esc(c.RoutingError))))
+	}
 
 	// Links.
 	links := []string{

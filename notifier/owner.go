@@ -79,6 +79,9 @@ func (n *Notifier) OwnerOf(ctx context.Context, c model.Case) Owner {
 		return Owner{}
 	}
 	email := strings.TrimSpace(c.Tags[n.cfg.OwnerTag])
+	if email == "" && c.RoutingError != "" {
+		return Owner{Note: "not known yet: the account's tags could not be read from AWS Organizations; the owner is added here when they are"}
+	}
 	if email == "" {
 		return Owner{Note: "no owner: the account has no `" + n.cfg.OwnerTag + "` tag"}
 	}

@@ -350,12 +350,16 @@ func (d *decider) refresh(o model.Observation) bool {
 	c := d.c
 	// visible is what a reader of the case sees of an observation.
 	visible := func() string {
+		// OU path, tags and RoutingError too: an owner or OU read after the case was
+		// posted must reach its message ("details refreshed").
 		b, _ := json.Marshal(struct {
 			K    []model.KeyDetail
 			E    *model.TrailEvent
 			N    string
 			M, O bool
-		}{c.Keys, c.Event, c.AccountName, c.Management, c.OrgMember}) // LastError: "check works again" (finding)
+			P, R string
+			T    map[string]string
+		}{c.Keys, c.Event, c.AccountName, c.Management, c.OrgMember, c.OUPath, c.RoutingError, c.Tags}) // LastError: "check works again" (finding)
 		return string(b)
 	}
 	before := visible()
@@ -368,6 +372,9 @@ func (d *decider) refresh(o model.Observation) bool {
 	}
 	if o.Tags != nil && !maps.Equal(o.Tags, c.Tags) {
 		c.Tags, d.changed = maps.Clone(o.Tags), true
+	}
+	if o.RootKeysPresent && o.RoutingError != c.RoutingError {
+		c.RoutingError = o.RoutingError
 	}
 	c.Management = o.Management
 	c.OrgMember = o.OrgMember

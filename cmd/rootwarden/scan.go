@@ -251,6 +251,7 @@ func scan(ctx context.Context, getenv func(string) string, opt scanOptions, stdo
 		ExternalID:     cfg.OrgExternalID,
 		Concurrency:    cfg.Concurrency,
 		AccountTimeout: cfg.AccountTimeout,
+		OrgAPIShare:    float64(cfg.OrgAPIShare) / 100,
 	}, log, awsCfg)
 	if err != nil {
 		return fail("%s", oneLine(err))

@@ -282,7 +282,7 @@ func serve(ctx context.Context, cfg config.Config, roles []config.Role, log *slo
 	if has(roles, config.RoleDetector) {
 		d, err := detector.New(detector.Config{OrgRoleName: cfg.OrgRoleName, ExternalID: cfg.OrgExternalID,
 			ScanInterval: cfg.ScanInterval, Concurrency: cfg.Concurrency, AccountTimeout: cfg.AccountTimeout,
-			SQSQueueURL: cfg.SQSQueueURL, Metrics: reg,
+			OrgAPIShare: float64(cfg.OrgAPIShare) / 100, SQSQueueURL: cfg.SQSQueueURL, Metrics: reg,
 			SecurityHubIn: cfg.SecurityHub == "in" || cfg.SecurityHub == "both"}, log, b, awsCfg)
 		if err != nil {
 			g.cancel()

@@ -62,6 +62,7 @@ func newSimCmd() *cobra.Command {
 	f.IntVar(&o.accounts, "accounts", 5, "member accounts in the organization")
 	f.IntVar(&o.withKeys, "root-keys", 2, "member accounts that have a root access key")
 	f.DurationVar(&o.latency, "latency", 0, "latency added to every AWS call")
+	f.BoolVar(&o.rateLimits, "aws-rate-limits", true, "answer TooManyRequestsException beyond AWS's published Organizations rates (and STS's 600/s), as AWS does")
 	f.Int64Var(&o.seed, "seed", 0, "derive credentials and secrets from this number (stable across restarts); 0: random")
 	f.StringVar(&o.envFile, "env-file", "", "also write the variables to this file (mode 0600)")
 	f.StringVar(&o.httpAddr, "rootwarden-addr", "127.0.0.1:8080", "the ROOTWARDEN_HTTP_ADDR printed for run")
@@ -76,6 +77,7 @@ type simOptions struct {
 	accounts, withKeys      int
 	latency                 time.Duration
 	seed                    int64
+	rateLimits              bool
 }
 
 // secret derives a stable value from the seed, or a random one without it.
@@ -110,7 +112,7 @@ func (o *simOptions) run(ctx context.Context, stdout, stderr io.Writer) int {
 	}
 	base := "http://" + net.JoinHostPort(host, port)
 
-	sim := awssim.New(awssim.Options{})
+	sim := awssim.New(awssim.Options{NoRateLimits: !o.rateLimits})
 	sim.SetBaseURL(base)
 	const mgmt = "100000000000"
 	sim.AddAccount(awssim.Account{ID: mgmt, Name: "management", Email: "root@example.com", Management: true})

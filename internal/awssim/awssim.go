@@ -46,6 +46,15 @@
 //     ListOrganizationalUnitsForParent, ListAccountsForParent, ListParents,
 //     DescribeOrganizationalUnit, ListTagsForResource (SetAccountTags), all paged
 //     by SetPageSize. Without EnableOrganization: AWSOrganizationsNotInUseException.
+//   - Published rates (internal/awslimits), on unless Options.NoRateLimits: every
+//     Organizations operation has its token bucket per calling account (ListAccounts
+//     8/s burst 12, ListAccountsForParent 5/s burst 8, ListTagsForResource 10/s
+//     burst 15, …; real time, not the simulator clock) and answers
+//     TooManyRequestsException beyond it, in AWS's JSON 1.1 shape
+//     {"__type":"TooManyRequestsException","Message":…,"Type":…}; STS allows 600
+//     calls a second per calling account (Throttling beyond). Pages hold at most
+//     20 items (MaxResults above 20 is treated as 20). RateLimited counts the
+//     refusals per operation.
 //   - SQS: GetQueueUrl, CreateQueue, SendMessage, ReceiveMessage (real long
 //     polling), DeleteMessage, ChangeMessageVisibility, GetQueueAttributes.
 //
@@ -100,6 +109,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Options configures a Sim.
@@ -113,6 +124,12 @@ type Options struct {
 	// SkipSignatureCheck accepts any SigV4 signature from a known key id. By
 	// default signatures are verified with the key's secret, as AWS does.
 	SkipSignatureCheck bool
+	// NoRateLimits turns off AWS's published request rates (internal/awslimits:
+	// Organizations' token bucket per operation and calling account, STS's 600/s
+	// per calling account), which are on by default: beyond them a call answers
+	// TooManyRequestsException (Organizations) or Throttling (STS), as AWS does.
+	// Unit tests that need speed more than realism turn them off.
+	NoRateLimits bool
 }
 
 // Account describes one simulated AWS account.
@@ -164,6 +181,10 @@ type Sim struct {
 	throttleP   float64     // share of calls answered Throttling
 	throttleRNG *mrand.Rand // seeded: the same seed throttles the same calls in order
 	throttled   int
+	throttledOp map[string]int // "Service.Action" → calls refused beyond the published rate
+	throttleOp  map[string]int // "Service.Action" → next calls to answer throttling (ThrottleOperation)
+	rateLimits  bool
+	buckets     map[bucketKey]*rate.Limiter
 	baseURL     string
 	seq         uint64
 	sessions    uint64
@@ -228,6 +249,11 @@ func New(opts Options) *Sim {
 		calls:    make(map[string]int),
 		served:   make(map[Call]int),
 		ous:      make(map[string]*orgUnit),
+
+		throttledOp: make(map[string]int),
+		throttleOp:  make(map[string]int),
+		rateLimits:  !opts.NoRateLimits,
+		buckets:     make(map[bucketKey]*rate.Limiter),
 	}
 	s.handler = s.newHandler()
 	return s
@@ -510,6 +536,14 @@ func (s *Sim) Throttle(accountID string, n int) {
 	s.mustAccount(accountID).throttle = n
 }
 
+// ThrottleOperation makes the next n calls of one operation ("Organizations.ListAccounts",
+// "STS.AssumeRole", …), whoever makes them, answer the service's throttling error.
+func (s *Sim) ThrottleOperation(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttleOp[op] = n
+}
+
 // SetRootSessions enables or disables centralized root access as a whole: both
 // organization features (RootCredentialsManagement, RootSessions) and, when enabling,
 // trusted access for IAM. SetOrgFeatures sets them one by one.
@@ -522,7 +556,9 @@ func (s *Sim) SetRootSessions(enabled bool) {
 	s.mu.Unlock()
 }
 
-// SetPageSize sets the ListAccounts page size (default 20).
+// SetPageSize sets the page size of the Organizations listings (default 20, AWS's
+// most; a request's MaxResults can only lower it). A larger one is for simulator-only
+// comparisons: AWS never answers more than 20.
 func (s *Sim) SetPageSize(n int) {
 	if n < 1 {
 		n = 1

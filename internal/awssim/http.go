@@ -19,6 +19,7 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	typ     string // Organizations' exception Type member, when it has one
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -175,6 +176,9 @@ func (s *Sim) call(req *request) (any, *apiError) {
 	if aerr := s.faultsLocked(req, c); aerr != nil {
 		return nil, aerr
 	}
+	if aerr := s.rateLimitedLocked(req, c); aerr != nil {
+		return nil, aerr
+	}
 	switch req.service {
 	case "IAM":
 		return s.iam(req, c)
@@ -252,8 +256,13 @@ func (s *Sim) authenticateLocked(req *request) (*cred, *apiError) {
 func (s *Sim) faultsLocked(req *request, c *cred) *apiError {
 	acc := c.acct
 	share := s.throttleP > 0 && s.throttleRNG.Float64() < s.throttleP
-	if acc.throttle > 0 || share {
-		if !share {
+	op := req.service + "." + req.action
+	if acc.throttle > 0 || share || s.throttleOp[op] > 0 {
+		switch {
+		case share:
+		case s.throttleOp[op] > 0:
+			s.throttleOp[op]--
+		default:
 			acc.throttle--
 		}
 		s.throttled++
@@ -371,7 +380,15 @@ func writeJSONError(w http.ResponseWriter, reqID, ver string, e *apiError) {
 	w.Header().Set("Content-Type", "application/x-amz-json-"+ver)
 	w.Header().Set("X-Amzn-ErrorType", e.code)
 	w.WriteHeader(statusOf(e))
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.code, "message": e.message})
+	body := map[string]string{"__type": e.code, "message": e.message}
+	if ver == "1.1" {
+		// Organizations' error shapes name their members Message (and Type).
+		body = map[string]string{"__type": e.code, "Message": e.message}
+		if e.typ != "" {
+			body["Type"] = e.typ
+		}
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func statusOf(e *apiError) int {

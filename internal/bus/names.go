@@ -137,7 +137,8 @@ const (
 	BucketTickets      = "rw_tickets"
 	TicketsHistory     = 8
 	TicketsBucketBytes = 1 << 30
-	// BucketSched: durable timers and leases (sweep schedule, reminders).
+	// BucketSched: durable timers and leases (sweep schedule, reminders; each
+	// detector's presence under SchedDetectorPrefix, detector/replicas.go).
 	BucketSched      = "rw_sched"
 	SchedHistory     = 2
 	SchedBucketBytes = 128 << 20
@@ -196,3 +197,8 @@ func token(s string) string {
 		return r
 	}, s)
 }
+
+// SchedDetectorPrefix starts the rw_sched key each detector process renews while it
+// runs ("detectors.<instance>"): the detectors divide AWS's request rates by how many
+// there are (detector/pace.go).
+const SchedDetectorPrefix = "detectors."

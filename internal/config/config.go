@@ -86,6 +86,7 @@ type Config struct {
 	SQSQueueURL    string        // ROOTWARDEN_SQS_QUEUE_URL
 	Concurrency    int           // ROOTWARDEN_SCAN_CONCURRENCY (default 64, detector.DefaultConcurrency; run and scan alike)
 	AccountTimeout time.Duration // ROOTWARDEN_ACCOUNT_TIMEOUT (default 60s)
+	OrgAPIShare    int           // ROOTWARDEN_ORG_API_SHARE: percent of AWS's published Organizations and STS rates the detectors use together (default 80)
 
 	// SecurityHub is ROOTWARDEN_SECURITYHUB: off (default), in, out, both;
 	// SecurityHubOCSF, SecurityHubSync and CaseURL are _OCSF, _SYNC and ROOTWARDEN_CASE_URL.

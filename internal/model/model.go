@@ -96,6 +96,10 @@ type Observation struct {
 	RequestID         string      `json:"request_id,omitempty"` // the check request it answers
 	Error             string      `json:"error"`                // empty when the check worked
 	ErrorCode         string      `json:"error_code,omitempty"` // e.g. AccessDenied, Throttling
+	// RoutingError: the account's tags or OU path (what routes its case and names its
+	// owner) could not be read in time; OUPath and Tags are what was known before, and
+	// the case is routed with them. Empty when they were read (or are not needed).
+	RoutingError string `json:"routing_error,omitempty"`
 }
 
 // Failed reports whether the check could not decide presence.
@@ -260,6 +264,7 @@ type Case struct {
 	LastError     string            `json:"last_error,omitempty"`   // the last check failure (request ids stripped)
 	TicketError   string            `json:"ticket_error,omitempty"` // the last ticket failure, apart from check errors
 	LastCheckedAt time.Time         `json:"last_checked_at"`
+	RoutingError  string            `json:"routing_error,omitempty"`
 	Ticket        *TicketRef        `json:"ticket,omitempty"`
 	Risk          *RiskAcceptance   `json:"risk,omitempty"`
 	DeletedKeyIDs []string          `json:"deleted_key_ids,omitempty"` // by AssumeRoot
