@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -85,17 +84,9 @@ func (s *Scanner) Scan(ctx context.Context, progress io.Writer) ([]model.Observa
 			defer wg.Done()
 			for a := range jobs {
 				obs := s.e.check(ctx, a, model.SourceCheck)
-				if obs.RootKeysPresent && s.e.cfg.OrgRoleName != "" {
-					// Who owns an account matters where it has keys: its tags
-					// (the owner tag among them) are read for those accounts
-					// only, one Organizations call each. A failed read leaves
-					// them out; the finding stands.
-					if full, _ := s.e.refreshOrgDetails(ctx, a); full.OUKnown {
-						obs.OUPath, obs.Tags = full.OUPath, maps.Clone(full.Tags)
-					} else {
-						obs.Tags = maps.Clone(full.Tags)
-					}
-				}
+				// An account with keys has its tags (the owner among them) and OU
+				// path read by the check itself (routing.go), one Organizations
+				// call each; a clean account's are not read.
 				obs.ID = "scan-" + newID()
 				mu.Lock()
 				out = append(out, obs)
