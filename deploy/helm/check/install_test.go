@@ -214,7 +214,7 @@ func start(t *testing.T) (*started, error) {
 	envFile := filepath.Join(dir, "sim.env")
 	ctx, cancel := context.WithCancel(context.Background())
 	stopProcs = cancel
-	sim := exec.CommandContext(ctx, bin, "sim", "--addr", "127.0.0.1:0", "--env-file", envFile, "--rootwarden-addr", httpAddr)
+	sim := exec.CommandContext(ctx, bin, "sim", "--addr", "127.0.0.1:0", "--env-file", envFile, "--rootwarden-addr", httpAddr, "--data-dir", filepath.Join(dir, "sim-data"))
 	simLog := &bytes.Buffer{}
 	sim.Stdout, sim.Stderr = simLog, simLog
 	if err := sim.Start(); err != nil {
