@@ -254,10 +254,27 @@ func TestDuplicateSQSDeliveryIsOneFinding(t *testing.T) {
 	runDetector(t, d)
 
 	testutil.Eventually(t, "both messages deleted", func() bool { return w.sim.Calls()["SQS.DeleteMessage"] == 2 })
-	// Presence first, then the key details: two findings for the event, not four.
-	got := waitFindings(t, b, 2, bySource(model.SourceEvent))
-	if len(got) != 2 || got[0].ID != "event-"+got[0].Event.EventID || got[1].ID != got[0].ID+"-details" ||
-		!got[0].KeyDetailsPending || got[1].KeyDetailsPending || len(got[1].Keys) != 1 || !got[1].ObservedAt.Equal(got[0].ObservedAt) {
+	// Presence first, then the key details: two findings for the event, not four. When
+	// the credential report is ready before the presence is published (the routing
+	// facts are read first, which a slow machine stretches), the presence carries the
+	// details and is the only finding.
+	var got []model.Observation
+	testutil.Eventually(t, "the event's key details", func() bool {
+		got = nil
+		for _, o := range findings(t, b) {
+			if o.Source == model.SourceEvent {
+				got = append(got, o)
+			}
+		}
+		return len(got) > 0 && !got[len(got)-1].KeyDetailsPending
+	})
+	time.Sleep(200 * time.Millisecond) // a duplicate would follow its original
+	got = waitFindings(t, b, len(got), bySource(model.SourceEvent))
+	switch {
+	case len(got) == 1 && got[0].ID == "event-"+got[0].Event.EventID && len(got[0].Keys) == 1:
+	case len(got) == 2 && got[0].ID == "event-"+got[0].Event.EventID && got[1].ID == got[0].ID+"-details" &&
+		got[0].KeyDetailsPending && !got[1].KeyDetailsPending && len(got[1].Keys) == 1 && got[1].ObservedAt.Equal(got[0].ObservedAt):
+	default:
 		t.Fatalf("%d event findings, want the presence and its details once: %+v", len(got), got)
 	}
 	if e := got[0].Event; e == nil || e.EventName != "CreateAccessKey" || e.KeyInUse || e.AccessKeyID != key {
