@@ -408,29 +408,13 @@ func TestListingFallsBackToListAccounts(t *testing.T) {
 	w := newWorld(t, 3, true, awssim.Options{})
 	ou := w.sim.AddOU("", "Prod")
 	w.sim.MoveAccount(member(2), ou)
-	target, _ := url.Parse(w.url)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") == "AWSOrganizationsV20161128.ListRoots" {
-			rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
-			rw.Header().Set("X-Amzn-ErrorType", "AccessDeniedException")
-			rw.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(rw, `{"__type":"AccessDeniedException","message":"not allowed"}`)
-			return
-		}
-		proxy.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(srv.Close)
-	ak, sk := w.sim.AdminCredentials(mgmtID)
-	awsCfg, err := awssim.SDKConfig(context.Background(), srv.URL, credentials.NewStaticCredentialsProvider(ak, sk, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := bustest.New(t)
-	d, err := detector.New(w.config("OrganizationAccountAccessRole"), w.logger(), b, awsCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := interceptedDetector(t, w, b, func(target, _ string) string {
+		if target == "AWSOrganizationsV20161128.ListRoots" {
+			return "AccessDeniedException"
+		}
+		return ""
+	})
 	runDetector(t, d)
 	got := perAccount(t, waitFindings(t, b, 4, bySource(model.SourceSweep)))
 	if got[member(2)].OUPath != "Root/Prod" || got[member(1)].OUPath != "Root" || got[member(2)].Failed() {

@@ -1,19 +1,11 @@
 package detector_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/rootwarden/rootwarden/detector"
 	"github.com/rootwarden/rootwarden/internal/awssim"
@@ -196,33 +188,13 @@ func TestAFindingSaysWhenItsRoutingFactsCannotBeRead(t *testing.T) {
 		w.sim.SetAccountTags(member(i), map[string]string{"owner": fmt.Sprintf("owner-%d@example.com", i)})
 		w.sim.CreateRootKey(member(i), w.clock.Now().Add(-time.Hour))
 	}
-	target, _ := url.Parse(w.url)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") == "AWSOrganizationsV20161128.ListTagsForResource" {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if strings.Contains(string(body), member(2)) {
-				rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
-				rw.Header().Set("X-Amzn-ErrorType", "AccessDeniedException")
-				rw.WriteHeader(http.StatusBadRequest)
-				_, _ = io.WriteString(rw, `{"__type":"AccessDeniedException","Message":"not allowed"}`)
-				return
-			}
-		}
-		proxy.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(srv.Close)
-	ak, sk := w.sim.AdminCredentials(mgmtID)
-	awsCfg, err := awssim.SDKConfig(context.Background(), srv.URL, credentials.NewStaticCredentialsProvider(ak, sk, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := bustest.New(t)
-	d, err := detector.New(w.config("OrganizationAccountAccessRole"), w.logger(), b, awsCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := interceptedDetector(t, w, b, func(target, body string) string {
+		if target == "AWSOrganizationsV20161128.ListTagsForResource" && strings.Contains(body, member(2)) {
+			return "AccessDeniedException"
+		}
+		return ""
+	})
 	runDetector(t, d)
 	got := perAccount(t, waitFindings(t, b, 3, bySource(model.SourceSweep)))
 	if o := got[member(1)]; o.Tags["owner"] != "owner-1@example.com" || o.OUPath != "Root/payments" || o.RoutingError != "" {

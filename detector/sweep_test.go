@@ -1,20 +1,13 @@
 package detector_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rootwarden/rootwarden/detector"
@@ -419,36 +412,16 @@ func TestRetriedEnumerationChecksEachAccountOnce(t *testing.T) {
 	w.sim.SetPageSize(1)
 	// Organizations fails once on the third page of both listings (the tree's and
 	// ListAccounts, which list at once), with an error the SDK does not retry.
-	target, _ := url.Parse(w.url)
-	proxy := httputil.NewSingleHostReverseProxy(target)
 	var failedTree, failedFlat atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		failed := map[string]*atomic.Bool{"AWSOrganizationsV20161128.ListAccountsForParent": &failedTree,
-			"AWSOrganizationsV20161128.ListAccounts": &failedFlat}[r.Header.Get("X-Amz-Target")]
-		if failed != nil {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if strings.Contains(string(body), `"NextToken":"2"`) && failed.CompareAndSwap(false, true) {
-				rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
-				rw.Header().Set("X-Amzn-ErrorType", "ServiceException")
-				rw.WriteHeader(http.StatusBadRequest)
-				_, _ = io.WriteString(rw, `{"__type":"ServiceException","message":"injected"}`)
-				return
-			}
-		}
-		proxy.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(srv.Close)
-	ak, sk := w.sim.AdminCredentials(mgmtID)
-	awsCfg, err := awssim.SDKConfig(context.Background(), srv.URL, credentials.NewStaticCredentialsProvider(ak, sk, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := bustest.New(t)
-	d, err := detector.New(w.config("OrganizationAccountAccessRole"), w.logger(), b, awsCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := interceptedDetector(t, w, b, func(target, body string) string {
+		failed := map[string]*atomic.Bool{"AWSOrganizationsV20161128.ListAccountsForParent": &failedTree,
+			"AWSOrganizationsV20161128.ListAccounts": &failedFlat}[target]
+		if failed != nil && strings.Contains(body, `"NextToken":"2"`) && failed.CompareAndSwap(false, true) {
+			return "ServiceException"
+		}
+		return ""
+	})
 	ctx := context.Background()
 	if _, started, err := d.MaybeSweep(ctx); !started || err == nil {
 		t.Fatalf("first MaybeSweep: started %v, err %v; want a sweep whose listing fails", started, err)
